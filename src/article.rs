@@ -1,0 +1,307 @@
+//! Reading inputs (text, Markdown, HTML, JSON) into a normalized [`Article`].
+
+use std::io::Read;
+use std::path::Path;
+
+use serde::Serialize;
+use sha2::{Digest as _, Sha256};
+use unicode_normalization::UnicodeNormalization;
+
+use crate::error::{Error, Result};
+use crate::lang::{self, Lang};
+
+mod furniture;
+mod html;
+mod markdown;
+
+/// Default largest input accepted, in bytes of text.
+pub const DEFAULT_MAX_BYTES: usize = 2 * 1024 * 1024;
+
+/// The format an input was read as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// Plain text.
+    Text,
+    /// Markdown.
+    Markdown,
+    /// HTML page or fragment.
+    Html,
+    /// JSON object with `title`/`body` or `text`.
+    Json,
+}
+
+/// Options for reading inputs.
+#[derive(Debug, Clone)]
+pub struct ReadOptions {
+    /// Largest accepted input in bytes (default 2 MB).
+    pub max_bytes: usize,
+    /// Remove page furniture (share links, bylines, captions, ...). Default on.
+    pub strip_furniture: bool,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        Self {
+            max_bytes: DEFAULT_MAX_BYTES,
+            strip_furniture: true,
+        }
+    }
+}
+
+/// A news article, normalized and ready to summarize.
+#[derive(Debug, Clone, Serialize)]
+pub struct Article {
+    /// Where it came from: a path, `-` for stdin, or a batch id.
+    pub source: String,
+    /// The headline found in the input, if any.
+    pub title: Option<String>,
+    /// The body: paragraphs separated by blank lines, NFC, whitespace collapsed.
+    pub body: String,
+    /// The format the input was read as.
+    pub format: Format,
+    /// The detected language.
+    pub lang: Lang,
+    /// Number of words in title and body.
+    pub word_count: usize,
+    /// sha256 of the raw input bytes.
+    pub sha256: String,
+    /// Lines removed as page furniture.
+    pub furniture_removed: Vec<String>,
+}
+
+impl Article {
+    /// Title and body as one text, the title first.
+    pub fn full_text(&self) -> String {
+        match &self.title {
+            Some(t) if !self.body.starts_with(t.as_str()) => format!("{t}\n\n{}", self.body),
+            _ => self.body.clone(),
+        }
+    }
+}
+
+/// Reads `input` (a path, or `-` for stdin) into an [`Article`].
+pub fn read(input: &str, opts: &ReadOptions) -> Result<Article> {
+    let bytes = if input == "-" {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .lock()
+            .take(opts.max_bytes as u64 + 1)
+            .read_to_end(&mut buf)
+            .map_err(|source| Error::ReadInput {
+                input: "<stdin>".into(),
+                source,
+            })?;
+        buf
+    } else {
+        read_file(input, opts.max_bytes)?
+    };
+    let name = if input == "-" { "<stdin>" } else { input };
+    from_bytes(name, &bytes, opts)
+}
+
+fn read_file(input: &str, max_bytes: usize) -> Result<Vec<u8>> {
+    let path = Path::new(input);
+    let meta = std::fs::metadata(path).map_err(|source| Error::ReadInput {
+        input: input.into(),
+        source,
+    })?;
+    if meta.is_dir() {
+        return Err(Error::bad_input(
+            input,
+            "is a folder; pass one article file (folders are for `khulasa batch`)",
+        ));
+    }
+    if meta.len() as usize > max_bytes {
+        return Err(too_large(input, meta.len() as usize, max_bytes));
+    }
+    std::fs::read(path).map_err(|source| Error::ReadInput {
+        input: input.into(),
+        source,
+    })
+}
+
+fn too_large(input: &str, len: usize, max: usize) -> Error {
+    Error::bad_input(
+        input,
+        format!("input is {len} bytes, over the limit of {max}; split it or raise --max-input-bytes"),
+    )
+}
+
+/// Builds an [`Article`] from raw bytes; `name` is used in errors.
+pub fn from_bytes(name: &str, bytes: &[u8], opts: &ReadOptions) -> Result<Article> {
+    if bytes.len() > opts.max_bytes {
+        return Err(too_large(name, bytes.len(), opts.max_bytes));
+    }
+    if bytes.contains(&0) {
+        return Err(Error::bad_input(
+            name,
+            "looks like a binary file (it contains NUL bytes); give a text, Markdown, HTML or JSON article",
+        ));
+    }
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        Error::bad_input(
+            name,
+            format!(
+                "is not valid UTF-8 (bad byte at offset {}); convert it to UTF-8, e.g. with iconv",
+                e.valid_up_to()
+            ),
+        )
+    })?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if text.trim().is_empty() {
+        return Err(Error::bad_input(name, "input is empty; give an article with some text"));
+    }
+    let format = detect_format(name, text);
+    let (title, body) = match format {
+        Format::Json => from_json(name, text)?,
+        Format::Html => html::extract(text),
+        Format::Markdown => markdown::strip(text),
+        Format::Text => (None, text.to_string()),
+    };
+    build(name, bytes, format, title, &body, opts)
+}
+
+fn build(
+    name: &str,
+    raw: &[u8],
+    format: Format,
+    title: Option<String>,
+    body: &str,
+    opts: &ReadOptions,
+) -> Result<Article> {
+    let detected = lang::detect(body).lang;
+    let norm = |s: &str| normalize(s, detected);
+    let mut paragraphs: Vec<String> = split_paragraphs(body).map(|p| norm(&p)).collect();
+    let mut title = title.map(|t| norm(&t)).filter(|t| !t.is_empty());
+    let removed = if opts.strip_furniture {
+        furniture::strip(&mut paragraphs)
+    } else {
+        Vec::new()
+    };
+    if title.is_none() && format == Format::Text && paragraphs.len() > 1 {
+        if let Some(first) = paragraphs.first() {
+            if furniture::looks_like_headline(first) {
+                title = Some(paragraphs.remove(0));
+            }
+        }
+    }
+    let body = paragraphs.join("\n\n");
+    if body.trim().is_empty() {
+        return Err(Error::bad_input(
+            name,
+            "no article text found (only markup or page furniture); give the article body",
+        ));
+    }
+    let lang = lang::detect(&body).lang;
+    let word_count = title.as_deref().map_or(0, count_words) + count_words(&body);
+    Ok(Article {
+        source: name.to_string(),
+        title,
+        body,
+        format,
+        lang,
+        word_count,
+        sha256: sha256_hex(raw),
+        furniture_removed: removed,
+    })
+}
+
+/// Number of whitespace-separated words.
+pub fn count_words(s: &str) -> usize {
+    s.split_whitespace().count()
+}
+
+/// Lower-case hex sha256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// NFC, letter forms for Urdu/Pashto, and collapsed whitespace (one line).
+pub fn normalize(s: &str, lang: Lang) -> String {
+    let nfc: String = s.nfc().collect();
+    let fixed = if lang == Lang::En && !nfc.chars().any(lang::is_arabic_script) {
+        nfc
+    } else {
+        lang::normalize_letters(&nfc, lang)
+    };
+    fixed.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Splits text into paragraphs: blank lines separate them; single newlines
+/// also separate them when the line before ends a sentence or is short
+/// (page text pasted line by line).
+fn split_paragraphs(text: &str) -> impl Iterator<Item = String> + '_ {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() {
+            if !cur.is_empty() {
+                out.push(std::mem::take(&mut cur));
+            }
+            continue;
+        }
+        if !cur.is_empty() {
+            let ends_sentence = cur.ends_with(['.', '!', '?', '۔', '؟', '"', '”', ':']);
+            if ends_sentence || count_words(&cur) < 8 || count_words(line) < 4 {
+                out.push(std::mem::take(&mut cur));
+            } else {
+                cur.push(' ');
+            }
+        }
+        cur.push_str(line);
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out.into_iter()
+}
+
+fn detect_format(name: &str, text: &str) -> Format {
+    let ext = Path::new(name)
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    let head = text.trim_start();
+    let lower: String = head.chars().take(2048).collect::<String>().to_ascii_lowercase();
+    let looks_json = head.starts_with('{') && serde_json::from_str::<serde_json::Value>(text).is_ok();
+    let looks_html = lower.starts_with("<!doctype html")
+        || lower.starts_with("<html")
+        || ["<body", "<p>", "<p ", "<article", "<div", "<head"]
+            .iter()
+            .any(|t| lower.contains(t));
+    match ext.as_deref() {
+        Some("json") => Format::Json,
+        Some("html" | "htm" | "xhtml") => Format::Html,
+        Some("md" | "markdown") => Format::Markdown,
+        _ if looks_json => Format::Json,
+        _ if looks_html => Format::Html,
+        _ if markdown::looks_like(head) => Format::Markdown,
+        _ => Format::Text,
+    }
+}
+
+fn from_json(name: &str, text: &str) -> Result<(Option<String>, String)> {
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|source| Error::Json {
+        what: name.into(),
+        source,
+    })?;
+    let field = |k: &str| value.get(k).and_then(|v| v.as_str()).map(str::to_string);
+    let title = field("title").or_else(|| field("headline"));
+    if let Some(body) = field("body").or_else(|| field("text")).or_else(|| field("article")) {
+        return Ok((title, body));
+    }
+    if let Some(h) = field("html") {
+        let (t, body) = html::extract(&h);
+        return Ok((title.or(t), body));
+    }
+    Err(Error::bad_input(
+        name,
+        "JSON article needs a \"body\" or \"text\" string field (with an optional \"title\")",
+    ))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,97 @@
+use super::*;
+
+fn read_str(name: &str, s: &str) -> Result<Article> {
+    from_bytes(name, s.as_bytes(), &ReadOptions::default())
+}
+
+#[test]
+fn rejects_empty_binary_and_bad_utf8() {
+    let e = read_str("a.txt", "  \n\t ").unwrap_err().to_string();
+    assert!(e.starts_with("a.txt: input is empty"), "{e}");
+    let e = from_bytes("b.bin", b"abc\0def", &ReadOptions::default()).unwrap_err();
+    assert!(e.to_string().contains("binary"));
+    let e = from_bytes("c.txt", b"abc \xff\xfe", &ReadOptions::default()).unwrap_err();
+    assert!(e.to_string().contains("not valid UTF-8 (bad byte at offset 4)"), "{e}");
+}
+
+#[test]
+fn rejects_oversized() {
+    let opts = ReadOptions {
+        max_bytes: 10,
+        ..Default::default()
+    };
+    let e = from_bytes("big.txt", b"0123456789abc", &opts).unwrap_err();
+    assert!(e.to_string().contains("over the limit of 10"));
+}
+
+#[test]
+fn missing_file_names_the_input() {
+    let e = read("/no/such/article.txt", &ReadOptions::default()).unwrap_err();
+    assert!(e.to_string().starts_with("/no/such/article.txt: cannot read input"));
+}
+
+#[test]
+fn json_title_body_and_text() {
+    let a = read_str("x.json", r#"{"title":"Floods hit Sindh","body":"Heavy rain fell on Monday. Many homes were damaged."}"#).unwrap();
+    assert_eq!(a.format, Format::Json);
+    assert_eq!(a.title.as_deref(), Some("Floods hit Sindh"));
+    let a = read_str("-", r#"{"text":"Heavy rain fell on Monday in Karachi and Hyderabad."}"#).unwrap();
+    assert_eq!(a.format, Format::Json);
+    let e = read_str("y.json", r#"{"foo":1}"#).unwrap_err();
+    assert!(e.to_string().contains("\"body\" or \"text\""));
+}
+
+#[test]
+fn html_extracts_story_not_chrome() {
+    let page = r#"<!doctype html><html><head><title>Site | Quake</title><style>p{}</style>
+<script>var x = "do not read";</script></head><body>
+<nav><a href="/">Home</a> <a>World</a></nav><header>The Daily Site</header>
+<article><h1>Quake strikes northern Pakistan</h1>
+<p>A magnitude 5.8 earthquake struck the region on Tuesday, officials said.</p>
+<aside>Related: other quakes</aside>
+<p>At least 12 people were injured, according to the disaster agency.</p></article>
+<footer>Copyright 2024</footer></body></html>"#;
+    let a = read_str("page.html", page).unwrap();
+    assert_eq!(a.format, Format::Html);
+    assert_eq!(a.title.as_deref(), Some("Quake strikes northern Pakistan"));
+    assert!(a.body.contains("magnitude 5.8"));
+    assert!(a.body.contains("At least 12 people"));
+    for bad in ["do not read", "Home", "Related", "Copyright", "Daily Site"] {
+        assert!(!a.body.contains(bad), "{bad} leaked into {}", a.body);
+    }
+}
+
+#[test]
+fn markdown_is_stripped() {
+    let md = "# Budget passed\n\nThe **assembly** passed the [budget](http://x) on Friday.\n\n![photo](a.jpg)\n\n- It raises spending by 12%.\n";
+    let a = read_str("b.md", md).unwrap();
+    assert_eq!(a.title.as_deref(), Some("Budget passed"));
+    assert!(a.body.contains("The assembly passed the budget on Friday."));
+    assert!(!a.body.contains("http"));
+    assert!(a.body.contains("It raises spending by 12%."));
+}
+
+#[test]
+fn normalizes_whitespace_and_urdu_letters() {
+    let a = read_str("u.txt", "حكومت   نے\u{00a0}پير كو اعلان كيا۔ یہ فیصلہ اہم ہے۔").unwrap();
+    assert_eq!(a.lang, Lang::Ur);
+    assert!(a.body.contains("حکومت نے پیر کو اعلان کیا۔"), "{}", a.body);
+}
+
+#[test]
+fn furniture_is_removed_and_recorded() {
+    let page = "Floods kill 30 in Swat valley\nBy Ahmed Khan, Staff Reporter\nShare on Facebook\nShare on Twitter\n\
+Flash floods killed 30 people in the Swat valley on Sunday, officials said, as rescue teams searched for the missing.\n\
+Photo: AFP/Getty Images\n\
+The provincial disaster authority said 2,600 homes were damaged and roads to 14 villages were cut.\n\
+Top Stories\nPM visits China\nMarkets fall on rate fears\nCricket: Pakistan win series\n\
+Comments\nAhmed Khan is a senior reporter covering Khyber Pakhtunkhwa.\n";
+    let a = read_str("paste.txt", page).unwrap();
+    assert_eq!(a.title.as_deref(), Some("Floods kill 30 in Swat valley"));
+    assert!(a.body.contains("Flash floods killed 30 people"));
+    assert!(a.body.contains("2,600 homes"));
+    for bad in ["Share on", "By Ahmed", "AFP/Getty", "Top Stories", "PM visits", "Markets fall", "senior reporter", "Comments"] {
+        assert!(!a.body.contains(bad), "{bad} leaked into {}", a.body);
+    }
+    assert!(a.furniture_removed.len() >= 8, "{:?}", a.furniture_removed);
+}

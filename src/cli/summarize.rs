@@ -1,0 +1,132 @@
+//! `khulasa summarize`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::Args;
+
+use crate::article::{self, ReadOptions, DEFAULT_MAX_BYTES};
+use crate::generate::candle::{self as engine, CandleGenerator, LoadOptions};
+use crate::generate::{Generator, ScriptedGenerator};
+use crate::models::{self, Fetch};
+use crate::output::{self, OutputFormat};
+use crate::prompt::Prompts;
+use crate::summarize::{SummarizeOptions, Summarizer};
+
+/// Arguments of `khulasa summarize`.
+#[derive(Debug, Args)]
+pub struct SummarizeArgs {
+    /// Article file (txt, md, html, json), or - for stdin.
+    #[arg(default_value = "-")]
+    pub input: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: OutputFormat,
+    /// Model id (see `khulasa models list`) or a .gguf file. Default: the default model.
+    #[arg(long, env = "KHULASA_MODEL")]
+    pub model: Option<String>,
+    /// Use only local files; never download.
+    #[arg(long)]
+    pub offline: bool,
+    /// Compute threads (default: physical cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Sampling temperature; 0 is greedy.
+    #[arg(long, default_value_t = 0.0)]
+    pub temperature: f64,
+    /// Seed for sampling.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Most tokens for the digest JSON.
+    #[arg(long, default_value_t = 512)]
+    pub max_new_tokens: usize,
+    /// Chunk budget: most article tokens in one model call.
+    #[arg(long, default_value_t = 1536)]
+    pub context_tokens: usize,
+    /// Most key facts (at least 3).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(3..=20))]
+    pub max_facts: u16,
+    /// Folder of prompt overrides (digest.toml, notes.toml, reduce.toml, collapse.toml).
+    #[arg(long)]
+    pub prompts: Option<PathBuf>,
+    /// Largest input accepted, in bytes.
+    #[arg(long, default_value_t = DEFAULT_MAX_BYTES)]
+    pub max_input_bytes: usize,
+    /// Keep lines that look like page furniture (share links, bylines, captions).
+    #[arg(long)]
+    pub keep_furniture: bool,
+    /// Print stage timings and tokens/s to stderr.
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+/// Loads the generator named by `--model`.
+pub(crate) fn load_generator(model: Option<&str>, offline: bool, verbose: bool) -> anyhow::Result<(Box<dyn Generator>, f64)> {
+    let name = model.map_or_else(models::default_id, str::to_string);
+    if let Some(path) = name.strip_prefix("scripted:") {
+        return Ok((Box::new(ScriptedGenerator::from_file(path.as_ref())?), 0.0));
+    }
+    let t0 = Instant::now();
+    let r = models::resolve(&name, Fetch { offline })?;
+    if verbose {
+        eprintln!("[resolve] {} from {} ({}) in {:.2}s", r.id, r.origin, r.gguf.display(), t0.elapsed().as_secs_f64());
+    }
+    let g = CandleGenerator::load(&LoadOptions {
+        gguf: r.gguf,
+        tokenizer_json: r.tokenizer_json,
+        id: r.id,
+        sha256: r.sha256,
+        licence: r.licence,
+    })?;
+    let load = g.load_secs;
+    if verbose {
+        eprintln!(
+            "[load] {} ({}) in {load:.2}s, {} threads, chat template {}",
+            g.info().id,
+            g.info().architecture,
+            engine::threads(),
+            g.chat_template().origin
+        );
+    }
+    Ok((Box::new(g), load))
+}
+
+/// Runs `khulasa summarize`.
+pub fn run(a: SummarizeArgs) -> anyhow::Result<ExitCode> {
+    super::set_threads(a.threads);
+    let t_read = Instant::now();
+    let read_opts = ReadOptions { max_bytes: a.max_input_bytes, strip_furniture: !a.keep_furniture };
+    let art = article::read(&a.input, &read_opts)?;
+    let prompts = Prompts::load(a.prompts.as_deref())?;
+    if a.verbose {
+        eprintln!(
+            "[read] {} as {:?}, {} words, language {}, {} furniture lines removed, {:.3}s",
+            art.source,
+            art.format,
+            art.word_count,
+            art.lang,
+            art.furniture_removed.len(),
+            t_read.elapsed().as_secs_f64()
+        );
+    }
+    let (mut g, load_secs) = load_generator(a.model.as_deref(), a.offline, a.verbose)?;
+    let mut opts = SummarizeOptions { context_tokens: a.context_tokens, max_new_tokens: a.max_new_tokens, ..Default::default() };
+    opts.shape.max_facts = a.max_facts;
+    opts.sampling.temperature = a.temperature;
+    opts.sampling.seed = a.seed;
+    let mut digest = Summarizer::new(&prompts, opts).run(g.as_mut(), &art)?;
+    digest.timings.load_secs = load_secs;
+    if a.verbose {
+        for p in &digest.passes {
+            eprintln!("[{} {}] prompt {} tokens, generated {} tokens, stop {}", p.stage, p.index, p.prompt_tokens, p.generated_tokens, p.stop);
+        }
+        let t = &digest.timings;
+        eprintln!(
+            "[timings] load {:.2}s | prompt {} tokens in {:.2}s ({:.1} tok/s) | generation {} tokens in {:.2}s ({:.1} tok/s) | summarize {:.2}s | chunks {}",
+            t.load_secs, t.prompt_tokens, t.prompt_secs, t.prompt_tokens_per_sec, t.generated_tokens, t.generate_secs, t.generated_tokens_per_sec, t.total_secs, digest.chunks
+        );
+    }
+    super::print(&output::render(&digest, a.format)?)?;
+    Ok(ExitCode::SUCCESS)
+}

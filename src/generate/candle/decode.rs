@@ -1,0 +1,262 @@
+//! The decode loop: feed the prompt, then one token at a time with its
+//! position, choosing each token under the digest constraint, a repeat
+//! penalty and a no-repeat n-gram rule, until an end-of-turn token.
+
+use std::time::Instant;
+
+use candle_core::Device;
+use rand::{rngs::StdRng, Rng, SeedableRng};
+
+use super::model::Model;
+use crate::error::Result;
+use crate::generate::constraint::{DigestMachine, Field};
+use crate::generate::{Request, StopReason};
+
+/// What the loop produced.
+pub(crate) struct Decoded {
+    pub ids: Vec<u32>,
+    /// Exact output bytes when constrained (includes any forced closing).
+    pub bytes: Option<Vec<u8>>,
+    pub stop: StopReason,
+    pub notes: Vec<String>,
+    pub prompt_secs: f64,
+    pub generate_secs: f64,
+}
+
+/// Fixed inputs of the loop.
+pub(crate) struct Vocab<'a> {
+    pub token_bytes: &'a [Vec<u8>],
+    pub eos: &'a [u32],
+    pub context_length: usize,
+}
+
+const TOP_CANDIDATES: usize = 64;
+
+pub(crate) fn run(model: &mut Model, device: &Device, prompt: &[u32], req: &Request<'_>, vocab: &Vocab<'_>) -> Result<Decoded> {
+    let t0 = Instant::now();
+    model.clear();
+    let mut logits = model.forward(prompt, 0, device)?;
+    let prompt_secs = t0.elapsed().as_secs_f64();
+    let t1 = Instant::now();
+
+    let mut machine = req.digest.map(|(shape, numbers)| DigestMachine::new(shape, numbers));
+    let mut rng = StdRng::seed_from_u64(req.sampling.seed);
+    let mut ids: Vec<u32> = Vec::new();
+    let mut bytes = Vec::new();
+    let mut blocked: Vec<String> = Vec::new();
+    let mut stop = StopReason::MaxTokens;
+    let mut pos = prompt.len();
+    while ids.len() < req.max_new_tokens {
+        if pos >= vocab.context_length {
+            stop = StopReason::ContextFull;
+            break;
+        }
+        penalize(&mut logits, &ids, req.sampling.repeat_penalty, req.sampling.repeat_last_n);
+        let banned = ngram_bans(&ids, req.sampling.no_repeat_ngram);
+        let allowed = |id: u32| -> bool {
+            if banned.contains(&id) {
+                return false;
+            }
+            match &machine {
+                Some(m) => vocab.token_bytes.get(id as usize).is_some_and(|b| m.allows(b)),
+                None => true,
+            }
+        };
+        let Some(next) = choose(&logits, &allowed, req.sampling.temperature, req.sampling.top_p, &mut rng) else {
+            break;
+        };
+        if let Some(&top) = argmax(&logits).as_ref() {
+            if top != next && banned.contains(&top) {
+                blocked.push(machine.and_then(|m| m.field()).map_or("text".into(), field_name));
+            }
+        }
+        if machine.is_none() && vocab.eos.contains(&next) {
+            stop = StopReason::EndOfTurn;
+            break;
+        }
+        ids.push(next);
+        if let Some(m) = machine.as_mut() {
+            let b = &vocab.token_bytes[next as usize];
+            m.feed(b);
+            bytes.extend_from_slice(b);
+            if m.is_done() {
+                stop = StopReason::EndOfTurn;
+                break;
+            }
+        }
+        logits = model.forward(&[next], pos, device)?;
+        pos += 1;
+    }
+    let mut notes = Vec::new();
+    if !blocked.is_empty() {
+        blocked.dedup();
+        notes.push(format!("repetition loop stopped by the no-repeat rule in: {}", blocked.join(", ")));
+    }
+    if let Some(m) = machine {
+        if !m.is_done() {
+            let tail = m.closing();
+            notes.push(format!(
+                "digest JSON closed by force after {} tokens ({:?}); the last field may be cut",
+                ids.len(),
+                stop
+            ));
+            bytes.extend_from_slice(&tail);
+        }
+        let hit = m.limits_hit();
+        for (bit, what) in [(1, "headline reached its word limit"), (2, "summary reached its sentence or word limit")] {
+            if hit & bit != 0 {
+                notes.push(what.into());
+            }
+        }
+        if hit >> 2 != 0 {
+            notes.push("a key fact reached its word limit".into());
+        }
+    }
+    Ok(Decoded {
+        ids,
+        bytes: req.digest.map(|_| bytes),
+        stop,
+        notes,
+        prompt_secs,
+        generate_secs: t1.elapsed().as_secs_f64(),
+    })
+}
+
+fn field_name(f: Field) -> String {
+    match f {
+        Field::Headline => "headline".into(),
+        Field::Summary => "summary".into(),
+        Field::Fact(n) => format!("key fact {}", n + 1),
+    }
+}
+
+fn argmax(logits: &[f32]) -> Option<u32> {
+    logits
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(i, _)| i as u32)
+}
+
+/// Divides positive logits (multiplies negative ones) of recent tokens.
+fn penalize(logits: &mut [f32], ids: &[u32], penalty: f32, last_n: usize) {
+    if penalty == 1.0 {
+        return;
+    }
+    let start = ids.len().saturating_sub(last_n);
+    let mut seen = std::collections::HashSet::new();
+    for &id in &ids[start..] {
+        if seen.insert(id) {
+            if let Some(l) = logits.get_mut(id as usize) {
+                *l = if *l >= 0.0 { *l / penalty } else { *l * penalty };
+            }
+        }
+    }
+}
+
+/// Tokens that would repeat an n-gram already generated.
+pub(crate) fn ngram_bans(ids: &[u32], n: usize) -> Vec<u32> {
+    if n < 2 || ids.len() < n {
+        return Vec::new();
+    }
+    let tail = &ids[ids.len() - (n - 1)..];
+    let mut out = Vec::new();
+    for w in ids.windows(n) {
+        if &w[..n - 1] == tail {
+            out.push(w[n - 1]);
+        }
+    }
+    out
+}
+
+/// Picks the next token: the best allowed one (greedy), or a sample from the
+/// allowed top candidates (temperature, top-p). Returns `None` when no token
+/// is allowed.
+fn choose(logits: &[f32], allowed: &dyn Fn(u32) -> bool, temperature: f64, top_p: f64, rng: &mut StdRng) -> Option<u32> {
+    let mut order: Vec<u32> = (0..logits.len() as u32).collect();
+    let k = TOP_CANDIDATES.min(order.len());
+    if k == 0 {
+        return None;
+    }
+    let by_logit = |a: &u32, b: &u32| logits[*b as usize].total_cmp(&logits[*a as usize]);
+    order.select_nth_unstable_by(k - 1, by_logit);
+    let (top, rest) = order.split_at_mut(k);
+    top.sort_unstable_by(by_logit);
+    let mut valid: Vec<u32> = top.iter().copied().filter(|&id| allowed(id)).collect();
+    if valid.is_empty() {
+        // Nothing in the head of the distribution fits: scan everything.
+        rest.sort_unstable_by(by_logit);
+        return rest.iter().copied().find(|&id| allowed(id));
+    }
+    if temperature <= 0.0 {
+        return valid.first().copied();
+    }
+    let max = logits[valid[0] as usize] as f64;
+    let mut weights: Vec<f64> = valid.iter().map(|&id| ((logits[id as usize] as f64 - max) / temperature).exp()).collect();
+    let total: f64 = weights.iter().sum();
+    let mut cum = 0.0;
+    let mut cut = weights.len();
+    for (i, w) in weights.iter().enumerate() {
+        cum += w / total;
+        if cum >= top_p {
+            cut = i + 1;
+            break;
+        }
+    }
+    valid.truncate(cut);
+    weights.truncate(cut);
+    let total: f64 = weights.iter().sum();
+    let mut x = rng.random::<f64>() * total;
+    for (id, w) in valid.iter().zip(&weights) {
+        if x < *w {
+            return Some(*id);
+        }
+        x -= w;
+    }
+    valid.last().copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ngram_bans_repeats() {
+        assert_eq!(ngram_bans(&[1, 2, 3, 1, 2], 3), vec![3]);
+        assert!(ngram_bans(&[1, 2, 3, 4], 3).is_empty());
+        assert!(ngram_bans(&[1, 2], 0).is_empty());
+    }
+
+    #[test]
+    fn greedy_takes_best_allowed() {
+        let logits = vec![0.1, 5.0, 3.0, 4.0];
+        let mut rng = StdRng::seed_from_u64(1);
+        assert_eq!(choose(&logits, &|_| true, 0.0, 1.0, &mut rng), Some(1));
+        assert_eq!(choose(&logits, &|id| id != 1, 0.0, 1.0, &mut rng), Some(3));
+        assert_eq!(choose(&logits, &|_| false, 0.0, 1.0, &mut rng), None);
+    }
+
+    #[test]
+    fn full_scan_when_head_is_all_banned() {
+        let logits: Vec<f32> = (0..200).map(|i| i as f32).collect();
+        let mut rng = StdRng::seed_from_u64(1);
+        assert_eq!(choose(&logits, &|id| id < 10, 0.0, 1.0, &mut rng), Some(9));
+    }
+
+    #[test]
+    fn sampling_is_seeded_and_stays_allowed() {
+        let logits = vec![1.0, 1.0, 1.0, 1.0];
+        let pick = |seed| choose(&logits, &|id| id % 2 == 0, 1.0, 1.0, &mut StdRng::seed_from_u64(seed));
+        for seed in 0..20 {
+            assert!(pick(seed).unwrap() % 2 == 0);
+            assert_eq!(pick(seed), pick(seed));
+        }
+    }
+
+    #[test]
+    fn penalty_lowers_seen_tokens() {
+        let mut l = vec![2.0, -2.0, 2.0];
+        penalize(&mut l, &[0, 1], 2.0, 64);
+        assert_eq!(l, vec![1.0, -4.0, 2.0]);
+    }
+}

@@ -1,0 +1,188 @@
+//! The candle engine: the only module that imports candle. Loads quantized
+//! GGUF models (qwen2, llama, qwen3, gemma3), builds their tokenizer and chat
+//! template, and runs the constrained decode loop.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use candle_core::Device;
+use tokenizers::Tokenizer;
+
+use crate::chunk::TokenCounter;
+use crate::error::{Error, Result};
+use crate::generate::{Generation, Generator, Message, ModelInfo, Request};
+use crate::prompt::chat::ChatTemplate;
+
+mod decode;
+mod model;
+pub mod tokenizer;
+
+pub use model::ARCHITECTURES;
+use model::Model;
+
+/// Where a model's files are and what to call it.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// The GGUF weights.
+    pub gguf: PathBuf,
+    /// A tokenizer.json to use instead of the GGUF's own vocabulary.
+    pub tokenizer_json: Option<PathBuf>,
+    /// Id, sha256 and licence to report.
+    pub id: String,
+    /// sha256 of the GGUF file.
+    pub sha256: String,
+    /// Licence of the weights.
+    pub licence: String,
+}
+
+/// Number of threads candle computes with.
+pub fn threads() -> usize {
+    candle_core::utils::get_num_threads()
+}
+
+/// A local model ready to generate.
+pub struct CandleGenerator {
+    model: Model,
+    device: Device,
+    tokenizer: Tokenizer,
+    token_bytes: Vec<Vec<u8>>,
+    eos: Vec<u32>,
+    chat: ChatTemplate,
+    info: ModelInfo,
+    /// Seconds spent loading.
+    pub load_secs: f64,
+}
+
+const END_TOKENS: &[&str] = &["<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|end_of_text|>", "<end_of_turn>", "<eos>", "<|eom_id|>"];
+
+impl CandleGenerator {
+    /// Loads a model from local files only.
+    pub fn load(opts: &LoadOptions) -> Result<Self> {
+        let t0 = Instant::now();
+        let device = Device::Cpu;
+        let loaded = Model::load(&opts.gguf, &device)?;
+        let md = &loaded.metadata;
+        let tokenizer = match &opts.tokenizer_json {
+            Some(p) => Tokenizer::from_file(p).map_err(Error::Tokenizer)?,
+            None => tokenizer::from_gguf(md)?,
+        };
+        let kind = md
+            .get("tokenizer.ggml.model")
+            .and_then(|v| v.to_string().ok().cloned())
+            .unwrap_or_else(|| "gpt2".into());
+        let token_bytes = tokenizer::token_bytes(&tokenizer, &kind);
+        let tok_at = |key: &str| {
+            md.get(key)
+                .and_then(|v| v.to_u32().ok())
+                .and_then(|id| tokenizer.id_to_token(id))
+                .unwrap_or_default()
+        };
+        let (bos, eos_tok) = (tok_at("tokenizer.ggml.bos_token_id"), tok_at("tokenizer.ggml.eos_token_id"));
+        let mut eos: Vec<u32> = END_TOKENS.iter().filter_map(|t| tokenizer.token_to_id(t)).collect();
+        if let Some(id) = tokenizer.token_to_id(&eos_tok) {
+            eos.push(id);
+        }
+        let chat = pick_chat_template(md, &loaded.architecture, &tokenizer, &bos, &eos_tok);
+        let info = ModelInfo {
+            id: opts.id.clone(),
+            architecture: loaded.architecture.clone(),
+            sha256: opts.sha256.clone(),
+            licence: opts.licence.clone(),
+            context_length: loaded.context_length,
+        };
+        Ok(Self {
+            model: loaded.model,
+            device,
+            tokenizer,
+            token_bytes,
+            eos,
+            chat,
+            info,
+            load_secs: t0.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// The tokenizer in use.
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// The chat template in use.
+    pub fn chat_template(&self) -> &ChatTemplate {
+        &self.chat
+    }
+
+    /// Token ids of `text` (special tokens in the text are recognized).
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        Ok(self.tokenizer.encode(text, false).map_err(Error::Tokenizer)?.get_ids().to_vec())
+    }
+
+    /// Logits after `ids`, from an empty cache (for reference tests).
+    pub fn logits(&mut self, ids: &[u32]) -> Result<Vec<f32>> {
+        self.model.clear();
+        self.model.forward(ids, 0, &self.device)
+    }
+}
+
+fn pick_chat_template(
+    md: &std::collections::HashMap<String, candle_core::quantized::gguf_file::Value>,
+    arch: &str,
+    tk: &Tokenizer,
+    bos: &str,
+    eos: &str,
+) -> ChatTemplate {
+    let probe = [Message::system("s"), Message::user("u")];
+    if let Some(src) = md.get("tokenizer.chat_template").and_then(|v| v.to_string().ok()) {
+        let t = ChatTemplate::new(src.clone(), "gguf", bos, eos);
+        if t.render(&probe).is_ok_and(|s| s.contains('u')) {
+            return t;
+        }
+    }
+    ChatTemplate::preset(arch, tk.token_to_id("<|eot_id|>").is_some(), bos, eos)
+}
+
+impl TokenCounter for CandleGenerator {
+    fn count(&self, text: &str) -> usize {
+        self.tokenizer.encode(text, false).map(|e| e.len()).unwrap_or_else(|_| text.len())
+    }
+}
+
+impl Generator for CandleGenerator {
+    fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    fn prompt_tokens(&self, messages: &[Message]) -> Result<usize> {
+        Ok(self.encode(&self.chat.render(messages)?)?.len())
+    }
+
+    fn generate(&mut self, request: &Request<'_>) -> Result<Generation> {
+        let prompt = self.encode(&self.chat.render(&request.messages)?)?;
+        if prompt.len() >= self.info.context_length {
+            return Err(Error::Generation(format!(
+                "prompt of {} tokens does not fit the model's context of {}; lower --context-tokens",
+                prompt.len(),
+                self.info.context_length
+            )));
+        }
+        let vocab = decode::Vocab {
+            token_bytes: &self.token_bytes,
+            eos: &self.eos,
+            context_length: self.info.context_length,
+        };
+        let out = decode::run(&mut self.model, &self.device, &prompt, request, &vocab)?;
+        let text = match &out.bytes {
+            Some(b) => String::from_utf8_lossy(b).into_owned(),
+            None => self.tokenizer.decode(&out.ids, true).map_err(Error::Tokenizer)?,
+        };
+        Ok(Generation {
+            text,
+            prompt_tokens: prompt.len(),
+            generated_tokens: out.ids.len(),
+            prompt_secs: out.prompt_secs,
+            generate_secs: out.generate_secs,
+            stop: out.stop,
+            notes: out.notes,
+        })
+    }
+}

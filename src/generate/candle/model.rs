@@ -1,0 +1,86 @@
+//! The quantized architectures khulasa runs, behind one local enum.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::BufReader;
+use std::path::Path;
+
+use candle_core::quantized::gguf_file::{self, Value};
+use candle_core::{Device, Tensor};
+use candle_transformers::models::{quantized_gemma3, quantized_llama, quantized_qwen2, quantized_qwen3};
+
+use crate::error::{Error, Result};
+
+/// A loaded quantized model.
+pub(crate) enum Model {
+    Qwen2(quantized_qwen2::ModelWeights),
+    Llama(quantized_llama::ModelWeights),
+    Qwen3(quantized_qwen3::ModelWeights),
+    Gemma3(quantized_gemma3::ModelWeights),
+}
+
+/// A GGUF file's metadata and its architecture name.
+pub(crate) struct Loaded {
+    pub model: Model,
+    pub metadata: HashMap<String, Value>,
+    pub architecture: String,
+    pub context_length: usize,
+}
+
+/// Architectures this build can run.
+pub const ARCHITECTURES: &[&str] = &["qwen2", "llama", "qwen3", "gemma3"];
+
+impl Model {
+    /// Loads a GGUF file.
+    pub(crate) fn load(path: &Path, device: &Device) -> Result<Loaded> {
+        let name = path.display().to_string();
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let mut reader = BufReader::with_capacity(1 << 20, file);
+        let content = gguf_file::Content::read(&mut reader)
+            .map_err(|e| Error::model(&name, format!("not a readable GGUF file ({e}); check the path or re-download it")))?;
+        let metadata = content.metadata.clone();
+        let architecture = metadata
+            .get("general.architecture")
+            .and_then(|v| v.to_string().ok().cloned())
+            .unwrap_or_default();
+        let context_length = metadata
+            .get(&format!("{architecture}.context_length"))
+            .and_then(|v| v.to_u32().ok())
+            .unwrap_or(4096) as usize;
+        let model = match architecture.as_str() {
+            "qwen2" => Model::Qwen2(quantized_qwen2::ModelWeights::from_gguf(content, &mut reader, device)?),
+            "llama" => Model::Llama(quantized_llama::ModelWeights::from_gguf(content, &mut reader, device)?),
+            "qwen3" => Model::Qwen3(quantized_qwen3::ModelWeights::from_gguf(content, &mut reader, device)?),
+            "gemma3" => Model::Gemma3(quantized_gemma3::ModelWeights::from_gguf(content, &mut reader, device)?),
+            other => {
+                return Err(Error::model(
+                    &name,
+                    format!("architecture '{other}' is not supported; use one of {}", ARCHITECTURES.join(", ")),
+                ))
+            }
+        };
+        Ok(Loaded { model, metadata, architecture, context_length })
+    }
+
+    /// Runs `ids` at positions `pos..` and returns the last position's logits.
+    pub(crate) fn forward(&mut self, ids: &[u32], pos: usize, device: &Device) -> Result<Vec<f32>> {
+        let input = Tensor::new(ids, device)?.unsqueeze(0)?;
+        let logits = match self {
+            Model::Qwen2(m) => m.forward(&input, pos)?,
+            Model::Llama(m) => m.forward(&input, pos)?,
+            Model::Qwen3(m) => m.forward(&input, pos)?,
+            Model::Gemma3(m) => m.forward(&input, pos)?,
+        };
+        Ok(logits.squeeze(0)?.to_dtype(candle_core::DType::F32)?.to_vec1::<f32>()?)
+    }
+
+    /// Forgets the KV cache (a forward at position 0 also resets Gemma 3's).
+    pub(crate) fn clear(&mut self) {
+        match self {
+            Model::Qwen2(m) => m.clear_kv_cache(),
+            Model::Llama(m) => m.clear_kv_cache(),
+            Model::Qwen3(m) => m.clear_kv_cache(),
+            Model::Gemma3(_) => {}
+        }
+    }
+}

@@ -1,0 +1,439 @@
+//! Token-by-token constraint for the digest JSON
+//! `{"headline": string, "summary": string, "key_facts": [string, ...]}`.
+//!
+//! [`DigestMachine`] is a byte-level state machine. The decoder asks it
+//! whether a token's bytes may come next, so a malformed digest cannot be
+//! produced. Field bounds live in the machine itself: headline words, summary
+//! sentences, words per fact and the number of facts. Numbers inside strings
+//! must be numbers that occur in the source article.
+
+use crate::segment::is_abbreviation;
+
+/// Bounds on the digest's fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DigestShape {
+    /// Most words in the headline (default 15).
+    pub headline_words: u16,
+    /// Most sentences in the summary (default 4).
+    pub summary_sentences: u16,
+    /// Most words in the summary (default 120).
+    pub summary_words: u16,
+    /// Most words in one key fact (default 30).
+    pub fact_words: u16,
+    /// Fewest key facts (default 3).
+    pub min_facts: u16,
+    /// Most key facts (default 5).
+    pub max_facts: u16,
+}
+
+impl Default for DigestShape {
+    fn default() -> Self {
+        Self {
+            headline_words: 15,
+            summary_sentences: 4,
+            summary_words: 120,
+            fact_words: 30,
+            min_facts: 3,
+            max_facts: 5,
+        }
+    }
+}
+
+/// Which string field the machine is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    /// The headline.
+    Headline,
+    /// The summary.
+    Summary,
+    /// Key fact number `n` (0-based).
+    Fact(u16),
+}
+
+/// Numbers allowed in generated text: the numbers of the source, with
+/// thousands separators removed and digits mapped to Latin.
+#[derive(Debug, Clone, Default)]
+pub struct NumberSet {
+    sorted: Vec<String>,
+}
+
+impl NumberSet {
+    /// Collects every number in `source`.
+    pub fn from_source(source: &str) -> Self {
+        let mut sorted = crate::numbers::extract(source);
+        sorted.sort();
+        sorted.dedup();
+        Self { sorted }
+    }
+
+    /// True when some source number starts with `prefix`.
+    fn has_prefix(&self, prefix: &[u8]) -> bool {
+        let i = self.sorted.partition_point(|s| s.as_bytes() < prefix);
+        self.sorted.get(i).is_some_and(|s| s.as_bytes().starts_with(prefix))
+    }
+
+    /// True when `n` is a source number.
+    fn contains(&self, n: &[u8]) -> bool {
+        self.sorted.binary_search_by(|s| s.as_bytes().cmp(n)).is_ok()
+    }
+
+    /// The numbers, sorted.
+    pub fn numbers(&self) -> &[String] {
+        &self.sorted
+    }
+}
+
+/// Grammar positions between strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// A fixed piece of JSON, e.g. `"summary"`; `ws` = whitespace allowed before it.
+    Lit { lit: &'static [u8], ws: bool },
+    /// A string value.
+    Str(Field),
+    /// After a fact: `,` then another fact, or `]`.
+    AfterFact,
+    /// The closing `}` has been written.
+    Done,
+}
+
+const PROGRAM: &[Step] = &[
+    Step::Lit { lit: b"{", ws: true },
+    Step::Lit { lit: b"\"headline\"", ws: true },
+    Step::Lit { lit: b":", ws: true },
+    Step::Str(Field::Headline),
+    Step::Lit { lit: b",", ws: true },
+    Step::Lit { lit: b"\"summary\"", ws: true },
+    Step::Lit { lit: b":", ws: true },
+    Step::Str(Field::Summary),
+    Step::Lit { lit: b",", ws: true },
+    Step::Lit { lit: b"\"key_facts\"", ws: true },
+    Step::Lit { lit: b":", ws: true },
+    Step::Lit { lit: b"[", ws: true },
+    Step::Str(Field::Fact(0)),
+    Step::AfterFact,
+    Step::Lit { lit: b"}", ws: true },
+    Step::Done,
+];
+const MAX_WS: u8 = 6;
+const MAX_WORD_BYTES: u8 = 48;
+const TERMINATORS: &[char] = &['.', '!', '?', '۔', '؟'];
+const CLOSERS: &[char] = &['"', '\'', '”', '’', ')', ']'];
+
+/// State inside a string value.
+#[derive(Debug, Clone, Copy, Default)]
+struct StrState {
+    opened: bool,
+    escape: bool,
+    words: u16,
+    sentences: u16,
+    prev_space: bool,
+    after_terminator: bool,
+    word_bytes: u8,
+    word: [u8; 8],
+    utf8_need: u8,
+    utf8: [u8; 4],
+    utf8_len: u8,
+    num: [u8; 24],
+    num_len: u8,
+    num_sep: u8,
+    limit_hit: bool,
+}
+
+/// The digest grammar as a byte-level state machine. Cheap to copy.
+#[derive(Debug, Clone, Copy)]
+pub struct DigestMachine<'n> {
+    shape: DigestShape,
+    numbers: Option<&'n NumberSet>,
+    step: usize,
+    lit_pos: usize,
+    ws_run: u8,
+    facts: u16,
+    s: StrState,
+    limits_hit: u32,
+}
+
+impl<'n> DigestMachine<'n> {
+    /// A machine at the start of the digest. With `numbers`, digits inside
+    /// strings must spell numbers of that set.
+    pub fn new(shape: DigestShape, numbers: Option<&'n NumberSet>) -> Self {
+        Self {
+            shape,
+            numbers,
+            step: 0,
+            lit_pos: 0,
+            ws_run: 0,
+            facts: 0,
+            s: StrState::default(),
+            limits_hit: 0,
+        }
+    }
+
+    /// True once the closing brace has been accepted.
+    pub fn is_done(&self) -> bool {
+        PROGRAM[self.step] == Step::Done
+    }
+
+    /// The string field being written, if any.
+    pub fn field(&self) -> Option<Field> {
+        match PROGRAM[self.step] {
+            Step::Str(Field::Fact(_)) => Some(Field::Fact(self.facts)),
+            Step::Str(f) if self.s.opened => Some(f),
+            _ => None,
+        }
+    }
+
+    /// Fields (headline 1, summary 2, fact n → 4 << n) that reached a bound.
+    pub fn limits_hit(&self) -> u32 {
+        self.limits_hit
+    }
+
+    /// Feeds `bytes`; returns false (leaving `self` unspecified) if any byte
+    /// is not allowed.
+    pub fn feed(&mut self, bytes: &[u8]) -> bool {
+        bytes.iter().all(|&b| self.byte(b))
+    }
+
+    /// True when `bytes` may come next.
+    pub fn allows(&self, bytes: &[u8]) -> bool {
+        !bytes.is_empty() && self.clone().feed(bytes)
+    }
+
+    /// Bytes that close the current string (if any) and the rest of the JSON
+    /// with the least text: used when the token budget runs out.
+    pub fn closing(&self) -> Vec<u8> {
+        let mut m = *self;
+        let mut out = Vec::new();
+        for _ in 0..64 {
+            if m.is_done() {
+                break;
+            }
+            let next: &[u8] = match PROGRAM[m.step] {
+                Step::Lit { lit, .. } => &lit[m.lit_pos..m.lit_pos + 1],
+                Step::Str(_) if !m.s.opened => b"\"",
+                Step::Str(_) if m.s.words == 0 => b"-",
+                Step::Str(_) => b"\"",
+                Step::AfterFact if m.facts < m.shape.min_facts => b",",
+                Step::AfterFact => b"]",
+                Step::Done => b"",
+            };
+            if !m.feed(next) {
+                break;
+            }
+            out.extend_from_slice(next);
+        }
+        out
+    }
+
+    fn byte(&mut self, b: u8) -> bool {
+        match PROGRAM[self.step] {
+            Step::Done => false,
+            Step::Lit { lit, ws } => {
+                if self.lit_pos == 0 && ws && (b == b' ' || b == b'\n') {
+                    self.ws_run += 1;
+                    return self.ws_run <= MAX_WS;
+                }
+                if lit[self.lit_pos] != b {
+                    return false;
+                }
+                self.lit_pos += 1;
+                if self.lit_pos == lit.len() {
+                    self.advance();
+                }
+                true
+            }
+            Step::AfterFact => {
+                if b == b' ' || b == b'\n' {
+                    self.ws_run += 1;
+                    return self.ws_run <= MAX_WS;
+                }
+                self.ws_run = 0;
+                if b == b',' && self.facts < self.shape.max_facts {
+                    self.step -= 1;
+                    self.s = StrState::default();
+                    true
+                } else if b == b']' && self.facts >= self.shape.min_facts {
+                    self.advance();
+                    true
+                } else {
+                    false
+                }
+            }
+            Step::Str(field) => self.string_byte(field, b),
+        }
+    }
+
+    fn advance(&mut self) {
+        self.step += 1;
+        self.lit_pos = 0;
+        self.ws_run = 0;
+        self.s = StrState::default();
+    }
+
+    fn string_byte(&mut self, field: Field, b: u8) -> bool {
+        if !self.s.opened {
+            if b == b' ' || b == b'\n' {
+                self.ws_run += 1;
+                return self.ws_run <= MAX_WS;
+            }
+            self.s.opened = b == b'"';
+            return self.s.opened;
+        }
+        if self.s.utf8_need > 0 {
+            if !(0x80..=0xBF).contains(&b) {
+                return false;
+            }
+            self.s.utf8[self.s.utf8_len as usize] = b;
+            self.s.utf8_len += 1;
+            self.s.utf8_need -= 1;
+            if self.s.utf8_need > 0 {
+                return true;
+            }
+            let len = self.s.utf8_len as usize;
+            let Some(c) = std::str::from_utf8(&self.s.utf8[..len]).ok().and_then(|s| s.chars().next()) else {
+                return false;
+            };
+            return self.char(field, c, len as u8);
+        }
+        if self.s.escape {
+            self.s.escape = false;
+            return matches!(b, b'"' | b'\\' | b'/') && self.char(field, b as char, 1);
+        }
+        match b {
+            b'"' => self.close_string(field),
+            b'\\' => {
+                self.s.escape = true;
+                true
+            }
+            0..=0x1F | 0x7F => false,
+            0x80..=0xC1 | 0xF5..=0xFF => false,
+            0xC2..=0xF4 => {
+                self.s.utf8[0] = b;
+                self.s.utf8_len = 1;
+                self.s.utf8_need = if b < 0xE0 { 1 } else if b < 0xF0 { 2 } else { 3 };
+                true
+            }
+            _ => self.char(field, b as char, 1),
+        }
+    }
+
+    fn close_string(&mut self, field: Field) -> bool {
+        if self.s.words == 0 || !self.number_ends() {
+            return false;
+        }
+        if let Field::Fact(_) = field {
+            self.facts += 1;
+        }
+        self.advance();
+        true
+    }
+
+    fn word_limit(&self, field: Field) -> u16 {
+        match field {
+            Field::Headline => self.shape.headline_words,
+            Field::Summary => self.shape.summary_words,
+            Field::Fact(_) => self.shape.fact_words,
+        }
+    }
+
+    fn field_bit(&self, field: Field) -> u32 {
+        match field {
+            Field::Headline => 1,
+            Field::Summary => 2,
+            Field::Fact(_) => 4 << self.facts.min(24),
+        }
+    }
+
+    /// Accepts one character of string content.
+    fn char(&mut self, field: Field, c: char, nbytes: u8) -> bool {
+        let digit = crate::numbers::latin_digit(c);
+        if !self.number_char(c, digit) {
+            return false;
+        }
+        if c.is_whitespace() {
+            if c != ' ' || self.s.prev_space || self.s.words == 0 {
+                return false;
+            }
+            if self.s.after_terminator {
+                let len = (self.s.word_bytes as usize).min(self.s.word.len());
+                let word = std::str::from_utf8(&self.s.word[..len]).unwrap_or("");
+                let word = word.trim_end_matches(CLOSERS).trim_end_matches(TERMINATORS);
+                if self.s.word_bytes as usize > self.s.word.len() || !is_abbreviation(word) {
+                    self.s.sentences += 1;
+                }
+            }
+            self.s.prev_space = true;
+            self.s.after_terminator = false;
+            self.s.word_bytes = 0;
+            return true;
+        }
+        if self.s.prev_space || self.s.words == 0 {
+            let sentence_cap = field == Field::Summary && self.s.sentences >= self.shape.summary_sentences;
+            if self.s.words >= self.word_limit(field) || sentence_cap {
+                self.s.limit_hit = true;
+                self.limits_hit |= self.field_bit(field);
+                return false;
+            }
+            self.s.words += 1;
+        }
+        self.s.prev_space = false;
+        let pos = self.s.word_bytes as usize;
+        if c.is_ascii() && pos < self.s.word.len() {
+            self.s.word[pos] = c as u8;
+        }
+        self.s.word_bytes = self.s.word_bytes.saturating_add(nbytes);
+        if self.s.word_bytes > MAX_WORD_BYTES {
+            return false;
+        }
+        self.s.after_terminator = TERMINATORS.contains(&c) || (self.s.after_terminator && CLOSERS.contains(&c));
+        true
+    }
+
+    /// Tracks digit runs; returns false when a number leaves the source set.
+    fn number_char(&mut self, c: char, digit: Option<u8>) -> bool {
+        let Some(set) = self.numbers else {
+            return true;
+        };
+        let len = self.s.num_len as usize;
+        if let Some(d) = digit {
+            let mut buf = self.s.num;
+            let mut n = len;
+            if self.s.num_sep != 0 && n > 0 {
+                if self.s.num_sep == b'.' {
+                    buf[n] = b'.';
+                    n += 1;
+                }
+                self.s.num_sep = 0;
+            }
+            if n + 1 >= buf.len() {
+                return false;
+            }
+            buf[n] = d;
+            n += 1;
+            if !set.has_prefix(&buf[..n]) {
+                return false;
+            }
+            self.s.num = buf;
+            self.s.num_len = n as u8;
+            return true;
+        }
+        if len > 0 && (c == ',' || c == '.' || c == '٫' || c == '٬') && self.s.num_sep == 0 {
+            self.s.num_sep = if c == '.' || c == '٫' { b'.' } else { b',' };
+            return true;
+        }
+        let ok = self.number_ends();
+        self.s.num_len = 0;
+        self.s.num_sep = 0;
+        ok
+    }
+
+    fn number_ends(&self) -> bool {
+        let len = self.s.num_len as usize;
+        match self.numbers {
+            Some(set) if len > 0 => set.contains(&self.s.num[..len]),
+            _ => true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

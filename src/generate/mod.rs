@@ -1,0 +1,147 @@
+//! Text generation behind the [`Generator`] trait: sampling parameters,
+//! requests and results. The candle engine lives in `candle/`; a scripted
+//! generator stands in for it in tests.
+
+use serde::Serialize;
+
+use crate::chunk::TokenCounter;
+use crate::error::Result;
+
+pub mod candle;
+pub mod constraint;
+mod scripted;
+
+pub use constraint::{DigestShape, NumberSet};
+pub use scripted::ScriptedGenerator;
+
+/// Who says a chat message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Instructions.
+    System,
+    /// The request.
+    User,
+    /// The model's turn.
+    Assistant,
+}
+
+/// One chat message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Message {
+    /// The speaker.
+    pub role: Role,
+    /// The text.
+    pub content: String,
+}
+
+impl Message {
+    /// A system message.
+    pub fn system(content: impl Into<String>) -> Self {
+        Self { role: Role::System, content: content.into() }
+    }
+    /// A user message.
+    pub fn user(content: impl Into<String>) -> Self {
+        Self { role: Role::User, content: content.into() }
+    }
+}
+
+/// How the next token is chosen.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sampling {
+    /// 0 means greedy (default 0).
+    pub temperature: f64,
+    /// Nucleus sampling mass when `temperature > 0` (default 0.9).
+    pub top_p: f64,
+    /// Seed for sampling (default 42).
+    pub seed: u64,
+    /// Penalty for tokens seen in the last `repeat_last_n` tokens (default 1.1; 1 = off).
+    pub repeat_penalty: f32,
+    /// Window for the repeat penalty (default 64).
+    pub repeat_last_n: usize,
+    /// Ban any n-gram of this many tokens from appearing twice (default 0 = off).
+    pub no_repeat_ngram: usize,
+}
+
+impl Default for Sampling {
+    fn default() -> Self {
+        Self {
+            temperature: 0.0,
+            top_p: 0.9,
+            seed: 42,
+            repeat_penalty: 1.1,
+            repeat_last_n: 64,
+            no_repeat_ngram: 0,
+        }
+    }
+}
+
+/// A generation request.
+#[derive(Debug, Clone)]
+pub struct Request<'a> {
+    /// The chat, system message first.
+    pub messages: Vec<Message>,
+    /// Most new tokens.
+    pub max_new_tokens: usize,
+    /// Sampling parameters.
+    pub sampling: Sampling,
+    /// Constrain the output to the digest JSON, with these bounds and
+    /// (optionally) these allowed numbers.
+    pub digest: Option<(DigestShape, Option<&'a NumberSet>)>,
+}
+
+/// Why generation stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// The model ended its turn (or closed the constrained JSON).
+    EndOfTurn,
+    /// `max_new_tokens` was reached; constrained JSON was closed by force.
+    MaxTokens,
+    /// The prompt did not leave room in the model's context.
+    ContextFull,
+}
+
+/// The result of one generation.
+#[derive(Debug, Clone)]
+pub struct Generation {
+    /// The generated text.
+    pub text: String,
+    /// Tokens in the rendered prompt.
+    pub prompt_tokens: usize,
+    /// Tokens generated.
+    pub generated_tokens: usize,
+    /// Seconds spent on the prompt.
+    pub prompt_secs: f64,
+    /// Seconds spent generating.
+    pub generate_secs: f64,
+    /// Why it stopped.
+    pub stop: StopReason,
+    /// What the decoder had to intervene on (repetition, bounds, forced close).
+    pub notes: Vec<String>,
+}
+
+/// Facts about the loaded model, reported in the output.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelInfo {
+    /// Manifest id or file name.
+    pub id: String,
+    /// Architecture (qwen2, llama, qwen3, gemma3, scripted).
+    pub architecture: String,
+    /// sha256 of the weights file.
+    pub sha256: String,
+    /// Licence of the weights.
+    pub licence: String,
+    /// Context length in tokens.
+    pub context_length: usize,
+}
+
+/// Something that turns a chat into text.
+pub trait Generator: TokenCounter {
+    /// The model behind it.
+    fn info(&self) -> &ModelInfo;
+    /// Tokens the chat occupies once rendered with the chat template.
+    fn prompt_tokens(&self, messages: &[Message]) -> Result<usize>;
+    /// Generates a reply.
+    fn generate(&mut self, request: &Request<'_>) -> Result<Generation>;
+}

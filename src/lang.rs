@@ -1,0 +1,207 @@
+//! Languages khulasa handles (English, Urdu, Pashto): codes, names, script
+//! direction, letter-form normalization and detection.
+
+use serde::{Deserialize, Serialize};
+
+/// A language of articles and digests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Lang {
+    /// English.
+    En,
+    /// Urdu.
+    Ur,
+    /// Pashto.
+    Ps,
+}
+
+/// Writing direction of a script.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dir {
+    /// Left to right.
+    Ltr,
+    /// Right to left.
+    Rtl,
+}
+
+/// Letters that occur in Pashto but not in Urdu or Persian.
+const PASHTO_LETTERS: &[char] = &[
+    'ټ', 'ډ', 'ړ', 'ږ', 'ښ', 'ګ', 'ڼ', 'ې', 'ۍ', 'ځ', 'څ', 'ڀ', 'ږ',
+];
+/// Letters that occur in Urdu but not in Pashto.
+const URDU_LETTERS: &[char] = &['ٹ', 'ڈ', 'ڑ', 'ں', 'ھ', 'ے', 'ۓ'];
+
+impl Lang {
+    /// All languages.
+    pub const ALL: [Lang; 3] = [Lang::En, Lang::Ur, Lang::Ps];
+
+    /// ISO 639-1 code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Ur => "ur",
+            Lang::Ps => "ps",
+        }
+    }
+
+    /// English name, as used in prompts.
+    pub fn name(self) -> &'static str {
+        match self {
+            Lang::En => "English",
+            Lang::Ur => "Urdu",
+            Lang::Ps => "Pashto",
+        }
+    }
+
+    /// NLLB / FLORES code.
+    pub fn nllb_code(self) -> &'static str {
+        match self {
+            Lang::En => "eng_Latn",
+            Lang::Ur => "urd_Arab",
+            Lang::Ps => "pbt_Arab",
+        }
+    }
+
+    /// Script direction.
+    pub fn dir(self) -> Dir {
+        match self {
+            Lang::En => Dir::Ltr,
+            Lang::Ur | Lang::Ps => Dir::Rtl,
+        }
+    }
+
+    /// Parses `en`, `ur`, `ps` (and the English names).
+    pub fn from_code(s: &str) -> Option<Lang> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "en" | "eng" | "english" => Some(Lang::En),
+            "ur" | "urd" | "urdu" => Some(Lang::Ur),
+            "ps" | "pus" | "pbt" | "pashto" => Some(Lang::Ps),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Lang {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+impl std::str::FromStr for Lang {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Lang::from_code(s).ok_or_else(|| format!("unknown language '{s}': use en, ur or ps"))
+    }
+}
+
+/// True for characters of the Arabic script blocks.
+pub(crate) fn is_arabic_script(c: char) -> bool {
+    matches!(c as u32, 0x0600..=0x06FF | 0x0750..=0x077F | 0xFB50..=0xFDFF | 0xFE70..=0xFEFF)
+}
+
+/// The result of language detection.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Detection {
+    /// The detected language.
+    pub lang: Lang,
+    /// Share of letters in the Arabic script, 0..=1.
+    pub arabic_share: f32,
+}
+
+/// Detects English, Urdu or Pashto from the letters of `text`.
+///
+/// Text mostly in Latin letters is English. Arabic-script text is Pashto when
+/// it carries Pashto's own letters (ټ ډ ړ ږ ښ ګ ڼ ې ۍ ځ څ) more often than
+/// Urdu's (ٹ ڈ ڑ ں ھ ے), and Urdu otherwise.
+pub fn detect(text: &str) -> Detection {
+    let (mut latin, mut arabic, mut pashto, mut urdu) = (0usize, 0usize, 0usize, 0usize);
+    for c in text.chars() {
+        if c.is_ascii_alphabetic() {
+            latin += 1;
+        } else if is_arabic_script(c) && c.is_alphabetic() {
+            arabic += 1;
+            if PASHTO_LETTERS.contains(&c) {
+                pashto += 1;
+            } else if URDU_LETTERS.contains(&c) {
+                urdu += 1;
+            }
+        }
+    }
+    let letters = (latin + arabic).max(1);
+    let arabic_share = arabic as f32 / letters as f32;
+    let lang = if arabic_share < 0.5 {
+        Lang::En
+    } else if pashto > urdu {
+        Lang::Ps
+    } else {
+        Lang::Ur
+    };
+    Detection { lang, arabic_share }
+}
+
+/// Maps Arabic letter variants and presentation forms to the forms used in
+/// Urdu and Pashto (ي/ى → ی, ك → ک, presentation forms → base letters).
+/// Zero-width non-joiners are kept.
+pub fn normalize_letters(text: &str, lang: Lang) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        let code = c as u32;
+        if (0xFB50..=0xFDFF).contains(&code) || (0xFE70..=0xFEFF).contains(&code) {
+            // Presentation forms decompose (NFKC) to their base letters.
+            for d in c.nfkc() {
+                out.push(map_letter(d, lang));
+            }
+        } else {
+            out.push(map_letter(c, lang));
+        }
+    }
+    out
+}
+
+fn map_letter(c: char, lang: Lang) -> char {
+    match c {
+        'ك' => 'ک',
+        // Pashto keeps ي (used with hamza/ye forms) only as ی in modern text;
+        // ى (alef maksura) and Arabic yeh are written ی in both languages.
+        'ي' | 'ى' => 'ی',
+        'ە' if lang == Lang::Ur => 'ہ',
+        _ => c,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_english() {
+        assert_eq!(detect("The minister said on Monday.").lang, Lang::En);
+    }
+
+    #[test]
+    fn detects_urdu_and_pashto() {
+        let ur = "وزیر اعظم نے پیر کو کہا کہ حکومت نئے منصوبے شروع کرے گی۔";
+        let ps = "صدراعظم د دوشنبې په ورځ وویل چې حکومت به نوې پروژې پیل کړي.";
+        assert_eq!(detect(ur).lang, Lang::Ur);
+        assert_eq!(detect(ps).lang, Lang::Ps);
+    }
+
+    #[test]
+    fn normalizes_letter_forms_and_keeps_zwnj() {
+        let s = "كتاب علي\u{200c}ى \u{FEF7}";
+        let n = normalize_letters(s, Lang::Ur);
+        assert!(n.contains("کتاب علی\u{200c}ی"));
+        assert!(!n.contains('\u{FEF7}'));
+    }
+
+    #[test]
+    fn codes_round_trip() {
+        for l in Lang::ALL {
+            assert_eq!(Lang::from_code(l.code()), Some(l));
+        }
+        assert_eq!(Lang::Ps.nllb_code(), "pbt_Arab");
+        assert_eq!(Lang::Ur.dir(), Dir::Rtl);
+    }
+}

@@ -1,0 +1,318 @@
+//! The map-reduce summarizer over a [`Generator`]: one pass when the article
+//! fits the chunk budget; otherwise notes per chunk, collapsed until they fit,
+//! then the digest. The digest is always decoded under the JSON constraint.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use minijinja::Value;
+
+use crate::article::Article;
+use crate::chunk::{self, ChunkOptions};
+use crate::digest::{Digest, ModelRef, Pass, SourceInfo, Timings, SCHEMA_VERSION};
+use crate::error::{Error, Result};
+use crate::generate::{DigestShape, Generation, Generator, Message, NumberSet, Request, Sampling};
+use crate::prompt::Prompts;
+use crate::segment::{self, Sentence};
+
+/// Options for summarizing.
+#[derive(Debug, Clone)]
+pub struct SummarizeOptions {
+    /// Most article tokens in one model call (the chunk budget; default 1536).
+    pub context_tokens: usize,
+    /// Tokens repeated between consecutive chunks (default 0).
+    pub overlap_tokens: usize,
+    /// Most tokens for the digest JSON (default 512).
+    pub max_new_tokens: usize,
+    /// Most tokens for one chunk's notes (default 320).
+    pub notes_tokens: usize,
+    /// Field bounds of the digest (headline 15 words, summary 4 sentences, 3–5 facts of ≤ 30 words).
+    pub shape: DigestShape,
+    /// Sampling (default greedy, repeat penalty 1.1, no-repeat 8-grams).
+    pub sampling: Sampling,
+    /// Require every number in the digest to occur in the article (default true).
+    pub numbers_from_source: bool,
+    /// Most rounds of collapsing notes (default 4).
+    pub max_collapse_rounds: usize,
+}
+
+impl Default for SummarizeOptions {
+    fn default() -> Self {
+        Self {
+            context_tokens: 1536,
+            overlap_tokens: 0,
+            max_new_tokens: 512,
+            notes_tokens: 320,
+            shape: DigestShape::default(),
+            sampling: Sampling {
+                no_repeat_ngram: 8,
+                ..Sampling::default()
+            },
+            numbers_from_source: true,
+            max_collapse_rounds: 4,
+        }
+    }
+}
+
+/// Summarizes articles with given prompts and options.
+pub struct Summarizer<'p> {
+    prompts: &'p Prompts,
+    opts: SummarizeOptions,
+}
+
+/// Work in progress: passes, timings and warnings.
+#[derive(Default)]
+struct Log {
+    passes: Vec<Pass>,
+    timings: Timings,
+    warnings: Vec<String>,
+}
+
+impl Log {
+    fn record(&mut self, stage: &str, index: usize, g: &Generation) {
+        self.passes.push(Pass {
+            stage: stage.into(),
+            index,
+            prompt_tokens: g.prompt_tokens,
+            generated_tokens: g.generated_tokens,
+            stop: format!("{:?}", g.stop).to_lowercase(),
+        });
+        self.timings.prompt_tokens += g.prompt_tokens;
+        self.timings.generated_tokens += g.generated_tokens;
+        self.timings.prompt_secs += g.prompt_secs;
+        self.timings.generate_secs += g.generate_secs;
+        for n in &g.notes {
+            self.warnings.push(format!("{stage} {index}: {n}"));
+        }
+    }
+}
+
+impl<'p> Summarizer<'p> {
+    /// A summarizer.
+    pub fn new(prompts: &'p Prompts, opts: SummarizeOptions) -> Self {
+        Self { prompts, opts }
+    }
+
+    /// Summarizes `article` into a [`Digest`].
+    pub fn run(&self, g: &mut dyn Generator, article: &Article) -> Result<Digest> {
+        let t0 = Instant::now();
+        let mut log = Log::default();
+        let numbers = NumberSet::from_source(&article.full_text());
+        let numbers_ref = self.opts.numbers_from_source.then_some(&numbers);
+        let language = Value::from(article.lang.name());
+        let title = Value::from(article.title.clone().unwrap_or_default());
+        let sentences = segment::split(&article.body);
+        let budget = self.opts.context_tokens.max(64);
+        let chunks = chunk::chunk(&sentences, &*g, ChunkOptions { budget, overlap: self.opts.overlap_tokens });
+        if chunks.iter().any(|c| c.split_sentence) {
+            log.warnings.push("a sentence longer than the chunk budget was split at word boundaries".into());
+        }
+        let mut vars = BTreeMap::from([
+            ("title", title.clone()),
+            ("language", language.clone()),
+            ("min_facts", Value::from(self.opts.shape.min_facts)),
+            ("max_facts", Value::from(self.opts.shape.max_facts)),
+        ]);
+        let (prompt_name, stage) = if chunks.len() <= 1 {
+            vars.insert("article", Value::from(article.body.as_str()));
+            ("digest", "digest")
+        } else {
+            let notes = self.map_reduce_notes(g, &chunks, &title, &language, &mut log)?;
+            vars.insert("notes", Value::from(notes));
+            ("reduce", "reduce")
+        };
+        let messages = self.prompts.render(prompt_name, &vars)?;
+        let gen = g.generate(&Request {
+            messages,
+            max_new_tokens: self.opts.max_new_tokens,
+            sampling: self.opts.sampling,
+            digest: Some((self.opts.shape, numbers_ref)),
+        })?;
+        log.record(stage, 1, &gen);
+        let parsed = parse_digest(&gen.text, &self.opts.shape, &mut log.warnings)?;
+        log.timings.total_secs = t0.elapsed().as_secs_f64();
+        log.timings.finish();
+        let info = g.info();
+        Ok(Digest {
+            schema_version: SCHEMA_VERSION,
+            headline: parsed.headline,
+            summary: parsed.summary,
+            key_facts: parsed.key_facts,
+            language: article.lang,
+            source: SourceInfo {
+                path: article.source.clone(),
+                title: article.title.clone(),
+                word_count: article.word_count,
+                sha256: article.sha256.clone(),
+                format: format!("{:?}", article.format).to_lowercase(),
+                furniture_removed: article.furniture_removed.len(),
+            },
+            model: ModelRef {
+                id: info.id.clone(),
+                sha256: info.sha256.clone(),
+                licence: info.licence.clone(),
+                architecture: info.architecture.clone(),
+            },
+            prompt_version: self.prompts.version(),
+            chunks: chunks.len(),
+            passes: log.passes,
+            timings: log.timings,
+            warnings: log.warnings,
+        })
+    }
+
+    /// Map: notes per chunk; then collapse until the notes fit the budget.
+    fn map_reduce_notes(
+        &self,
+        g: &mut dyn Generator,
+        chunks: &[chunk::Chunk],
+        title: &Value,
+        language: &Value,
+        log: &mut Log,
+    ) -> Result<String> {
+        let mut notes = Vec::with_capacity(chunks.len());
+        for (i, c) in chunks.iter().enumerate() {
+            let vars = BTreeMap::from([
+                ("chunk", Value::from(c.text.as_str())),
+                ("index", Value::from(i + 1)),
+                ("total", Value::from(chunks.len())),
+                ("title", title.clone()),
+                ("language", language.clone()),
+            ]);
+            let gen = self.plain(g, self.prompts.render("notes", &vars)?)?;
+            log.record("notes", i + 1, &gen);
+            notes.push(clean_notes(&gen.text));
+        }
+        let mut joined = notes.join("\n");
+        let budget = self.opts.context_tokens.max(64);
+        let mut round = 0;
+        while g.count(&joined) > budget {
+            round += 1;
+            if round > self.opts.max_collapse_rounds {
+                return Err(Error::Generation(format!(
+                    "notes still exceed {budget} tokens after {} rounds of merging; raise --context-tokens",
+                    self.opts.max_collapse_rounds
+                )));
+            }
+            let lines: Vec<Sentence<'_>> = joined
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(|l| Sentence { text: l.trim(), start: 0, para_start: true })
+                .collect();
+            let groups = chunk::chunk(&lines, &*g, ChunkOptions { budget, overlap: 0 });
+            let before = g.count(&joined);
+            let mut merged = Vec::with_capacity(groups.len());
+            for grp in &groups {
+                let vars = BTreeMap::from([
+                    ("notes", Value::from(grp.text.as_str())),
+                    ("title", title.clone()),
+                    ("language", language.clone()),
+                ]);
+                let gen = self.plain(g, self.prompts.render("collapse", &vars)?)?;
+                log.record("collapse", log.passes.iter().filter(|p| p.stage == "collapse").count() + 1, &gen);
+                merged.push(clean_notes(&gen.text));
+            }
+            joined = merged.join("\n");
+            log.warnings.push(format!(
+                "notes of {before} tokens were merged (round {round}) to fit the {budget}-token budget"
+            ));
+        }
+        Ok(joined)
+    }
+
+    fn plain(&self, g: &mut dyn Generator, messages: Vec<Message>) -> Result<Generation> {
+        g.generate(&Request {
+            messages,
+            max_new_tokens: self.opts.notes_tokens,
+            sampling: self.opts.sampling,
+            digest: None,
+        })
+    }
+}
+
+/// Keeps note lines, one fact per line starting with `- `.
+fn clean_notes(text: &str) -> String {
+    text.lines()
+        .map(|l| l.trim().trim_start_matches(['-', '*', '•']).trim())
+        .filter(|l| !l.is_empty())
+        .map(|l| format!("- {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The three fields of a digest, cleaned.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct Parsed {
+    pub headline: String,
+    pub summary: String,
+    pub key_facts: Vec<String>,
+}
+
+/// Parses the constrained JSON, trims runaway fields at the last sentence
+/// boundary and removes duplicate facts, saying so in `warnings`.
+pub(crate) fn parse_digest(text: &str, shape: &DigestShape, warnings: &mut Vec<String>) -> Result<Parsed> {
+    let mut p: Parsed = serde_json::from_str(text.trim()).map_err(|source| Error::Json {
+        what: "model output".into(),
+        source,
+    })?;
+    p.headline = tidy(&p.headline);
+    p.headline = p.headline.trim_end_matches(['.', '۔']).to_string();
+    p.summary = tidy(&p.summary);
+    if !ends_sentence(&p.summary) {
+        if let Some(cut) = last_sentence_end(&p.summary) {
+            warnings.push(format!(
+                "summary ran past its bound and was cut at the last sentence boundary (dropped: \"{}\")",
+                p.summary[cut..].trim()
+            ));
+            p.summary.truncate(cut);
+        }
+    }
+    let mut seen: Vec<String> = Vec::new();
+    let mut facts = Vec::new();
+    for f in p.key_facts {
+        let f = tidy(&f);
+        let key: String = f.to_lowercase().chars().filter(|c| c.is_alphanumeric()).collect();
+        if key.is_empty() {
+            continue;
+        }
+        if seen.contains(&key) {
+            warnings.push(format!("duplicate key fact removed: \"{f}\""));
+            continue;
+        }
+        seen.push(key);
+        facts.push(f);
+    }
+    if facts.len() < shape.min_facts as usize {
+        warnings.push(format!(
+            "only {} distinct key facts (asked for at least {})",
+            facts.len(),
+            shape.min_facts
+        ));
+    }
+    p.key_facts = facts;
+    if p.headline.is_empty() {
+        return Err(Error::Generation("the model wrote an empty headline".into()));
+    }
+    Ok(p)
+}
+
+fn tidy(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn ends_sentence(s: &str) -> bool {
+    s.trim_end_matches(['"', '\'', '”', '’', ')']).ends_with(['.', '!', '?', '۔', '؟'])
+}
+
+/// Byte offset just past the last full sentence of `s`, if any.
+fn last_sentence_end(s: &str) -> Option<usize> {
+    let sents = segment::split(s);
+    if sents.len() < 2 {
+        return None;
+    }
+    let last_full = sents.iter().rev().find(|x| ends_sentence(x.text))?;
+    Some(last_full.start + last_full.text.len())
+}
+
+#[cfg(test)]
+mod tests;

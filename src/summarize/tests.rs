@@ -1,0 +1,92 @@
+use super::*;
+use crate::article::{from_bytes, ReadOptions};
+use crate::generate::ScriptedGenerator;
+
+const DIGEST: &str = r#"{"headline": "Rain closes 12 roads in Lahore", "summary": "Rain fell in Lahore on Monday. Officials closed 12 roads.", "key_facts": ["Rain fell on Monday.", "12 roads were closed.", "The city is Lahore."]}"#;
+
+fn article(text: &str) -> Article {
+    from_bytes("t.txt", text.as_bytes(), &ReadOptions::default()).unwrap()
+}
+
+fn long_article() -> Article {
+    let paras: Vec<String> = (1..=6)
+        .map(|i| format!("Paragraph {i} says that officials in Lahore counted 12 closed roads today. It also adds a second sentence for length here."))
+        .collect();
+    article(&paras.join("\n\n"))
+}
+
+#[test]
+fn one_pass_when_it_fits() {
+    let mut g = ScriptedGenerator::new([DIGEST.to_string()]);
+    let a = article("Rain fell in Lahore on Monday. Officials closed 12 roads.");
+    let d = Summarizer::new(&Prompts::embedded(), SummarizeOptions::default()).run(&mut g, &a).unwrap();
+    assert_eq!(d.chunks, 1);
+    assert_eq!(d.passes.len(), 1);
+    assert_eq!(d.passes[0].stage, "digest");
+    assert_eq!(d.key_facts.len(), 3);
+    assert_eq!(d.schema_version, 1);
+    assert!(g.seen[0][1].content.contains("Officials closed 12 roads."));
+}
+
+#[test]
+fn map_reduce_in_order() {
+    let a = long_article();
+    let opts = SummarizeOptions { context_tokens: 64, ..Default::default() };
+    let notes: Vec<String> = (1..=3).map(|i| format!("- note {i}")).collect();
+    let mut replies = notes.clone();
+    replies.push(DIGEST.to_string());
+    let mut g = ScriptedGenerator::new(replies);
+    let d = Summarizer::new(&Prompts::embedded(), opts).run(&mut g, &a).unwrap();
+    assert_eq!(d.chunks, 3);
+    let stages: Vec<&str> = d.passes.iter().map(|p| p.stage.as_str()).collect();
+    assert_eq!(stages, ["notes", "notes", "notes", "reduce"]);
+    // Each map call saw its own chunk, in article order.
+    assert!(g.seen[0][1].content.contains("part 1 of 3") && g.seen[0][1].content.contains("Paragraph 1 says"));
+    assert!(g.seen[2][1].content.contains("part 3 of 3") && g.seen[2][1].content.contains("Paragraph 6 says"));
+    // The reduce call saw every note in order.
+    let reduce = &g.seen[3][1].content;
+    let (p1, p3) = (reduce.find("- note 1").unwrap(), reduce.find("- note 3").unwrap());
+    assert!(p1 < p3);
+}
+
+#[test]
+fn notes_that_do_not_fit_are_collapsed_and_reported() {
+    let a = long_article();
+    let opts = SummarizeOptions { context_tokens: 64, ..Default::default() };
+    let wordy = |i: usize| (0..25).map(|k| format!("- fact {i} {k} words words")).collect::<Vec<_>>().join("\n");
+    let mut replies: Vec<String> = (1..=3).map(wordy).collect();
+    replies.extend((0..10).map(|_| "- merged fact".to_string()));
+    let mut g = ScriptedGenerator::new(replies);
+    let err_or = Summarizer::new(&Prompts::embedded(), opts).run(&mut g, &a);
+    // The scripted replies run out before a digest: the collapse passes happened first.
+    assert!(err_or.is_err());
+    let collapse_calls = g.seen.iter().filter(|m| m[1].content.contains("Merge them")).count();
+    assert!(collapse_calls >= 2, "{collapse_calls}");
+}
+
+#[test]
+fn duplicate_facts_removed_and_reported() {
+    let dup = r#"{"headline": "h", "summary": "s.", "key_facts": ["Rain fell.", "rain fell", "Roads closed.", "Lahore."]}"#;
+    let mut w = Vec::new();
+    let p = parse_digest(dup, &DigestShape::default(), &mut w).unwrap();
+    assert_eq!(p.key_facts, ["Rain fell.", "Roads closed.", "Lahore."]);
+    assert!(w[0].contains("duplicate key fact removed"));
+}
+
+#[test]
+fn runaway_summary_cut_at_sentence_boundary() {
+    let run = r#"{"headline": "h", "summary": "One thing happened. Then another and another and", "key_facts": ["a", "b", "c"]}"#;
+    let mut w = Vec::new();
+    let p = parse_digest(run, &DigestShape::default(), &mut w).unwrap();
+    assert_eq!(p.summary, "One thing happened.");
+    assert!(w[0].contains("cut at the last sentence boundary"));
+}
+
+#[test]
+fn numbers_outside_the_source_break_the_grammar() {
+    let bad = DIGEST.replace("12 roads were", "13 roads were");
+    let mut g = ScriptedGenerator::new([bad]);
+    let a = article("Rain fell in Lahore on Monday. Officials closed 12 roads.");
+    let e = Summarizer::new(&Prompts::embedded(), SummarizeOptions::default()).run(&mut g, &a).unwrap_err();
+    assert!(e.to_string().contains("grammar"), "{e}");
+}
