@@ -124,7 +124,9 @@ fn read_file(input: &str, max_bytes: usize) -> Result<Vec<u8>> {
 fn too_large(input: &str, len: usize, max: usize) -> Error {
     Error::bad_input(
         input,
-        format!("input is {len} bytes, over the limit of {max}; split it or raise --max-input-bytes"),
+        format!(
+            "input is {len} bytes, over the limit of {max}; split it or raise --max-input-bytes"
+        ),
     )
 }
 
@@ -150,7 +152,10 @@ pub fn from_bytes(name: &str, bytes: &[u8], opts: &ReadOptions) -> Result<Articl
     })?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if text.trim().is_empty() {
-        return Err(Error::bad_input(name, "input is empty; give an article with some text"));
+        return Err(Error::bad_input(
+            name,
+            "input is empty; give an article with some text",
+        ));
     }
     let format = detect_format(name, text);
     let (title, body) = match format {
@@ -265,8 +270,13 @@ fn detect_format(name: &str, text: &str) -> Format {
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase);
     let head = text.trim_start();
-    let lower: String = head.chars().take(2048).collect::<String>().to_ascii_lowercase();
-    let looks_json = head.starts_with('{') && serde_json::from_str::<serde_json::Value>(text).is_ok();
+    let lower: String = head
+        .chars()
+        .take(2048)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    let looks_json =
+        head.starts_with('{') && serde_json::from_str::<serde_json::Value>(text).is_ok();
     let looks_html = lower.starts_with("<!doctype html")
         || lower.starts_with("<html")
         || ["<body", "<p>", "<p ", "<article", "<div", "<head"]
@@ -290,7 +300,10 @@ fn from_json(name: &str, text: &str) -> Result<(Option<String>, String)> {
     })?;
     let field = |k: &str| value.get(k).and_then(|v| v.as_str()).map(str::to_string);
     let title = field("title").or_else(|| field("headline"));
-    if let Some(body) = field("body").or_else(|| field("text")).or_else(|| field("article")) {
+    if let Some(body) = field("body")
+        .or_else(|| field("text"))
+        .or_else(|| field("article"))
+    {
         return Ok((title, body));
     }
     if let Some(h) = field("html") {

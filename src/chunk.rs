@@ -57,7 +57,11 @@ struct Piece {
 }
 
 /// Packs `sentences` into chunks of at most `opts.budget` tokens, in order.
-pub fn chunk(sentences: &[Sentence<'_>], counter: &dyn TokenCounter, opts: ChunkOptions) -> Vec<Chunk> {
+pub fn chunk(
+    sentences: &[Sentence<'_>],
+    counter: &dyn TokenCounter,
+    opts: ChunkOptions,
+) -> Vec<Chunk> {
     let budget = opts.budget.max(1);
     let pieces: Vec<Piece> = sentences
         .iter()
@@ -90,7 +94,13 @@ pub fn chunk(sentences: &[Sentence<'_>], counter: &dyn TokenCounter, opts: Chunk
     chunks
 }
 
-fn carry_over(cur: &[Piece], counter: &dyn TokenCounter, overlap: usize, next: &Piece, budget: usize) -> Vec<Piece> {
+fn carry_over(
+    cur: &[Piece],
+    counter: &dyn TokenCounter,
+    overlap: usize,
+    next: &Piece,
+    budget: usize,
+) -> Vec<Piece> {
     if overlap == 0 {
         return Vec::new();
     }
@@ -132,7 +142,12 @@ fn join(pieces: &[Piece]) -> String {
 
 /// Splits a sentence longer than `budget` at word boundaries (and a word
 /// longer than the budget at character boundaries).
-fn split_long(text: &str, para_start: bool, counter: &dyn TokenCounter, budget: usize) -> Vec<Piece> {
+fn split_long(
+    text: &str,
+    para_start: bool,
+    counter: &dyn TokenCounter,
+    budget: usize,
+) -> Vec<Piece> {
     if counter.count(text) <= budget {
         return vec![Piece {
             text: text.to_string(),
@@ -143,7 +158,11 @@ fn split_long(text: &str, para_start: bool, counter: &dyn TokenCounter, budget: 
     let mut out: Vec<String> = Vec::new();
     let mut cur = String::new();
     for word in text.split_whitespace() {
-        let trial = if cur.is_empty() { word.to_string() } else { format!("{cur} {word}") };
+        let trial = if cur.is_empty() {
+            word.to_string()
+        } else {
+            format!("{cur} {word}")
+        };
         if counter.count(&trial) <= budget {
             cur = trial;
             continue;
@@ -191,7 +210,14 @@ mod tests {
     fn packs_whole_sentences() {
         let text = "One two three. Four five six. Seven eight nine.";
         let s = segment::split(text);
-        let c = chunk(&s, &CharCounter, ChunkOptions { budget: 30, overlap: 0 });
+        let c = chunk(
+            &s,
+            &CharCounter,
+            ChunkOptions {
+                budget: 30,
+                overlap: 0,
+            },
+        );
         assert_eq!(c.len(), 2);
         assert_eq!(c[0].text, "One two three. Four five six.");
         assert_eq!(c[1].text, "Seven eight nine.");
@@ -201,7 +227,14 @@ mod tests {
     fn splits_long_sentence_at_words() {
         let text = "alpha beta gamma delta epsilon zeta eta theta.";
         let s = segment::split(text);
-        let c = chunk(&s, &CharCounter, ChunkOptions { budget: 12, overlap: 0 });
+        let c = chunk(
+            &s,
+            &CharCounter,
+            ChunkOptions {
+                budget: 12,
+                overlap: 0,
+            },
+        );
         assert!(c.iter().all(|c| c.tokens <= 12 && c.split_sentence));
         assert_eq!(c[0].text, "alpha beta");
     }
@@ -210,7 +243,14 @@ mod tests {
     fn overlap_repeats_tail() {
         let text = "Aa aa. Bb bb. Cc cc. Dd dd.";
         let s = segment::split(text);
-        let c = chunk(&s, &CharCounter, ChunkOptions { budget: 13, overlap: 6 });
+        let c = chunk(
+            &s,
+            &CharCounter,
+            ChunkOptions {
+                budget: 13,
+                overlap: 6,
+            },
+        );
         assert_eq!(c[0].text, "Aa aa. Bb bb.");
         assert_eq!(c[1].text, "Bb bb. Cc cc.");
         assert_eq!(c[1].overlap_pieces, 1);

@@ -28,6 +28,7 @@
 
 pub mod article;
 pub mod chunk;
+pub mod cli;
 pub mod digest;
 pub mod error;
 pub mod generate;
@@ -35,7 +36,6 @@ pub mod lang;
 pub mod models;
 pub mod numbers;
 pub mod output;
-pub mod cli;
 pub mod prompt;
 pub mod segment;
 pub mod summarize;

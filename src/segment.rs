@@ -41,7 +41,8 @@ pub(crate) fn is_abbreviation(word: &str) -> bool {
         return true;
     }
     let mut chars = w.chars();
-    let single_initial = matches!((chars.next(), chars.next()), (Some(c), None) if c.is_uppercase());
+    let single_initial =
+        matches!((chars.next(), chars.next()), (Some(c), None) if c.is_uppercase());
     // Dotted acronyms such as "U.S" or "N.W.F.P".
     let dotted = w.contains('.') && w.split('.').all(|p| p.chars().count() <= 2);
     single_initial || dotted
@@ -70,7 +71,9 @@ pub fn split(text: &str) -> Vec<Sentence<'_>> {
         }
         // Run of terminators and closers: "?!", '."', '.)'.
         let mut j = i + 1;
-        while j < chars.len() && (TERMINATORS.contains(&chars[j].1) || CLOSERS.contains(&chars[j].1)) {
+        while j < chars.len()
+            && (TERMINATORS.contains(&chars[j].1) || CLOSERS.contains(&chars[j].1))
+        {
             j += 1;
         }
         let end = chars.get(j).map_or(text.len(), |(p, _)| *p);
@@ -98,7 +101,10 @@ fn ends_here(text: &str, chars: &[(usize, char)], start: usize, i: usize, j: usi
         }
     }
     // A lower-case continuation means the mark did not end the sentence.
-    let next = chars[j..].iter().map(|(_, c)| *c).find(|c| !c.is_whitespace());
+    let next = chars[j..]
+        .iter()
+        .map(|(_, c)| *c)
+        .find(|c| !c.is_whitespace());
     !next.is_some_and(|c| c.is_lowercase())
 }
 
@@ -154,7 +160,10 @@ mod tests {
     #[test]
     fn urdu_and_pashto() {
         let ur = "وزیر اعظم نے کہا۔ کیا یہ درست ہے؟ جی ہاں";
-        assert_eq!(texts(ur), vec!["وزیر اعظم نے کہا۔", "کیا یہ درست ہے؟", "جی ہاں"]);
+        assert_eq!(
+            texts(ur),
+            vec!["وزیر اعظم نے کہا۔", "کیا یہ درست ہے؟", "جی ہاں"]
+        );
         let ps = "ولسمشر وویل. دا ښه ده؟ هو";
         assert_eq!(texts(ps).len(), 3);
     }

@@ -103,9 +103,18 @@ impl<'p> Summarizer<'p> {
         let title = Value::from(article.title.clone().unwrap_or_default());
         let sentences = segment::split(&article.body);
         let budget = self.opts.context_tokens.max(64);
-        let chunks = chunk::chunk(&sentences, &*g, ChunkOptions { budget, overlap: self.opts.overlap_tokens });
+        let chunks = chunk::chunk(
+            &sentences,
+            &*g,
+            ChunkOptions {
+                budget,
+                overlap: self.opts.overlap_tokens,
+            },
+        );
         if chunks.iter().any(|c| c.split_sentence) {
-            log.warnings.push("a sentence longer than the chunk budget was split at word boundaries".into());
+            log.warnings.push(
+                "a sentence longer than the chunk budget was split at word boundaries".into(),
+            );
         }
         let mut vars = BTreeMap::from([
             ("title", title.clone()),
@@ -129,7 +138,7 @@ impl<'p> Summarizer<'p> {
             digest: Some((self.opts.shape, numbers_ref)),
         })?;
         log.record(stage, 1, &gen);
-        let parsed = parse_digest(&gen.text, &self.opts.shape, &mut log.warnings)?;
+        let parsed = parse_digest(&gen.text, gen.limits, &self.opts.shape, &mut log.warnings)?;
         log.timings.total_secs = t0.elapsed().as_secs_f64();
         log.timings.finish();
         let info = g.info();
@@ -197,7 +206,11 @@ impl<'p> Summarizer<'p> {
             let lines: Vec<Sentence<'_>> = joined
                 .lines()
                 .filter(|l| !l.trim().is_empty())
-                .map(|l| Sentence { text: l.trim(), start: 0, para_start: true })
+                .map(|l| Sentence {
+                    text: l.trim(),
+                    start: 0,
+                    para_start: true,
+                })
                 .collect();
             let groups = chunk::chunk(&lines, &*g, ChunkOptions { budget, overlap: 0 });
             let before = g.count(&joined);
@@ -209,7 +222,11 @@ impl<'p> Summarizer<'p> {
                     ("language", language.clone()),
                 ]);
                 let gen = self.plain(g, self.prompts.render("collapse", &vars)?)?;
-                log.record("collapse", log.passes.iter().filter(|p| p.stage == "collapse").count() + 1, &gen);
+                log.record(
+                    "collapse",
+                    log.passes.iter().filter(|p| p.stage == "collapse").count() + 1,
+                    &gen,
+                );
                 merged.push(clean_notes(&gen.text));
             }
             joined = merged.join("\n");
@@ -248,15 +265,26 @@ pub(crate) struct Parsed {
     pub key_facts: Vec<String>,
 }
 
-/// Parses the constrained JSON, trims runaway fields at the last sentence
-/// boundary and removes duplicate facts, saying so in `warnings`.
-pub(crate) fn parse_digest(text: &str, shape: &DigestShape, warnings: &mut Vec<String>) -> Result<Parsed> {
+/// Parses the constrained JSON, cuts fields that ran into their bound at
+/// the last sentence boundary and removes duplicate facts, saying so in
+/// `warnings`. `limits` has the bits of `DigestMachine::limits_hit`.
+pub(crate) fn parse_digest(
+    text: &str,
+    limits: u32,
+    shape: &DigestShape,
+    warnings: &mut Vec<String>,
+) -> Result<Parsed> {
     let mut p: Parsed = serde_json::from_str(text.trim()).map_err(|source| Error::Json {
         what: "model output".into(),
         source,
     })?;
-    p.headline = tidy(&p.headline);
-    p.headline = p.headline.trim_end_matches(['.', '۔']).to_string();
+    p.headline = tidy(&p.headline).trim_end_matches(['.', '۔']).to_string();
+    if limits & 1 != 0 {
+        warnings.push(format!(
+            "headline reached its {}-word bound",
+            shape.headline_words
+        ));
+    }
     p.summary = tidy(&p.summary);
     if !ends_sentence(&p.summary) {
         if let Some(cut) = last_sentence_end(&p.summary) {
@@ -265,13 +293,50 @@ pub(crate) fn parse_digest(text: &str, shape: &DigestShape, warnings: &mut Vec<S
                 p.summary[cut..].trim()
             ));
             p.summary.truncate(cut);
+        } else if limits & 2 != 0 {
+            warnings.push("summary reached its bound mid-sentence".into());
         }
     }
     let mut seen: Vec<String> = Vec::new();
     let mut facts = Vec::new();
-    for f in p.key_facts {
-        let f = tidy(&f);
-        let key: String = f.to_lowercase().chars().filter(|c| c.is_alphanumeric()).collect();
+    let mut previous_cut = false;
+    for (i, f) in p.key_facts.into_iter().enumerate() {
+        let mut f = tidy(&f);
+        let continues_cut = previous_cut && f.chars().next().is_some_and(char::is_lowercase);
+        previous_cut = false;
+        if continues_cut {
+            warnings.push(format!(
+                "key fact {} dropped: it continued a fact cut at its bound (\"{f}\")",
+                i + 1
+            ));
+            continue;
+        }
+        if limits & (4 << i.min(24)) != 0 && !ends_sentence(&f) {
+            previous_cut = true;
+            match last_sentence_end(&f) {
+                Some(cut) => {
+                    warnings.push(format!(
+                        "key fact {} ran past {} words and was cut at a sentence boundary",
+                        i + 1,
+                        shape.fact_words
+                    ));
+                    f.truncate(cut);
+                }
+                None => {
+                    warnings.push(format!(
+                        "key fact {} dropped: it ran past {} words mid-sentence (\"{f}\")",
+                        i + 1,
+                        shape.fact_words
+                    ));
+                    continue;
+                }
+            }
+        }
+        let key: String = f
+            .to_lowercase()
+            .chars()
+            .filter(|c| c.is_alphanumeric())
+            .collect();
         if key.is_empty() {
             continue;
         }
@@ -284,14 +349,16 @@ pub(crate) fn parse_digest(text: &str, shape: &DigestShape, warnings: &mut Vec<S
     }
     if facts.len() < shape.min_facts as usize {
         warnings.push(format!(
-            "only {} distinct key facts (asked for at least {})",
+            "only {} usable key facts (asked for at least {})",
             facts.len(),
             shape.min_facts
         ));
     }
     p.key_facts = facts;
     if p.headline.is_empty() {
-        return Err(Error::Generation("the model wrote an empty headline".into()));
+        return Err(Error::Generation(
+            "the model wrote an empty headline".into(),
+        ));
     }
     Ok(p)
 }
@@ -301,7 +368,8 @@ fn tidy(s: &str) -> String {
 }
 
 fn ends_sentence(s: &str) -> bool {
-    s.trim_end_matches(['"', '\'', '”', '’', ')']).ends_with(['.', '!', '?', '۔', '؟'])
+    s.trim_end_matches(['"', '\'', '”', '’', ')'])
+        .ends_with(['.', '!', '?', '۔', '؟'])
 }
 
 /// Byte offset just past the last full sentence of `s`, if any.

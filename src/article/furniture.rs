@@ -4,29 +4,97 @@
 
 /// Paragraph openings that are never article text.
 const FURNITURE_STARTS: &[&str] = &[
-    "share", "follow us", "follow @", "tweet", "email this", "print", "facebook", "twitter",
-    "whatsapp", "linkedin", "copy link", "subscribe", "sign up", "advertisement", "skip to",
-    "read more", "click here", "listen to", "image copyright", "image caption", "media caption",
-    "image source", "photo:", "photograph:", "photo credit", "credit:", "caption:", "(photo",
-    "file photo", "updated", "published", "last updated", "posted on", "posted:",
-    "all rights reserved", "copyright", "©", "watch:", "video:", "also read", "see also",
+    "share",
+    "follow us",
+    "follow @",
+    "tweet",
+    "email this",
+    "print",
+    "facebook",
+    "twitter",
+    "whatsapp",
+    "linkedin",
+    "copy link",
+    "subscribe",
+    "sign up",
+    "advertisement",
+    "skip to",
+    "read more",
+    "click here",
+    "listen to",
+    "image copyright",
+    "image caption",
+    "media caption",
+    "image source",
+    "photo:",
+    "photograph:",
+    "photo credit",
+    "credit:",
+    "caption:",
+    "(photo",
+    "file photo",
+    "updated",
+    "published",
+    "last updated",
+    "posted on",
+    "posted:",
+    "all rights reserved",
+    "copyright",
+    "©",
+    "watch:",
+    "video:",
+    "also read",
+    "see also",
 ];
 /// Paragraphs that open a block of links, after which short lines are dropped.
 const SECTION_MARKERS: &[&str] = &[
-    "top stories", "related", "related stories", "related articles", "related news",
-    "more on this story", "most read", "most popular", "comments", "you may also like",
-    "trending", "recommended", "latest news", "latest", "more from", "more stories",
-    "in other news", "editor's picks", "popular", "read next",
+    "top stories",
+    "related",
+    "related stories",
+    "related articles",
+    "related news",
+    "more on this story",
+    "most read",
+    "most popular",
+    "comments",
+    "you may also like",
+    "trending",
+    "recommended",
+    "latest news",
+    "latest",
+    "more from",
+    "more stories",
+    "in other news",
+    "editor's picks",
+    "popular",
+    "read next",
 ];
 /// Agencies and photo services that mark a credit line.
 const CREDITS: &[&str] = &[
-    "afp", "reuters", "ap photo", "getty", "epa", "/photo", "photo by", "image:", "xinhua",
-    "anadolu", "shutterstock", "courtesy",
+    "afp",
+    "reuters",
+    "ap photo",
+    "getty",
+    "epa",
+    "/photo",
+    "photo by",
+    "image:",
+    "xinhua",
+    "anadolu",
+    "shutterstock",
+    "courtesy",
 ];
 /// Words that make a sentence an author bio.
 const BIO_WORDS: &[&str] = &[
-    "reporter", "correspondent", "journalist", "writer", "editor", "columnist", "contributor",
-    "covers ", "covering ",
+    "reporter",
+    "correspondent",
+    "journalist",
+    "writer",
+    "editor",
+    "columnist",
+    "contributor",
+    "covers ",
+    "covering ",
 ];
 
 fn words(s: &str) -> usize {
@@ -69,9 +137,15 @@ fn is_credit(lower: &str) -> bool {
 
 fn is_bio(p: &str, lower: &str) -> bool {
     let head: Vec<&str> = p.split_whitespace().take(5).collect();
-    let names = head.iter().take_while(|w| w.chars().next().is_some_and(char::is_uppercase)).count();
+    let names = head
+        .iter()
+        .take_while(|w| w.chars().next().is_some_and(char::is_uppercase))
+        .count();
     let is_a = lower.contains(" is a ") || lower.contains(" is an ") || lower.contains(" is the ");
-    (1..=4).contains(&names) && is_a && words(p) <= 40 && BIO_WORDS.iter().any(|w| lower.contains(w))
+    (1..=4).contains(&names)
+        && is_a
+        && words(p) <= 40
+        && BIO_WORDS.iter().any(|w| lower.contains(w))
 }
 
 /// Removes furniture from `paragraphs` in place and returns what it removed.
@@ -88,7 +162,9 @@ pub(super) fn strip(paragraphs: &mut Vec<String>) -> Vec<String> {
             true
         } else {
             in_links = false;
-            FURNITURE_STARTS.iter().any(|s| lower.starts_with(s) && !is_prose(&p))
+            FURNITURE_STARTS
+                .iter()
+                .any(|s| lower.starts_with(s) && !is_prose(&p))
                 || is_byline(&p)
                 || is_credit(&lower)
                 || (i > 0 && is_bio(&p, &lower))

@@ -5,19 +5,70 @@ use scraper::{ElementRef, Html, Node, Selector};
 
 /// Elements whose whole subtree is never article text.
 const SKIP: &[&str] = &[
-    "script", "style", "noscript", "nav", "header", "footer", "aside", "form", "button",
-    "iframe", "svg", "figure", "figcaption", "template", "select", "menu", "dialog",
+    "script",
+    "style",
+    "noscript",
+    "nav",
+    "header",
+    "footer",
+    "aside",
+    "form",
+    "button",
+    "iframe",
+    "svg",
+    "figure",
+    "figcaption",
+    "template",
+    "select",
+    "menu",
+    "dialog",
 ];
 /// Elements that start a new paragraph.
 const BLOCKS: &[&str] = &[
-    "p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "blockquote", "pre", "div", "section",
-    "article", "main", "td", "th", "dd", "dt", "br", "tr", "table", "ul", "ol",
+    "p",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "li",
+    "blockquote",
+    "pre",
+    "div",
+    "section",
+    "article",
+    "main",
+    "td",
+    "th",
+    "dd",
+    "dt",
+    "br",
+    "tr",
+    "table",
+    "ul",
+    "ol",
 ];
 /// Class or id fragments that mark page widgets.
 const WIDGET_MARKS: &[&str] = &[
-    "share", "social", "related", "comment", "newsletter", "promo", "advert", "byline",
-    "caption", "breadcrumb", "sidebar", "cookie", "subscribe", "author-bio", "most-read",
-    "trending", "outbrain", "taboola",
+    "share",
+    "social",
+    "related",
+    "comment",
+    "newsletter",
+    "promo",
+    "advert",
+    "byline",
+    "caption",
+    "breadcrumb",
+    "sidebar",
+    "cookie",
+    "subscribe",
+    "author-bio",
+    "most-read",
+    "trending",
+    "outbrain",
+    "taboola",
 ];
 
 /// Extracts `(title, body)` from an HTML page or fragment. The body has one
@@ -26,7 +77,10 @@ pub(super) fn extract(html: &str) -> (Option<String>, String) {
     let doc = Html::parse_document(html);
     let root = ["article", "main", "body"]
         .iter()
-        .find_map(|s| doc.select(&Selector::parse(s).expect("static selector")).next())
+        .find_map(|s| {
+            doc.select(&Selector::parse(s).expect("static selector"))
+                .next()
+        })
         .unwrap_or_else(|| doc.root_element());
     let mut blocks = Vec::new();
     let mut cur = String::new();

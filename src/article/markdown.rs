@@ -4,7 +4,10 @@
 /// True when text looks like Markdown (ATX headings, links or emphasis).
 pub(super) fn looks_like(text: &str) -> bool {
     let lines: Vec<&str> = text.lines().take(50).collect();
-    let headings = lines.iter().filter(|l| l.starts_with("# ") || l.starts_with("## ")).count();
+    let headings = lines
+        .iter()
+        .filter(|l| l.starts_with("# ") || l.starts_with("## "))
+        .count();
     let links = text.matches("](").count();
     headings > 0 || links > 1
 }
@@ -44,7 +47,10 @@ pub(super) fn strip(text: &str) -> (Option<String>, String) {
 }
 
 fn is_rule(t: &str) -> bool {
-    t.len() >= 3 && (t.chars().all(|c| c == '-') || t.chars().all(|c| c == '*') || t.chars().all(|c| c == '_'))
+    t.len() >= 3
+        && (t.chars().all(|c| c == '-')
+            || t.chars().all(|c| c == '*')
+            || t.chars().all(|c| c == '_'))
 }
 
 fn strip_marker(t: &str) -> &str {
@@ -97,7 +103,10 @@ fn inline(s: &str) -> String {
 }
 
 fn is_emphasis_underscore(chars: &[char], i: usize) -> bool {
-    let before = i.checked_sub(1).and_then(|j| chars.get(j)).is_none_or(|c| !c.is_alphanumeric());
+    let before = i
+        .checked_sub(1)
+        .and_then(|j| chars.get(j))
+        .is_none_or(|c| !c.is_alphanumeric());
     let after = chars.get(i + 1).is_none_or(|c| !c.is_alphanumeric());
     before || after
 }

@@ -11,7 +11,11 @@ fn rejects_empty_binary_and_bad_utf8() {
     let e = from_bytes("b.bin", b"abc\0def", &ReadOptions::default()).unwrap_err();
     assert!(e.to_string().contains("binary"));
     let e = from_bytes("c.txt", b"abc \xff\xfe", &ReadOptions::default()).unwrap_err();
-    assert!(e.to_string().contains("not valid UTF-8 (bad byte at offset 4)"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("not valid UTF-8 (bad byte at offset 4)"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -27,7 +31,9 @@ fn rejects_oversized() {
 #[test]
 fn missing_file_names_the_input() {
     let e = read("/no/such/article.txt", &ReadOptions::default()).unwrap_err();
-    assert!(e.to_string().starts_with("/no/such/article.txt: cannot read input"));
+    assert!(e
+        .to_string()
+        .starts_with("/no/such/article.txt: cannot read input"));
 }
 
 #[test]
@@ -35,7 +41,11 @@ fn json_title_body_and_text() {
     let a = read_str("x.json", r#"{"title":"Floods hit Sindh","body":"Heavy rain fell on Monday. Many homes were damaged."}"#).unwrap();
     assert_eq!(a.format, Format::Json);
     assert_eq!(a.title.as_deref(), Some("Floods hit Sindh"));
-    let a = read_str("-", r#"{"text":"Heavy rain fell on Monday in Karachi and Hyderabad."}"#).unwrap();
+    let a = read_str(
+        "-",
+        r#"{"text":"Heavy rain fell on Monday in Karachi and Hyderabad."}"#,
+    )
+    .unwrap();
     assert_eq!(a.format, Format::Json);
     let e = read_str("y.json", r#"{"foo":1}"#).unwrap_err();
     assert!(e.to_string().contains("\"body\" or \"text\""));
@@ -73,7 +83,11 @@ fn markdown_is_stripped() {
 
 #[test]
 fn normalizes_whitespace_and_urdu_letters() {
-    let a = read_str("u.txt", "حكومت   نے\u{00a0}پير كو اعلان كيا۔ یہ فیصلہ اہم ہے۔").unwrap();
+    let a = read_str(
+        "u.txt",
+        "حكومت   نے\u{00a0}پير كو اعلان كيا۔ یہ فیصلہ اہم ہے۔",
+    )
+    .unwrap();
     assert_eq!(a.lang, Lang::Ur);
     assert!(a.body.contains("حکومت نے پیر کو اعلان کیا۔"), "{}", a.body);
 }
@@ -90,7 +104,16 @@ Comments\nAhmed Khan is a senior reporter covering Khyber Pakhtunkhwa.\n";
     assert_eq!(a.title.as_deref(), Some("Floods kill 30 in Swat valley"));
     assert!(a.body.contains("Flash floods killed 30 people"));
     assert!(a.body.contains("2,600 homes"));
-    for bad in ["Share on", "By Ahmed", "AFP/Getty", "Top Stories", "PM visits", "Markets fall", "senior reporter", "Comments"] {
+    for bad in [
+        "Share on",
+        "By Ahmed",
+        "AFP/Getty",
+        "Top Stories",
+        "PM visits",
+        "Markets fall",
+        "senior reporter",
+        "Comments",
+    ] {
         assert!(!a.body.contains(bad), "{bad} leaked into {}", a.body);
     }
     assert!(a.furniture_removed.len() >= 8, "{:?}", a.furniture_removed);

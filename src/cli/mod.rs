@@ -60,6 +60,8 @@ pub(crate) fn print(s: &str) -> anyhow::Result<()> {
 pub(crate) fn set_threads(n: Option<usize>) {
     if let Some(n) = n.filter(|n| *n > 0) {
         std::env::set_var("RAYON_NUM_THREADS", n.to_string());
-        let _ = rayon::ThreadPoolBuilder::new().num_threads(n).build_global();
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global();
     }
 }

@@ -36,10 +36,21 @@ pub enum ModelsCommand {
 pub fn run(c: ModelsCommand) -> anyhow::Result<ExitCode> {
     match c {
         ModelsCommand::List => {
-            let mut s = format!("{:<30} {:<8} {:>9}  {:<20} {:<7} {}\n", "ID", "ARCH", "SIZE", "LICENCE", "CACHED", "DESCRIPTION");
+            let mut s = format!(
+                "{:<30} {:<8} {:>9}  {:<20} {:<7} {}\n",
+                "ID", "ARCH", "SIZE", "LICENCE", "CACHED", "DESCRIPTION"
+            );
             for m in models::manifests() {
-                let cached = if models::cached_path(&m).is_some() { "yes" } else { "no" };
-                let id = if m.default { format!("{} *", m.id) } else { m.id.clone() };
+                let cached = if models::cached_path(&m).is_some() {
+                    "yes"
+                } else {
+                    "no"
+                };
+                let id = if m.default {
+                    format!("{} *", m.id)
+                } else {
+                    m.id.clone()
+                };
                 s.push_str(&format!(
                     "{:<30} {:<8} {:>6} MB  {:<20} {:<7} {}\n",
                     id,
@@ -56,7 +67,12 @@ pub fn run(c: ModelsCommand) -> anyhow::Result<ExitCode> {
         ModelsCommand::Pull { id, offline } => {
             let id = id.unwrap_or_else(models::default_id);
             let r = models::resolve(&id, Fetch { offline })?;
-            super::print(&format!("{} {} (from {}, sha256 verified)\n", r.id, r.gguf.display(), r.origin))?;
+            super::print(&format!(
+                "{} {} (from {}, sha256 verified)\n",
+                r.id,
+                r.gguf.display(),
+                r.origin
+            ))?;
         }
         ModelsCommand::Verify { id } => {
             let list = match id {
@@ -68,10 +84,17 @@ pub fn run(c: ModelsCommand) -> anyhow::Result<ExitCode> {
                 match models::cached_path(&m) {
                     None => super::print(&format!("{:<30} not cached\n", m.id))?,
                     Some(p) => match models::sha256_file(&p) {
-                        Ok(h) if h == m.sha256 => super::print(&format!("{:<30} ok {}\n", m.id, p.display()))?,
+                        Ok(h) if h == m.sha256 => {
+                            super::print(&format!("{:<30} ok {}\n", m.id, p.display()))?
+                        }
                         Ok(h) => {
                             bad += 1;
-                            super::print(&format!("{:<30} MISMATCH {} has {h}, expected {}\n", m.id, p.display(), m.sha256))?;
+                            super::print(&format!(
+                                "{:<30} MISMATCH {} has {h}, expected {}\n",
+                                m.id,
+                                p.display(),
+                                m.sha256
+                            ))?;
                         }
                         Err(e) => {
                             bad += 1;

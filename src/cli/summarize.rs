@@ -62,7 +62,11 @@ pub struct SummarizeArgs {
 }
 
 /// Loads the generator named by `--model`.
-pub(crate) fn load_generator(model: Option<&str>, offline: bool, verbose: bool) -> anyhow::Result<(Box<dyn Generator>, f64)> {
+pub(crate) fn load_generator(
+    model: Option<&str>,
+    offline: bool,
+    verbose: bool,
+) -> anyhow::Result<(Box<dyn Generator>, f64)> {
     let name = model.map_or_else(models::default_id, str::to_string);
     if let Some(path) = name.strip_prefix("scripted:") {
         return Ok((Box::new(ScriptedGenerator::from_file(path.as_ref())?), 0.0));
@@ -70,7 +74,13 @@ pub(crate) fn load_generator(model: Option<&str>, offline: bool, verbose: bool) 
     let t0 = Instant::now();
     let r = models::resolve(&name, Fetch { offline })?;
     if verbose {
-        eprintln!("[resolve] {} from {} ({}) in {:.2}s", r.id, r.origin, r.gguf.display(), t0.elapsed().as_secs_f64());
+        eprintln!(
+            "[resolve] {} from {} ({}) in {:.2}s",
+            r.id,
+            r.origin,
+            r.gguf.display(),
+            t0.elapsed().as_secs_f64()
+        );
     }
     let g = CandleGenerator::load(&LoadOptions {
         gguf: r.gguf,
@@ -96,7 +106,10 @@ pub(crate) fn load_generator(model: Option<&str>, offline: bool, verbose: bool) 
 pub fn run(a: SummarizeArgs) -> anyhow::Result<ExitCode> {
     super::set_threads(a.threads);
     let t_read = Instant::now();
-    let read_opts = ReadOptions { max_bytes: a.max_input_bytes, strip_furniture: !a.keep_furniture };
+    let read_opts = ReadOptions {
+        max_bytes: a.max_input_bytes,
+        strip_furniture: !a.keep_furniture,
+    };
     let art = article::read(&a.input, &read_opts)?;
     let prompts = Prompts::load(a.prompts.as_deref())?;
     if a.verbose {
@@ -111,7 +124,11 @@ pub fn run(a: SummarizeArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let (mut g, load_secs) = load_generator(a.model.as_deref(), a.offline, a.verbose)?;
-    let mut opts = SummarizeOptions { context_tokens: a.context_tokens, max_new_tokens: a.max_new_tokens, ..Default::default() };
+    let mut opts = SummarizeOptions {
+        context_tokens: a.context_tokens,
+        max_new_tokens: a.max_new_tokens,
+        ..Default::default()
+    };
     opts.shape.max_facts = a.max_facts;
     opts.sampling.temperature = a.temperature;
     opts.sampling.seed = a.seed;
@@ -119,7 +136,10 @@ pub fn run(a: SummarizeArgs) -> anyhow::Result<ExitCode> {
     digest.timings.load_secs = load_secs;
     if a.verbose {
         for p in &digest.passes {
-            eprintln!("[{} {}] prompt {} tokens, generated {} tokens, stop {}", p.stage, p.index, p.prompt_tokens, p.generated_tokens, p.stop);
+            eprintln!(
+                "[{} {}] prompt {} tokens, generated {} tokens, stop {}",
+                p.stage, p.index, p.prompt_tokens, p.generated_tokens, p.stop
+            );
         }
         let t = &digest.timings;
         eprintln!(

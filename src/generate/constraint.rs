@@ -16,7 +16,7 @@ pub struct DigestShape {
     pub headline_words: u16,
     /// Most sentences in the summary (default 4).
     pub summary_sentences: u16,
-    /// Most words in the summary (default 120).
+    /// Most words in the summary (default 100).
     pub summary_words: u16,
     /// Most words in one key fact (default 30).
     pub fact_words: u16,
@@ -31,7 +31,7 @@ impl Default for DigestShape {
         Self {
             headline_words: 15,
             summary_sentences: 4,
-            summary_words: 120,
+            summary_words: 100,
             fact_words: 30,
             min_facts: 3,
             max_facts: 5,
@@ -69,12 +69,16 @@ impl NumberSet {
     /// True when some source number starts with `prefix`.
     fn has_prefix(&self, prefix: &[u8]) -> bool {
         let i = self.sorted.partition_point(|s| s.as_bytes() < prefix);
-        self.sorted.get(i).is_some_and(|s| s.as_bytes().starts_with(prefix))
+        self.sorted
+            .get(i)
+            .is_some_and(|s| s.as_bytes().starts_with(prefix))
     }
 
     /// True when `n` is a source number.
     fn contains(&self, n: &[u8]) -> bool {
-        self.sorted.binary_search_by(|s| s.as_bytes().cmp(n)).is_ok()
+        self.sorted
+            .binary_search_by(|s| s.as_bytes().cmp(n))
+            .is_ok()
     }
 
     /// The numbers, sorted.
@@ -97,21 +101,54 @@ enum Step {
 }
 
 const PROGRAM: &[Step] = &[
-    Step::Lit { lit: b"{", ws: true },
-    Step::Lit { lit: b"\"headline\"", ws: true },
-    Step::Lit { lit: b":", ws: true },
+    Step::Lit {
+        lit: b"{",
+        ws: true,
+    },
+    Step::Lit {
+        lit: b"\"headline\"",
+        ws: true,
+    },
+    Step::Lit {
+        lit: b":",
+        ws: true,
+    },
     Step::Str(Field::Headline),
-    Step::Lit { lit: b",", ws: true },
-    Step::Lit { lit: b"\"summary\"", ws: true },
-    Step::Lit { lit: b":", ws: true },
+    Step::Lit {
+        lit: b",",
+        ws: true,
+    },
+    Step::Lit {
+        lit: b"\"summary\"",
+        ws: true,
+    },
+    Step::Lit {
+        lit: b":",
+        ws: true,
+    },
     Step::Str(Field::Summary),
-    Step::Lit { lit: b",", ws: true },
-    Step::Lit { lit: b"\"key_facts\"", ws: true },
-    Step::Lit { lit: b":", ws: true },
-    Step::Lit { lit: b"[", ws: true },
+    Step::Lit {
+        lit: b",",
+        ws: true,
+    },
+    Step::Lit {
+        lit: b"\"key_facts\"",
+        ws: true,
+    },
+    Step::Lit {
+        lit: b":",
+        ws: true,
+    },
+    Step::Lit {
+        lit: b"[",
+        ws: true,
+    },
     Step::Str(Field::Fact(0)),
     Step::AfterFact,
-    Step::Lit { lit: b"}", ws: true },
+    Step::Lit {
+        lit: b"}",
+        ws: true,
+    },
     Step::Done,
 ];
 const MAX_WS: u8 = 6;
@@ -128,6 +165,7 @@ struct StrState {
     sentences: u16,
     prev_space: bool,
     after_terminator: bool,
+    space_after_terminator: bool,
     word_bytes: u8,
     word: [u8; 8],
     utf8_need: u8,
@@ -136,7 +174,6 @@ struct StrState {
     num: [u8; 24],
     num_len: u8,
     num_sep: u8,
-    limit_hit: bool,
 }
 
 /// The digest grammar as a byte-level state machine. Cheap to copy.
@@ -168,6 +205,12 @@ impl<'n> DigestMachine<'n> {
         }
     }
 
+    /// True at a point a forced close can start from: not inside a
+    /// multi-byte character, an escape or a number.
+    pub fn at_safe_point(&self) -> bool {
+        self.s.utf8_need == 0 && !self.s.escape && self.s.num_len == 0
+    }
+
     /// True once the closing brace has been accepted.
     pub fn is_done(&self) -> bool {
         PROGRAM[self.step] == Step::Done
@@ -182,7 +225,8 @@ impl<'n> DigestMachine<'n> {
         }
     }
 
-    /// Fields (headline 1, summary 2, fact n → 4 << n) that reached a bound.
+    /// Fields (headline 1, summary 2, fact n → 4 << n) that were closed at a
+    /// bound: the word limit, or the summary's sentence limit mid-sentence.
     pub fn limits_hit(&self) -> u32 {
         self.limits_hit
     }
@@ -211,7 +255,9 @@ impl<'n> DigestMachine<'n> {
                 Step::Lit { lit, .. } => &lit[m.lit_pos..m.lit_pos + 1],
                 Step::Str(_) if !m.s.opened => b"\"",
                 Step::Str(_) if m.s.words == 0 => b"-",
-                Step::Str(_) => b"\"",
+                Step::Str(_) if m.allows(b"\"") => b"\"",
+                Step::Str(_) if m.s.escape => b"\\",
+                Step::Str(_) => b".",
                 Step::AfterFact if m.facts < m.shape.min_facts => b",",
                 Step::AfterFact => b"]",
                 Step::Done => b"",
@@ -289,7 +335,10 @@ impl<'n> DigestMachine<'n> {
                 return true;
             }
             let len = self.s.utf8_len as usize;
-            let Some(c) = std::str::from_utf8(&self.s.utf8[..len]).ok().and_then(|s| s.chars().next()) else {
+            let Some(c) = std::str::from_utf8(&self.s.utf8[..len])
+                .ok()
+                .and_then(|s| s.chars().next())
+            else {
                 return false;
             };
             return self.char(field, c, len as u8);
@@ -309,7 +358,13 @@ impl<'n> DigestMachine<'n> {
             0xC2..=0xF4 => {
                 self.s.utf8[0] = b;
                 self.s.utf8_len = 1;
-                self.s.utf8_need = if b < 0xE0 { 1 } else if b < 0xF0 { 2 } else { 3 };
+                self.s.utf8_need = if b < 0xE0 {
+                    1
+                } else if b < 0xF0 {
+                    2
+                } else {
+                    3
+                };
                 true
             }
             _ => self.char(field, b as char, 1),
@@ -319,6 +374,17 @@ impl<'n> DigestMachine<'n> {
     fn close_string(&mut self, field: Field) -> bool {
         if self.s.words == 0 || !self.number_ends() {
             return false;
+        }
+        let complete =
+            self.s.after_terminator || (self.s.prev_space && self.s.space_after_terminator);
+        let at_limit = self.s.words >= self.word_limit(field);
+        // Summary and facts are sentences: they close after a full stop,
+        // unless a bound leaves nothing else (then the field is reported).
+        if field != Field::Headline && !complete && !at_limit {
+            return false;
+        }
+        if at_limit && !complete {
+            self.limits_hit |= self.field_bit(field);
         }
         if let Field::Fact(_) = field {
             self.facts += 1;
@@ -362,15 +428,15 @@ impl<'n> DigestMachine<'n> {
                 }
             }
             self.s.prev_space = true;
+            self.s.space_after_terminator = self.s.after_terminator;
             self.s.after_terminator = false;
             self.s.word_bytes = 0;
             return true;
         }
         if self.s.prev_space || self.s.words == 0 {
-            let sentence_cap = field == Field::Summary && self.s.sentences >= self.shape.summary_sentences;
+            let sentence_cap =
+                field == Field::Summary && self.s.sentences >= self.shape.summary_sentences;
             if self.s.words >= self.word_limit(field) || sentence_cap {
-                self.s.limit_hit = true;
-                self.limits_hit |= self.field_bit(field);
                 return false;
             }
             self.s.words += 1;
@@ -384,7 +450,8 @@ impl<'n> DigestMachine<'n> {
         if self.s.word_bytes > MAX_WORD_BYTES {
             return false;
         }
-        self.s.after_terminator = TERMINATORS.contains(&c) || (self.s.after_terminator && CLOSERS.contains(&c));
+        self.s.after_terminator =
+            TERMINATORS.contains(&c) || (self.s.after_terminator && CLOSERS.contains(&c));
         true
     }
 
@@ -417,7 +484,24 @@ impl<'n> DigestMachine<'n> {
             return true;
         }
         if len > 0 && (c == ',' || c == '.' || c == '٫' || c == '٬') && self.s.num_sep == 0 {
-            self.s.num_sep = if c == '.' || c == '٫' { b'.' } else { b',' };
+            // A separator either ends a complete number (punctuation) or
+            // continues one that the source has.
+            let decimal = c == '.' || c == '٫';
+            let mut buf = self.s.num;
+            let continues = if decimal && len + 1 < buf.len() {
+                buf[len] = b'.';
+                set.has_prefix(&buf[..len + 1])
+            } else {
+                !decimal
+                    && set
+                        .sorted
+                        .iter()
+                        .any(|n| n.len() > len && n.as_bytes().starts_with(&buf[..len]))
+            };
+            if !continues && !set.contains(&buf[..len]) {
+                return false;
+            }
+            self.s.num_sep = if decimal { b'.' } else { b',' };
             return true;
         }
         let ok = self.number_ends();

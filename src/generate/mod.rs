@@ -38,11 +38,17 @@ pub struct Message {
 impl Message {
     /// A system message.
     pub fn system(content: impl Into<String>) -> Self {
-        Self { role: Role::System, content: content.into() }
+        Self {
+            role: Role::System,
+            content: content.into(),
+        }
     }
     /// A user message.
     pub fn user(content: impl Into<String>) -> Self {
-        Self { role: Role::User, content: content.into() }
+        Self {
+            role: Role::User,
+            content: content.into(),
+        }
     }
 }
 
@@ -119,6 +125,8 @@ pub struct Generation {
     pub stop: StopReason,
     /// What the decoder had to intervene on (repetition, bounds, forced close).
     pub notes: Vec<String>,
+    /// Digest fields closed at a bound (see `DigestMachine::limits_hit`).
+    pub limits: u32,
 }
 
 /// Facts about the loaded model, reported in the output.

@@ -65,16 +65,17 @@ impl Generator for ScriptedGenerator {
             .replies
             .pop_front()
             .ok_or_else(|| Error::Generation("scripted generator ran out of replies".into()))?;
-        let mut notes = Vec::new();
+        let notes = Vec::new();
+        let mut limits = 0;
         if let Some((shape, numbers)) = request.digest {
             // Hold scripted digests to the same grammar as the real decoder.
             let mut m = DigestMachine::new(shape, numbers);
             if !(m.feed(text.trim().as_bytes()) && m.is_done()) {
-                return Err(Error::Generation(format!("scripted reply breaks the digest grammar: {text}")));
+                return Err(Error::Generation(format!(
+                    "scripted reply breaks the digest grammar: {text}"
+                )));
             }
-            if m.limits_hit() != 0 {
-                notes.push("bound reached".into());
-            }
+            limits = m.limits_hit();
         }
         Ok(Generation {
             prompt_tokens: self.prompt_tokens(&request.messages)?,
@@ -84,6 +85,7 @@ impl Generator for ScriptedGenerator {
             generate_secs: 0.0,
             stop: StopReason::EndOfTurn,
             notes,
+            limits,
         })
     }
 }

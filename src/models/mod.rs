@@ -86,14 +86,24 @@ pub fn manifests() -> Vec<Manifest> {
 
 /// The default summarizer's id.
 pub fn default_id() -> String {
-    manifests().into_iter().find(|m| m.default).map(|m| m.id).expect("one default manifest")
+    manifests()
+        .into_iter()
+        .find(|m| m.default)
+        .map(|m| m.id)
+        .expect("one default manifest")
 }
 
 /// A manifest by id.
 pub fn find(id: &str) -> Result<Manifest> {
     manifests().into_iter().find(|m| m.id == id).ok_or_else(|| {
         let ids: Vec<String> = manifests().into_iter().map(|m| m.id).collect();
-        Error::model(id, format!("unknown model; use a .gguf file path or one of: {}", ids.join(", ")))
+        Error::model(
+            id,
+            format!(
+                "unknown model; use a .gguf file path or one of: {}",
+                ids.join(", ")
+            ),
+        )
     })
 }
 

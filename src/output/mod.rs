@@ -21,7 +21,10 @@ pub fn render(d: &Digest, format: OutputFormat) -> Result<String> {
     Ok(match format {
         OutputFormat::Text => text(d),
         OutputFormat::Json => {
-            let mut s = serde_json::to_string_pretty(d).map_err(|source| crate::Error::Json { what: "digest".into(), source })?;
+            let mut s = serde_json::to_string_pretty(d).map_err(|source| crate::Error::Json {
+                what: "digest".into(),
+                source,
+            })?;
             s.push('\n');
             s
         }
@@ -47,7 +50,10 @@ fn markdown(d: &Digest) -> String {
     let rtl = d.language.dir() == Dir::Rtl;
     let wrap = |t: &str| {
         if rtl {
-            format!("<div dir=\"rtl\" lang=\"{}\">\n\n{t}\n\n</div>", d.language.code())
+            format!(
+                "<div dir=\"rtl\" lang=\"{}\">\n\n{t}\n\n</div>",
+                d.language.code()
+            )
         } else {
             t.to_string()
         }

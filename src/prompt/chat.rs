@@ -41,7 +41,12 @@ fn role(r: Role) -> &'static str {
 impl ChatTemplate {
     /// A template from its Jinja source.
     pub fn new(source: impl Into<String>, origin: impl Into<String>, bos: &str, eos: &str) -> Self {
-        Self { source: source.into(), bos: bos.into(), eos: eos.into(), origin: origin.into() }
+        Self {
+            source: source.into(),
+            bos: bos.into(),
+            eos: eos.into(),
+            origin: origin.into(),
+        }
     }
 
     /// The preset for an architecture: llama3 for `llama` with a Llama 3
@@ -62,10 +67,19 @@ impl ChatTemplate {
         let mut env = Environment::new();
         minijinja_contrib::add_to_environment(&mut env);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
-        env.add_function("raise_exception", |msg: String| -> std::result::Result<String, JinjaError> {
-            Err(JinjaError::new(ErrorKind::InvalidOperation, msg))
-        });
-        let msgs: Vec<Msg<'_>> = messages.iter().map(|m| Msg { role: role(m.role), content: &m.content }).collect();
+        env.add_function(
+            "raise_exception",
+            |msg: String| -> std::result::Result<String, JinjaError> {
+                Err(JinjaError::new(ErrorKind::InvalidOperation, msg))
+            },
+        );
+        let msgs: Vec<Msg<'_>> = messages
+            .iter()
+            .map(|m| Msg {
+                role: role(m.role),
+                content: &m.content,
+            })
+            .collect();
         env.render_str(
             &self.source,
             context! {
@@ -76,7 +90,10 @@ impl ChatTemplate {
                 enable_thinking => false,
             },
         )
-        .map_err(|source| Error::Template { name: format!("chat template ({})", self.origin), source })
+        .map_err(|source| Error::Template {
+            name: format!("chat template ({})", self.origin),
+            source,
+        })
     }
 }
 
@@ -101,7 +118,9 @@ mod tests {
     fn llama3_preset() {
         let t = ChatTemplate::preset("llama", true, "<|begin_of_text|>", "<|eot_id|>");
         let s = t.render(&chat()).unwrap();
-        assert!(s.starts_with("<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|>"));
+        assert!(s.starts_with(
+            "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|>"
+        ));
         assert!(s.ends_with("<|start_header_id|>assistant<|end_header_id|>\n\n"));
     }
 
@@ -121,13 +140,19 @@ mod tests {
         let t = ChatTemplate::new(src, "gguf", "", "");
         assert_eq!(
             t.render(&chat()).unwrap(),
-            ChatTemplate::preset("qwen2", false, "", "").render(&chat()).unwrap()
+            ChatTemplate::preset("qwen2", false, "", "")
+                .render(&chat())
+                .unwrap()
         );
     }
 
     #[test]
     fn raise_exception_is_an_error() {
         let t = ChatTemplate::new("{{ raise_exception('no system role') }}", "gguf", "", "");
-        assert!(t.render(&chat()).unwrap_err().to_string().contains("no system role"));
+        assert!(t
+            .render(&chat())
+            .unwrap_err()
+            .to_string()
+            .contains("no system role"));
     }
 }

@@ -76,7 +76,10 @@ impl Prompts {
                 continue;
             }
             let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-            let p: Prompt = toml::from_str(&text).map_err(|source| Error::Toml { path: path.clone(), source })?;
+            let p: Prompt = toml::from_str(&text).map_err(|source| Error::Toml {
+                path: path.clone(),
+                source,
+            })?;
             set.prompts.insert(name.to_string(), p);
         }
         set.dir = Some(dir.to_path_buf());
@@ -98,23 +101,40 @@ impl Prompts {
     }
 
     /// Renders prompt `name` into a system and a user message.
-    pub fn render(&self, name: &str, vars: &BTreeMap<&str, minijinja::Value>) -> Result<Vec<Message>> {
+    pub fn render(
+        &self,
+        name: &str,
+        vars: &BTreeMap<&str, minijinja::Value>,
+    ) -> Result<Vec<Message>> {
         let p = self.get(name);
-        for key in vars.keys() {
-            if !p.variables.iter().any(|v| v == key) {
+        let mut used = BTreeMap::new();
+        for key in &p.variables {
+            let Some(v) = vars.get(key.as_str()) else {
+                let known: Vec<&str> = vars.keys().copied().collect();
                 return Err(Error::bad_input(
                     format!("prompt '{name}'"),
-                    format!("variable '{key}' is not declared in its `variables` list"),
+                    format!(
+                        "declares variable '{key}', which is not available here; use some of: {}",
+                        known.join(", ")
+                    ),
                 ));
-            }
+            };
+            used.insert(key.as_str(), v.clone());
         }
+        let vars = &used;
         let env = strict_env();
         let render = |src: &str| {
             env.render_str(src, vars)
                 .map(|s| s.trim().to_string())
-                .map_err(|source| Error::Template { name: name.to_string(), source })
+                .map_err(|source| Error::Template {
+                    name: name.to_string(),
+                    source,
+                })
         };
-        Ok(vec![Message::system(render(&p.system)?), Message::user(render(&p.user)?)])
+        Ok(vec![
+            Message::system(render(&p.system)?),
+            Message::user(render(&p.user)?),
+        ])
     }
 }
 
@@ -155,7 +175,11 @@ mod tests {
         let p = Prompts::embedded();
         for name in NAMES {
             let pr = p.get(name);
-            let v: BTreeMap<&str, Value> = pr.variables.iter().map(|k| (k.as_str(), Value::from("x"))).collect();
+            let v: BTreeMap<&str, Value> = pr
+                .variables
+                .iter()
+                .map(|k| (k.as_str(), Value::from("x")))
+                .collect();
             p.render(name, &v).unwrap_or_else(|e| panic!("{name}: {e}"));
         }
     }
@@ -164,11 +188,18 @@ mod tests {
     fn undeclared_or_missing_variables_fail() {
         let p = Prompts::embedded();
         let mut v = vars();
-        v.insert("chunk", Value::from("x"));
-        assert!(p.render("digest", &v).is_err());
-        let mut v = vars();
         v.remove("article");
-        assert!(p.render("digest", &v).is_err());
+        let e = p.render("digest", &v).unwrap_err().to_string();
+        assert!(e.contains("declares variable 'article'"), "{e}");
+        // A template that uses a variable it did not declare fails to render.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("digest.toml"),
+            "version = \"1\"\nvariables = []\nsystem = \"S\"\nuser = \"{{ article }}\"\n",
+        )
+        .unwrap();
+        let p = Prompts::load(Some(dir.path())).unwrap();
+        assert!(p.render("digest", &vars()).is_err());
     }
 
     #[test]

@@ -9,7 +9,7 @@ fn article(text: &str) -> Article {
 }
 
 fn long_article() -> Article {
-    let paras: Vec<String> = (1..=6)
+    let paras: Vec<String> = (1..=9)
         .map(|i| format!("Paragraph {i} says that officials in Lahore counted 12 closed roads today. It also adds a second sentence for length here."))
         .collect();
     article(&paras.join("\n\n"))
@@ -19,7 +19,9 @@ fn long_article() -> Article {
 fn one_pass_when_it_fits() {
     let mut g = ScriptedGenerator::new([DIGEST.to_string()]);
     let a = article("Rain fell in Lahore on Monday. Officials closed 12 roads.");
-    let d = Summarizer::new(&Prompts::embedded(), SummarizeOptions::default()).run(&mut g, &a).unwrap();
+    let d = Summarizer::new(&Prompts::embedded(), SummarizeOptions::default())
+        .run(&mut g, &a)
+        .unwrap();
     assert_eq!(d.chunks, 1);
     assert_eq!(d.passes.len(), 1);
     assert_eq!(d.passes[0].stage, "digest");
@@ -31,36 +33,62 @@ fn one_pass_when_it_fits() {
 #[test]
 fn map_reduce_in_order() {
     let a = long_article();
-    let opts = SummarizeOptions { context_tokens: 64, ..Default::default() };
+    let opts = SummarizeOptions {
+        context_tokens: 64,
+        ..Default::default()
+    };
     let notes: Vec<String> = (1..=3).map(|i| format!("- note {i}")).collect();
     let mut replies = notes.clone();
     replies.push(DIGEST.to_string());
     let mut g = ScriptedGenerator::new(replies);
-    let d = Summarizer::new(&Prompts::embedded(), opts).run(&mut g, &a).unwrap();
+    let d = Summarizer::new(&Prompts::embedded(), opts)
+        .run(&mut g, &a)
+        .unwrap();
     assert_eq!(d.chunks, 3);
     let stages: Vec<&str> = d.passes.iter().map(|p| p.stage.as_str()).collect();
     assert_eq!(stages, ["notes", "notes", "notes", "reduce"]);
     // Each map call saw its own chunk, in article order.
-    assert!(g.seen[0][1].content.contains("part 1 of 3") && g.seen[0][1].content.contains("Paragraph 1 says"));
-    assert!(g.seen[2][1].content.contains("part 3 of 3") && g.seen[2][1].content.contains("Paragraph 6 says"));
+    assert!(
+        g.seen[0][1].content.contains("part 1 of 3")
+            && g.seen[0][1].content.contains("Paragraph 1 says")
+    );
+    assert!(
+        g.seen[2][1].content.contains("part 3 of 3")
+            && g.seen[2][1].content.contains("Paragraph 9 says")
+    );
     // The reduce call saw every note in order.
     let reduce = &g.seen[3][1].content;
-    let (p1, p3) = (reduce.find("- note 1").unwrap(), reduce.find("- note 3").unwrap());
+    let (p1, p3) = (
+        reduce.find("- note 1").unwrap(),
+        reduce.find("- note 3").unwrap(),
+    );
     assert!(p1 < p3);
 }
 
 #[test]
 fn notes_that_do_not_fit_are_collapsed_and_reported() {
     let a = long_article();
-    let opts = SummarizeOptions { context_tokens: 64, ..Default::default() };
-    let wordy = |i: usize| (0..25).map(|k| format!("- fact {i} {k} words words")).collect::<Vec<_>>().join("\n");
+    let opts = SummarizeOptions {
+        context_tokens: 64,
+        ..Default::default()
+    };
+    let wordy = |i: usize| {
+        (0..25)
+            .map(|k| format!("- fact {i} {k} words words"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
     let mut replies: Vec<String> = (1..=3).map(wordy).collect();
     replies.extend((0..10).map(|_| "- merged fact".to_string()));
     let mut g = ScriptedGenerator::new(replies);
     let err_or = Summarizer::new(&Prompts::embedded(), opts).run(&mut g, &a);
     // The scripted replies run out before a digest: the collapse passes happened first.
     assert!(err_or.is_err());
-    let collapse_calls = g.seen.iter().filter(|m| m[1].content.contains("Merge them")).count();
+    let collapse_calls = g
+        .seen
+        .iter()
+        .filter(|m| m[1].content.contains("Merge them"))
+        .count();
     assert!(collapse_calls >= 2, "{collapse_calls}");
 }
 
@@ -68,7 +96,7 @@ fn notes_that_do_not_fit_are_collapsed_and_reported() {
 fn duplicate_facts_removed_and_reported() {
     let dup = r#"{"headline": "h", "summary": "s.", "key_facts": ["Rain fell.", "rain fell", "Roads closed.", "Lahore."]}"#;
     let mut w = Vec::new();
-    let p = parse_digest(dup, &DigestShape::default(), &mut w).unwrap();
+    let p = parse_digest(dup, 0, &DigestShape::default(), &mut w).unwrap();
     assert_eq!(p.key_facts, ["Rain fell.", "Roads closed.", "Lahore."]);
     assert!(w[0].contains("duplicate key fact removed"));
 }
@@ -77,7 +105,7 @@ fn duplicate_facts_removed_and_reported() {
 fn runaway_summary_cut_at_sentence_boundary() {
     let run = r#"{"headline": "h", "summary": "One thing happened. Then another and another and", "key_facts": ["a", "b", "c"]}"#;
     let mut w = Vec::new();
-    let p = parse_digest(run, &DigestShape::default(), &mut w).unwrap();
+    let p = parse_digest(run, 2, &DigestShape::default(), &mut w).unwrap();
     assert_eq!(p.summary, "One thing happened.");
     assert!(w[0].contains("cut at the last sentence boundary"));
 }
@@ -87,6 +115,17 @@ fn numbers_outside_the_source_break_the_grammar() {
     let bad = DIGEST.replace("12 roads were", "13 roads were");
     let mut g = ScriptedGenerator::new([bad]);
     let a = article("Rain fell in Lahore on Monday. Officials closed 12 roads.");
-    let e = Summarizer::new(&Prompts::embedded(), SummarizeOptions::default()).run(&mut g, &a).unwrap_err();
+    let e = Summarizer::new(&Prompts::embedded(), SummarizeOptions::default())
+        .run(&mut g, &a)
+        .unwrap_err();
     assert!(e.to_string().contains("grammar"), "{e}");
+}
+
+#[test]
+fn fact_cut_at_bound_is_dropped_with_its_continuation() {
+    let text = r#"{"headline": "h", "summary": "s.", "key_facts": ["A long fact that was cut", "and its tail.", "Two.", "Three.", "Four."]}"#;
+    let mut w = Vec::new();
+    let p = parse_digest(text, 4, &DigestShape::default(), &mut w).unwrap();
+    assert_eq!(p.key_facts, ["Two.", "Three.", "Four."]);
+    assert_eq!(w.len(), 2, "{w:?}");
 }

@@ -19,6 +19,7 @@ pub(crate) struct Decoded {
     pub bytes: Option<Vec<u8>>,
     pub stop: StopReason,
     pub notes: Vec<String>,
+    pub limits: u32,
     pub prompt_secs: f64,
     pub generate_secs: f64,
 }
@@ -32,42 +33,76 @@ pub(crate) struct Vocab<'a> {
 
 const TOP_CANDIDATES: usize = 64;
 
-pub(crate) fn run(model: &mut Model, device: &Device, prompt: &[u32], req: &Request<'_>, vocab: &Vocab<'_>) -> Result<Decoded> {
+pub(crate) fn run(
+    model: &mut Model,
+    device: &Device,
+    prompt: &[u32],
+    req: &Request<'_>,
+    vocab: &Vocab<'_>,
+) -> Result<Decoded> {
     let t0 = Instant::now();
     model.clear();
     let mut logits = model.forward(prompt, 0, device)?;
     let prompt_secs = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
 
-    let mut machine = req.digest.map(|(shape, numbers)| DigestMachine::new(shape, numbers));
+    let mut machine = req
+        .digest
+        .map(|(shape, numbers)| DigestMachine::new(shape, numbers));
     let mut rng = StdRng::seed_from_u64(req.sampling.seed);
     let mut ids: Vec<u32> = Vec::new();
     let mut bytes = Vec::new();
     let mut blocked: Vec<String> = Vec::new();
     let mut stop = StopReason::MaxTokens;
     let mut pos = prompt.len();
+    // Penalties look only at the current field (or line): facts may repeat
+    // the summary's words and names, but no field may loop on itself.
+    let mut scope_start = 0usize;
+    let mut field = machine.and_then(|m| m.field());
+    // The machine and output length at the last safe point, for a forced
+    // close that must not split a character, an escape or a number.
+    let mut whole = (machine, 0usize);
     while ids.len() < req.max_new_tokens {
         if pos >= vocab.context_length {
             stop = StopReason::ContextFull;
             break;
         }
-        penalize(&mut logits, &ids, req.sampling.repeat_penalty, req.sampling.repeat_last_n);
-        let banned = ngram_bans(&ids, req.sampling.no_repeat_ngram);
+        let scope = &ids[scope_start..];
+        penalize(
+            &mut logits,
+            scope,
+            req.sampling.repeat_penalty,
+            req.sampling.repeat_last_n,
+        );
+        let banned = ngram_bans(scope, req.sampling.no_repeat_ngram);
         let allowed = |id: u32| -> bool {
             if banned.contains(&id) {
                 return false;
             }
             match &machine {
-                Some(m) => vocab.token_bytes.get(id as usize).is_some_and(|b| m.allows(b)),
+                Some(m) => vocab
+                    .token_bytes
+                    .get(id as usize)
+                    .is_some_and(|b| m.allows(b)),
                 None => true,
             }
         };
-        let Some(next) = choose(&logits, &allowed, req.sampling.temperature, req.sampling.top_p, &mut rng) else {
+        let Some(next) = choose(
+            &logits,
+            &allowed,
+            req.sampling.temperature,
+            req.sampling.top_p,
+            &mut rng,
+        ) else {
             break;
         };
         if let Some(&top) = argmax(&logits).as_ref() {
             if top != next && banned.contains(&top) {
-                blocked.push(machine.and_then(|m| m.field()).map_or("text".into(), field_name));
+                blocked.push(
+                    machine
+                        .and_then(|m| m.field())
+                        .map_or("text".into(), field_name),
+                );
             }
         }
         if machine.is_none() && vocab.eos.contains(&next) {
@@ -75,14 +110,26 @@ pub(crate) fn run(model: &mut Model, device: &Device, prompt: &[u32], req: &Requ
             break;
         }
         ids.push(next);
+        let b = vocab
+            .token_bytes
+            .get(next as usize)
+            .map_or(&[][..], Vec::as_slice);
         if let Some(m) = machine.as_mut() {
-            let b = &vocab.token_bytes[next as usize];
             m.feed(b);
             bytes.extend_from_slice(b);
             if m.is_done() {
                 stop = StopReason::EndOfTurn;
                 break;
             }
+            if m.at_safe_point() {
+                whole = (Some(*m), bytes.len());
+            }
+            if m.field() != field {
+                field = m.field();
+                scope_start = ids.len();
+            }
+        } else if b.contains(&b'\n') {
+            scope_start = ids.len();
         }
         logits = model.forward(&[next], pos, device)?;
         pos += 1;
@@ -90,10 +137,19 @@ pub(crate) fn run(model: &mut Model, device: &Device, prompt: &[u32], req: &Requ
     let mut notes = Vec::new();
     if !blocked.is_empty() {
         blocked.dedup();
-        notes.push(format!("repetition loop stopped by the no-repeat rule in: {}", blocked.join(", ")));
+        notes.push(format!(
+            "repetition loop stopped by the no-repeat rule in: {}",
+            blocked.join(", ")
+        ));
     }
-    if let Some(m) = machine {
+    if let Some(mut m) = machine {
         if !m.is_done() {
+            if !m.at_safe_point() {
+                if let (Some(w), len) = whole {
+                    m = w;
+                    bytes.truncate(len);
+                }
+            }
             let tail = m.closing();
             notes.push(format!(
                 "digest JSON closed by force after {} tokens ({:?}); the last field may be cut",
@@ -102,21 +158,13 @@ pub(crate) fn run(model: &mut Model, device: &Device, prompt: &[u32], req: &Requ
             ));
             bytes.extend_from_slice(&tail);
         }
-        let hit = m.limits_hit();
-        for (bit, what) in [(1, "headline reached its word limit"), (2, "summary reached its sentence or word limit")] {
-            if hit & bit != 0 {
-                notes.push(what.into());
-            }
-        }
-        if hit >> 2 != 0 {
-            notes.push("a key fact reached its word limit".into());
-        }
     }
     Ok(Decoded {
         ids,
         bytes: req.digest.map(|_| bytes),
         stop,
         notes,
+        limits: machine.map_or(0, |m| m.limits_hit()),
         prompt_secs,
         generate_secs: t1.elapsed().as_secs_f64(),
     })
@@ -148,7 +196,11 @@ fn penalize(logits: &mut [f32], ids: &[u32], penalty: f32, last_n: usize) {
     for &id in &ids[start..] {
         if seen.insert(id) {
             if let Some(l) = logits.get_mut(id as usize) {
-                *l = if *l >= 0.0 { *l / penalty } else { *l * penalty };
+                *l = if *l >= 0.0 {
+                    *l / penalty
+                } else {
+                    *l * penalty
+                };
             }
         }
     }
@@ -172,7 +224,13 @@ pub(crate) fn ngram_bans(ids: &[u32], n: usize) -> Vec<u32> {
 /// Picks the next token: the best allowed one (greedy), or a sample from the
 /// allowed top candidates (temperature, top-p). Returns `None` when no token
 /// is allowed.
-fn choose(logits: &[f32], allowed: &dyn Fn(u32) -> bool, temperature: f64, top_p: f64, rng: &mut StdRng) -> Option<u32> {
+fn choose(
+    logits: &[f32],
+    allowed: &dyn Fn(u32) -> bool,
+    temperature: f64,
+    top_p: f64,
+    rng: &mut StdRng,
+) -> Option<u32> {
     let mut order: Vec<u32> = (0..logits.len() as u32).collect();
     let k = TOP_CANDIDATES.min(order.len());
     if k == 0 {
@@ -192,7 +250,10 @@ fn choose(logits: &[f32], allowed: &dyn Fn(u32) -> bool, temperature: f64, top_p
         return valid.first().copied();
     }
     let max = logits[valid[0] as usize] as f64;
-    let mut weights: Vec<f64> = valid.iter().map(|&id| ((logits[id as usize] as f64 - max) / temperature).exp()).collect();
+    let mut weights: Vec<f64> = valid
+        .iter()
+        .map(|&id| ((logits[id as usize] as f64 - max) / temperature).exp())
+        .collect();
     let total: f64 = weights.iter().sum();
     let mut cum = 0.0;
     let mut cut = weights.len();
@@ -246,7 +307,15 @@ mod tests {
     #[test]
     fn sampling_is_seeded_and_stays_allowed() {
         let logits = vec![1.0, 1.0, 1.0, 1.0];
-        let pick = |seed| choose(&logits, &|id| id % 2 == 0, 1.0, 1.0, &mut StdRng::seed_from_u64(seed));
+        let pick = |seed| {
+            choose(
+                &logits,
+                &|id| id % 2 == 0,
+                1.0,
+                1.0,
+                &mut StdRng::seed_from_u64(seed),
+            )
+        };
         for seed in 0..20 {
             assert!(pick(seed).unwrap() % 2 == 0);
             assert_eq!(pick(seed), pick(seed));

@@ -15,10 +15,11 @@ use crate::prompt::chat::ChatTemplate;
 
 mod decode;
 mod model;
+pub mod tiny;
 pub mod tokenizer;
 
-pub use model::ARCHITECTURES;
 use model::Model;
+pub use model::ARCHITECTURES;
 
 /// Where a model's files are and what to call it.
 #[derive(Debug, Clone)]
@@ -53,7 +54,15 @@ pub struct CandleGenerator {
     pub load_secs: f64,
 }
 
-const END_TOKENS: &[&str] = &["<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|end_of_text|>", "<end_of_turn>", "<eos>", "<|eom_id|>"];
+const END_TOKENS: &[&str] = &[
+    "<|im_end|>",
+    "<|endoftext|>",
+    "<|eot_id|>",
+    "<|end_of_text|>",
+    "<end_of_turn>",
+    "<eos>",
+    "<|eom_id|>",
+];
 
 impl CandleGenerator {
     /// Loads a model from local files only.
@@ -77,8 +86,14 @@ impl CandleGenerator {
                 .and_then(|id| tokenizer.id_to_token(id))
                 .unwrap_or_default()
         };
-        let (bos, eos_tok) = (tok_at("tokenizer.ggml.bos_token_id"), tok_at("tokenizer.ggml.eos_token_id"));
-        let mut eos: Vec<u32> = END_TOKENS.iter().filter_map(|t| tokenizer.token_to_id(t)).collect();
+        let (bos, eos_tok) = (
+            tok_at("tokenizer.ggml.bos_token_id"),
+            tok_at("tokenizer.ggml.eos_token_id"),
+        );
+        let mut eos: Vec<u32> = END_TOKENS
+            .iter()
+            .filter_map(|t| tokenizer.token_to_id(t))
+            .collect();
         if let Some(id) = tokenizer.token_to_id(&eos_tok) {
             eos.push(id);
         }
@@ -114,13 +129,28 @@ impl CandleGenerator {
 
     /// Token ids of `text` (special tokens in the text are recognized).
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
-        Ok(self.tokenizer.encode(text, false).map_err(Error::Tokenizer)?.get_ids().to_vec())
+        Ok(self
+            .tokenizer
+            .encode(text, false)
+            .map_err(Error::Tokenizer)?
+            .get_ids()
+            .to_vec())
     }
 
-    /// Logits after `ids`, from an empty cache (for reference tests).
+    /// Logits after `ids` in one forward pass from an empty cache.
     pub fn logits(&mut self, ids: &[u32]) -> Result<Vec<f32>> {
         self.model.clear();
         self.model.forward(ids, 0, &self.device)
+    }
+
+    /// Logits after `ids` fed one token at a time through the KV cache.
+    pub fn logits_incremental(&mut self, ids: &[u32]) -> Result<Vec<f32>> {
+        self.model.clear();
+        let mut out = Vec::new();
+        for (pos, id) in ids.iter().enumerate() {
+            out = self.model.forward(&[*id], pos, &self.device)?;
+        }
+        Ok(out)
     }
 }
 
@@ -132,7 +162,10 @@ fn pick_chat_template(
     eos: &str,
 ) -> ChatTemplate {
     let probe = [Message::system("s"), Message::user("u")];
-    if let Some(src) = md.get("tokenizer.chat_template").and_then(|v| v.to_string().ok()) {
+    if let Some(src) = md
+        .get("tokenizer.chat_template")
+        .and_then(|v| v.to_string().ok())
+    {
         let t = ChatTemplate::new(src.clone(), "gguf", bos, eos);
         if t.render(&probe).is_ok_and(|s| s.contains('u')) {
             return t;
@@ -143,7 +176,10 @@ fn pick_chat_template(
 
 impl TokenCounter for CandleGenerator {
     fn count(&self, text: &str) -> usize {
-        self.tokenizer.encode(text, false).map(|e| e.len()).unwrap_or_else(|_| text.len())
+        self.tokenizer
+            .encode(text, false)
+            .map(|e| e.len())
+            .unwrap_or_else(|_| text.len())
     }
 }
 
@@ -173,7 +209,10 @@ impl Generator for CandleGenerator {
         let out = decode::run(&mut self.model, &self.device, &prompt, request, &vocab)?;
         let text = match &out.bytes {
             Some(b) => String::from_utf8_lossy(b).into_owned(),
-            None => self.tokenizer.decode(&out.ids, true).map_err(Error::Tokenizer)?,
+            None => self
+                .tokenizer
+                .decode(&out.ids, true)
+                .map_err(Error::Tokenizer)?,
         };
         Ok(Generation {
             text,
@@ -183,6 +222,7 @@ impl Generator for CandleGenerator {
             generate_secs: out.generate_secs,
             stop: out.stop,
             notes: out.notes,
+            limits: out.limits,
         })
     }
 }

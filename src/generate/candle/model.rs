@@ -7,7 +7,9 @@ use std::path::Path;
 
 use candle_core::quantized::gguf_file::{self, Value};
 use candle_core::{Device, Tensor};
-use candle_transformers::models::{quantized_gemma3, quantized_llama, quantized_qwen2, quantized_qwen3};
+use candle_transformers::models::{
+    quantized_gemma3, quantized_llama, quantized_qwen2, quantized_qwen3,
+};
 
 use crate::error::{Error, Result};
 
@@ -36,8 +38,12 @@ impl Model {
         let name = path.display().to_string();
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let mut reader = BufReader::with_capacity(1 << 20, file);
-        let content = gguf_file::Content::read(&mut reader)
-            .map_err(|e| Error::model(&name, format!("not a readable GGUF file ({e}); check the path or re-download it")))?;
+        let content = gguf_file::Content::read(&mut reader).map_err(|e| {
+            Error::model(
+                &name,
+                format!("not a readable GGUF file ({e}); check the path or re-download it"),
+            )
+        })?;
         let metadata = content.metadata.clone();
         let architecture = metadata
             .get("general.architecture")
@@ -48,18 +54,42 @@ impl Model {
             .and_then(|v| v.to_u32().ok())
             .unwrap_or(4096) as usize;
         let model = match architecture.as_str() {
-            "qwen2" => Model::Qwen2(quantized_qwen2::ModelWeights::from_gguf(content, &mut reader, device)?),
-            "llama" => Model::Llama(quantized_llama::ModelWeights::from_gguf(content, &mut reader, device)?),
-            "qwen3" => Model::Qwen3(quantized_qwen3::ModelWeights::from_gguf(content, &mut reader, device)?),
-            "gemma3" => Model::Gemma3(quantized_gemma3::ModelWeights::from_gguf(content, &mut reader, device)?),
+            "qwen2" => Model::Qwen2(quantized_qwen2::ModelWeights::from_gguf(
+                content,
+                &mut reader,
+                device,
+            )?),
+            "llama" => Model::Llama(quantized_llama::ModelWeights::from_gguf(
+                content,
+                &mut reader,
+                device,
+            )?),
+            "qwen3" => Model::Qwen3(quantized_qwen3::ModelWeights::from_gguf(
+                content,
+                &mut reader,
+                device,
+            )?),
+            "gemma3" => Model::Gemma3(quantized_gemma3::ModelWeights::from_gguf(
+                content,
+                &mut reader,
+                device,
+            )?),
             other => {
                 return Err(Error::model(
                     &name,
-                    format!("architecture '{other}' is not supported; use one of {}", ARCHITECTURES.join(", ")),
+                    format!(
+                        "architecture '{other}' is not supported; use one of {}",
+                        ARCHITECTURES.join(", ")
+                    ),
                 ))
             }
         };
-        Ok(Loaded { model, metadata, architecture, context_length })
+        Ok(Loaded {
+            model,
+            metadata,
+            architecture,
+            context_length,
+        })
     }
 
     /// Runs `ids` at positions `pos..` and returns the last position's logits.
@@ -71,7 +101,10 @@ impl Model {
             Model::Qwen3(m) => m.forward(&input, pos)?,
             Model::Gemma3(m) => m.forward(&input, pos)?,
         };
-        Ok(logits.squeeze(0)?.to_dtype(candle_core::DType::F32)?.to_vec1::<f32>()?)
+        Ok(logits
+            .squeeze(0)?
+            .to_dtype(candle_core::DType::F32)?
+            .to_vec1::<f32>()?)
     }
 
     /// Forgets the KV cache (a forward at position 0 also resets Gemma 3's).

@@ -14,7 +14,10 @@ use tokenizers::normalizers::{Prepend, Replace, Sequence as NormalizerSequence, 
 use tokenizers::pre_tokenizers::digits::Digits;
 use tokenizers::pre_tokenizers::sequence::Sequence;
 use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
-use tokenizers::{AddedToken, DecoderWrapper, NormalizerWrapper, PreTokenizerWrapper, SplitDelimiterBehavior, Tokenizer};
+use tokenizers::{
+    AddedToken, DecoderWrapper, NormalizerWrapper, PreTokenizerWrapper, SplitDelimiterBehavior,
+    Tokenizer,
+};
 
 use crate::error::{Error, Result};
 
@@ -30,12 +33,19 @@ const TYPE_USER_DEFINED: i32 = 4;
 type Metadata = HashMap<String, Value>;
 
 fn md<'a>(m: &'a Metadata, key: &str) -> Result<&'a Value> {
-    m.get(key)
-        .ok_or_else(|| Error::model("gguf", format!("metadata has no {key}; the file cannot be tokenized without a tokenizer.json")))
+    m.get(key).ok_or_else(|| {
+        Error::model(
+            "gguf",
+            format!("metadata has no {key}; the file cannot be tokenized without a tokenizer.json"),
+        )
+    })
 }
 
 fn strings(v: &Value) -> Result<Vec<String>> {
-    v.to_vec()?.iter().map(|x| Ok(x.to_string()?.clone())).collect()
+    v.to_vec()?
+        .iter()
+        .map(|x| Ok(x.to_string()?.clone()))
+        .collect()
 }
 
 fn tok_err(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
@@ -47,23 +57,28 @@ pub fn from_gguf(m: &Metadata) -> Result<Tokenizer> {
     let model = md(m, "tokenizer.ggml.model")?.to_string()?.clone();
     let tokens = strings(md(m, "tokenizer.ggml.tokens")?)?;
     let types: Vec<i32> = match m.get("tokenizer.ggml.token_type") {
-        Some(v) => v.to_vec()?.iter().map(|x| x.to_i32()).collect::<candle_core::Result<_>>()?,
+        Some(v) => v
+            .to_vec()?
+            .iter()
+            .map(|x| x.to_i32())
+            .collect::<candle_core::Result<_>>()?,
         None => vec![1; tokens.len()],
     };
     let pre = m
         .get("tokenizer.ggml.pre")
         .and_then(|v| v.to_string().ok().cloned())
         .unwrap_or_else(|| "default".into());
-    let mut tk = match model.as_str() {
-        "gpt2" => byte_level(m, &tokens, &pre)?,
-        "llama" => sentencepiece(m, &tokens, &types)?,
-        other => {
-            return Err(Error::model(
+    let mut tk =
+        match model.as_str() {
+            "gpt2" => byte_level(m, &tokens, &pre)?,
+            "llama" => sentencepiece(m, &tokens, &types)?,
+            other => return Err(Error::model(
                 "gguf",
-                format!("tokenizer model '{other}' is not supported; give the model's tokenizer.json"),
-            ))
-        }
-    };
+                format!(
+                    "tokenizer model '{other}' is not supported; give the model's tokenizer.json"
+                ),
+            )),
+        };
     let added: Vec<AddedToken> = tokens
         .iter()
         .zip(&types)
@@ -75,10 +90,17 @@ pub fn from_gguf(m: &Metadata) -> Result<Tokenizer> {
 }
 
 fn byte_level(m: &Metadata, tokens: &[String], pre: &str) -> Result<Tokenizer> {
-    let vocab: tokenizers::models::bpe::Vocab = tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
+    let vocab: tokenizers::models::bpe::Vocab = tokens
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.clone(), i as u32))
+        .collect();
     let merges: Vec<(String, String)> = strings(md(m, "tokenizer.ggml.merges")?)?
         .into_iter()
-        .filter_map(|s| s.split_once(' ').map(|(a, b)| (a.to_string(), b.to_string())))
+        .filter_map(|s| {
+            s.split_once(' ')
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+        })
         .collect();
     let ignore_merges = matches!(pre, "llama-bpe" | "llama3");
     let bpe = BPE::builder()
@@ -88,26 +110,40 @@ fn byte_level(m: &Metadata, tokens: &[String], pre: &str) -> Result<Tokenizer> {
         .map_err(tok_err)?;
     let mut tk = Tokenizer::new(bpe);
     let split = |re: &str| -> Result<PreTokenizerWrapper> {
-        Ok(Split::new(SplitPattern::Regex(re.into()), SplitDelimiterBehavior::Isolated, false)
-            .map_err(tok_err)?
-            .into())
+        Ok(Split::new(
+            SplitPattern::Regex(re.into()),
+            SplitDelimiterBehavior::Isolated,
+            false,
+        )
+        .map_err(tok_err)?
+        .into())
     };
     let pre_tok: PreTokenizerWrapper = match pre {
         "qwen2" | "qwen3" | "deepseek-r1-qwen" => {
             tk.with_normalizer(Some(NFC)).map_err(tok_err)?;
-            Sequence::new(vec![split(QWEN2_SPLIT)?, ByteLevel::new(false, false, false).into()]).into()
+            Sequence::new(vec![
+                split(QWEN2_SPLIT)?,
+                ByteLevel::new(false, false, false).into(),
+            ])
+            .into()
         }
-        "llama-bpe" | "llama3" | "smaug-bpe" => {
-            Sequence::new(vec![split(LLAMA3_SPLIT)?, ByteLevel::new(false, true, false).into()]).into()
-        }
-        "smollm" => Sequence::new(vec![Digits::new(true).into(), ByteLevel::new(false, true, true).into()]).into(),
+        "llama-bpe" | "llama3" | "smaug-bpe" => Sequence::new(vec![
+            split(LLAMA3_SPLIT)?,
+            ByteLevel::new(false, true, false).into(),
+        ])
+        .into(),
+        "smollm" => Sequence::new(vec![
+            Digits::new(true).into(),
+            ByteLevel::new(false, true, true).into(),
+        ])
+        .into(),
         "default" | "gpt2" => ByteLevel::new(false, true, true).into(),
-        other => {
-            return Err(Error::model(
-                "gguf",
-                format!("tokenizer.ggml.pre '{other}' is not supported; give the model's tokenizer.json"),
-            ))
-        }
+        other => return Err(Error::model(
+            "gguf",
+            format!(
+                "tokenizer.ggml.pre '{other}' is not supported; give the model's tokenizer.json"
+            ),
+        )),
     };
     tk.with_pre_tokenizer(Some(pre_tok));
     tk.with_decoder(Some(ByteLevel::default()));
@@ -123,7 +159,11 @@ fn sentencepiece(m: &Metadata, tokens: &[String], types: &[i32]) -> Result<Token
         .iter()
         .map(|x| x.to_f32())
         .collect::<candle_core::Result<_>>()?;
-    let vocab: tokenizers::models::bpe::Vocab = tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
+    let vocab: tokenizers::models::bpe::Vocab = tokens
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.clone(), i as u32))
+        .collect();
     let mut merges: Vec<(f32, u32, u32, String, String)> = Vec::new();
     for (id, piece) in tokens.iter().enumerate() {
         if types.get(id).copied().unwrap_or(1) != 1 {
@@ -132,7 +172,13 @@ fn sentencepiece(m: &Metadata, tokens: &[String], types: &[i32]) -> Result<Token
         for (k, _) in piece.char_indices().skip(1) {
             let (l, r) = piece.split_at(k);
             if let (Some(&li), Some(&ri)) = (vocab.get(l), vocab.get(r)) {
-                merges.push((scores.get(id).copied().unwrap_or(0.0), li, ri, l.to_string(), r.to_string()));
+                merges.push((
+                    scores.get(id).copied().unwrap_or(0.0),
+                    li,
+                    ri,
+                    l.to_string(),
+                    r.to_string(),
+                ));
             }
         }
     }
@@ -178,7 +224,8 @@ fn sentencepiece(m: &Metadata, tokens: &[String], types: &[i32]) -> Result<Token
 /// `<0xNN>` a byte. Control tokens get no bytes.
 pub fn token_bytes(tk: &Tokenizer, model_kind: &str) -> Vec<Vec<u8>> {
     let size = tk.get_vocab_size(true);
-    let unicode_to_byte: HashMap<char, u8> = byte_alphabet().into_iter().map(|(b, c)| (c, b)).collect();
+    let unicode_to_byte: HashMap<char, u8> =
+        byte_alphabet().into_iter().map(|(b, c)| (c, b)).collect();
     let specials: std::collections::HashSet<u32> = tk
         .get_added_tokens_decoder()
         .iter()
@@ -195,18 +242,26 @@ pub fn token_bytes(tk: &Tokenizer, model_kind: &str) -> Vec<Vec<u8>> {
             };
             if model_kind == "llama" {
                 if let Some(hex) = tok.strip_prefix("<0x").and_then(|s| s.strip_suffix('>')) {
-                    return u8::from_str_radix(hex, 16).map(|b| vec![b]).unwrap_or_default();
+                    return u8::from_str_radix(hex, 16)
+                        .map(|b| vec![b])
+                        .unwrap_or_default();
                 }
                 return tok.replace('▁', " ").into_bytes();
             }
-            tok.chars().map(|c| unicode_to_byte.get(&c).copied()).collect::<Option<Vec<u8>>>().unwrap_or_else(|| tok.into_bytes())
+            tok.chars()
+                .map(|c| unicode_to_byte.get(&c).copied())
+                .collect::<Option<Vec<u8>>>()
+                .unwrap_or_else(|| tok.into_bytes())
         })
         .collect()
 }
 
 /// GPT-2's reversible map from bytes to printable characters.
 fn byte_alphabet() -> Vec<(u8, char)> {
-    let mut printable: Vec<u8> = (b'!'..=b'~').chain(0xA1..=0xAC).chain(0xAE..=0xFF).collect();
+    let mut printable: Vec<u8> = (b'!'..=b'~')
+        .chain(0xA1..=0xAC)
+        .chain(0xAE..=0xFF)
+        .collect();
     let mut out: Vec<(u8, char)> = printable.iter().map(|&b| (b, b as char)).collect();
     let mut n = 0u32;
     for b in 0..=255u8 {

@@ -7,6 +7,17 @@ fn accepts(shape: DigestShape, nums: Option<&NumberSet>, s: &str) -> bool {
 
 const GOOD: &str = r#"{"headline": "Floods hit Swat", "summary": "Floods hit the valley. Many died.", "key_facts": ["One.", "Two.", "Three."]}"#;
 
+fn digest(h: &str, s: &str, facts: &[&str]) -> String {
+    let q = |x: &str| serde_json::to_string(x).unwrap();
+    let facts: Vec<String> = facts.iter().map(|f| q(f)).collect();
+    format!(
+        r#"{{"headline": {}, "summary": {}, "key_facts": [{}]}}"#,
+        q(h),
+        q(s),
+        facts.join(", ")
+    )
+}
+
 #[test]
 fn accepts_valid_digest_with_whitespace() {
     assert!(accepts(DigestShape::default(), None, GOOD));
@@ -19,30 +30,82 @@ fn rejects_wrong_keys_and_structure() {
     let d = DigestShape::default();
     assert!(!accepts(d, None, r#"{"title": "x"}"#));
     assert!(!accepts(d, None, r#"{"headline": 5}"#));
-    assert!(!accepts(d, None, r#"{"headline": "", "summary": "a", "key_facts": ["a","b","c"]}"#));
+    assert!(!accepts(d, None, &digest("", "a.", &["a.", "b.", "c."])));
 }
 
 #[test]
 fn enforces_fact_count() {
     let d = DigestShape::default();
-    assert!(!accepts(d, None, r#"{"headline": "h", "summary": "s", "key_facts": ["a", "b"]}"#));
-    let six = r#"{"headline": "h", "summary": "s", "key_facts": ["a", "b", "c", "d", "e", "f"]}"#;
-    assert!(!accepts(d, None, six));
-    let five = r#"{"headline": "h", "summary": "s", "key_facts": ["a", "b", "c", "d", "e"]}"#;
-    assert!(accepts(d, None, five));
+    assert!(!accepts(d, None, &digest("h", "s.", &["a.", "b."])));
+    assert!(!accepts(
+        d,
+        None,
+        &digest("h", "s.", &["a.", "b.", "c.", "d.", "e.", "f."])
+    ));
+    assert!(accepts(
+        d,
+        None,
+        &digest("h", "s.", &["a.", "b.", "c.", "d.", "e."])
+    ));
 }
 
 #[test]
 fn enforces_headline_words_and_summary_sentences() {
     let d = DigestShape::default();
-    let long = format!(r#"{{"headline": "{}", "summary": "s", "key_facts": ["a", "b", "c"]}}"#, "w ".repeat(16).trim());
-    assert!(!accepts(d, None, &long));
-    let ok = format!(r#"{{"headline": "{}", "summary": "s", "key_facts": ["a", "b", "c"]}}"#, "w ".repeat(15).trim());
-    assert!(accepts(d, None, &ok));
-    let five = r#"{"headline": "h", "summary": "A a. B b. C c. D d. E e.", "key_facts": ["a", "b", "c"]}"#;
-    assert!(!accepts(d, None, five));
-    let abbrev = r#"{"headline": "h", "summary": "Mr. A met Dr. B in the U.S. today. B b. C c. D d.", "key_facts": ["a", "b", "c"]}"#;
-    assert!(accepts(d, None, abbrev));
+    let facts = ["a.", "b.", "c."];
+    assert!(!accepts(
+        d,
+        None,
+        &digest("w ".repeat(16).trim(), "s.", &facts)
+    ));
+    assert!(accepts(
+        d,
+        None,
+        &digest("w ".repeat(15).trim(), "s.", &facts)
+    ));
+    assert!(!accepts(
+        d,
+        None,
+        &digest("h", "A a. B b. C c. D d. E e.", &facts)
+    ));
+    assert!(accepts(
+        d,
+        None,
+        &digest(
+            "h",
+            "Mr. A met Dr. B in the U.S. today. B b. C c. D d.",
+            &facts
+        )
+    ));
+}
+
+#[test]
+fn summary_and_facts_end_with_a_full_stop_unless_bounded() {
+    let d = DigestShape::default();
+    assert!(!accepts(
+        d,
+        None,
+        &digest("h", "no stop", &["a.", "b.", "c."])
+    ));
+    assert!(!accepts(
+        d,
+        None,
+        &digest("h", "s.", &["a.", "b.", "but then he"])
+    ));
+    assert!(accepts(
+        d,
+        None,
+        &digest("h", "Ends here.", &["a!", "b?", "c۔"])
+    ));
+    assert!(accepts(
+        d,
+        None,
+        &digest("h", "He said \"go.\"", &["a.", "b.", "c."])
+    ));
+    let long_fact = "w ".repeat(30);
+    let mut m = DigestMachine::new(d, None);
+    assert!(m.feed(digest("h", "s.", &["a.", "b.", long_fact.trim()]).as_bytes()) && m.is_done());
+    assert_eq!(m.limits_hit(), 4 << 2);
 }
 
 #[test]
@@ -50,9 +113,9 @@ fn limit_is_reported() {
     let mut m = DigestMachine::new(DigestShape::default(), None);
     assert!(m.feed(br#"{"headline": "a b c d e f g h i j k l m n o"#));
     assert!(!m.allows(b" p"));
-    let mut probe = m;
-    probe.feed(b" p");
-    assert_eq!(probe.limits_hit() & 1, 1);
+    assert_eq!(m.limits_hit(), 0);
+    assert!(m.feed(br#"", "summary": "Short.", "key_facts": ["a."#));
+    assert_eq!(m.limits_hit(), 1);
 }
 
 #[test]
@@ -72,7 +135,7 @@ fn rejects_control_chars_double_spaces_and_bad_utf8() {
 fn numbers_must_come_from_source() {
     let set = NumberSet::from_source("About 2,600 homes and 14 villages; 1.5 million people; ۲۰۲۴");
     let d = DigestShape::default();
-    let with = |h: &str| format!(r#"{{"headline": "{h}", "summary": "s", "key_facts": ["a", "b", "c"]}}"#);
+    let with = |h: &str| digest(h, "s.", &["a.", "b.", "c."]);
     assert!(accepts(d, Some(&set), &with("2,600 homes hit")));
     assert!(accepts(d, Some(&set), &with("2600 homes, 14 villages")));
     assert!(accepts(d, Some(&set), &with("1.5 million in 2024.")));
@@ -85,13 +148,32 @@ fn numbers_must_come_from_source() {
 #[test]
 fn closing_completes_any_prefix() {
     let shape = DigestShape::default();
-    for cut in [0, 5, 20, 40, 60, 90, GOOD.len() - 3] {
+    for cut in 0..GOOD.len() {
         let mut m = DigestMachine::new(shape, None);
         assert!(m.feed(&GOOD.as_bytes()[..cut]));
         let tail = m.closing();
         let mut m2 = m;
-        assert!(m2.feed(&tail) && m2.is_done(), "cut {cut}: {}", String::from_utf8_lossy(&tail));
+        assert!(
+            m2.feed(&tail) && m2.is_done(),
+            "cut {cut}: {}",
+            String::from_utf8_lossy(&tail)
+        );
         let full = [&GOOD.as_bytes()[..cut], &tail[..]].concat();
         serde_json::from_slice::<serde_json::Value>(&full).unwrap();
     }
+}
+
+#[test]
+fn a_number_can_never_lead_to_a_dead_end() {
+    let set = NumberSet::from_source("in 2024 and 1.5 and 2,600");
+    let mut m = DigestMachine::new(DigestShape::default(), Some(&set));
+    assert!(m.feed(br#"{"headline": "In 2"#));
+    assert!(
+        !m.allows(b"."),
+        "2. leads nowhere: 2 is not a number of the source"
+    );
+    assert!(m.allows(b",600") && m.allows(b"024.") && m.allows(b"600"));
+    let mut m = DigestMachine::new(DigestShape::default(), Some(&set));
+    assert!(m.feed(br#"{"headline": "At 1"#));
+    assert!(m.allows(b".5 m") && !m.allows(b".6"));
 }

@@ -1,0 +1,238 @@
+//! The binary with a scripted generator: formats, exit codes, errors.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use tempfile::TempDir;
+
+const DIGEST: &str = r#"{"headline": "Floods kill 30 in Swat valley", "summary": "Flash floods killed 30 people in Swat on Sunday. 2,600 homes were damaged.", "key_facts": ["Floods killed 30 people.", "2,600 homes were damaged.", "Roads to 14 villages were cut."]}"#;
+
+const ARTICLE: &str = "Floods kill 30 in Swat valley\n\nBy Ahmed Khan\n\nShare on Facebook\n\n\
+Flash floods killed 30 people in the Swat valley on Sunday, officials said.\n\n\
+The provincial disaster authority said 2,600 homes were damaged and roads to 14 villages were cut.\n";
+
+struct Fixture {
+    dir: TempDir,
+}
+
+impl Fixture {
+    fn new(replies: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("replies.json"),
+            serde_json::to_string(replies).unwrap(),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("a.txt"), ARTICLE).unwrap();
+        Self { dir }
+    }
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+    fn cmd(&self) -> Command {
+        let mut c = Command::cargo_bin("khulasa").unwrap();
+        c.env_clear()
+            .env("HOME", self.dir.path())
+            .env("KHULASA_CACHE", self.dir.path().join("cache"))
+            .env("HF_HOME", self.dir.path().join("hf"));
+        c
+    }
+    fn summarize(&self, extra: &[&str]) -> Command {
+        let mut c = self.cmd();
+        let model = format!("scripted:{}", self.path("replies.json"));
+        c.args(["summarize", "--model", &model]).args(extra);
+        c
+    }
+}
+
+#[test]
+fn text_output_has_headline_summary_facts_only_on_stdout() {
+    let f = Fixture::new(&[DIGEST]);
+    f.summarize(&[&f.path("a.txt")])
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with(
+            "Floods kill 30 in Swat valley\n\nFlash floods killed",
+        ))
+        .stdout(predicate::str::contains(
+            "Key facts:\n- Floods killed 30 people.\n",
+        ))
+        .stderr(predicate::str::is_empty());
+}
+
+#[test]
+fn json_output_is_documented_schema() {
+    let f = Fixture::new(&[DIGEST]);
+    let out = f
+        .summarize(&[&f.path("a.txt"), "--format", "json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["language"], "en");
+    assert_eq!(v["key_facts"].as_array().unwrap().len(), 3);
+    assert_eq!(v["source"]["title"], "Floods kill 30 in Swat valley");
+    assert_eq!(v["source"]["furniture_removed"], 2);
+    assert_eq!(v["chunks"], 1);
+    assert_eq!(v["passes"][0]["stage"], "digest");
+    for k in ["model", "timings", "warnings", "prompt_version"] {
+        assert!(v.get(k).is_some(), "missing {k}");
+    }
+    assert_eq!(v["source"]["sha256"].as_str().unwrap().len(), 64);
+}
+
+#[test]
+fn markdown_and_stdin() {
+    let f = Fixture::new(&[DIGEST]);
+    f.summarize(&["-", "--format", "markdown"])
+        .write_stdin(ARTICLE)
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with(
+            "## Floods kill 30 in Swat valley\n",
+        ))
+        .stdout(predicate::str::contains("- 2,600 homes were damaged.\n"));
+}
+
+#[test]
+fn verbose_reports_timings_on_stderr() {
+    let f = Fixture::new(&[DIGEST]);
+    f.summarize(&[&f.path("a.txt"), "-v"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("[timings]").and(predicate::str::contains("tok/s")))
+        .stderr(predicate::str::contains("[read]"));
+}
+
+#[test]
+fn bad_inputs_give_one_line_and_exit_2() {
+    let f = Fixture::new(&[DIGEST]);
+    std::fs::write(f.path("empty.txt"), "  \n ").unwrap();
+    std::fs::write(f.path("bin.dat"), b"\x00\x01\x02binary").unwrap();
+    std::fs::write(f.path("latin1.txt"), b"caf\xe9 au lait").unwrap();
+    std::fs::write(f.path("big.txt"), "word ".repeat(1000)).unwrap();
+    std::fs::write(f.path("bad.json"), "{\"foo\": 1}").unwrap();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec![f.path("empty.txt")], "input is empty"),
+        (vec![f.path("bin.dat")], "binary"),
+        (vec![f.path("latin1.txt")], "not valid UTF-8"),
+        (vec![f.path("missing.txt")], "cannot read input"),
+        (
+            vec![f.path("big.txt"), "--max-input-bytes".into(), "100".into()],
+            "over the limit",
+        ),
+        (vec![f.path("bad.json")], "\"body\" or \"text\""),
+        (vec![f.dir.path().display().to_string()], "is a folder"),
+    ];
+    for (args, msg) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = f
+            .summarize(&args)
+            .assert()
+            .code(2)
+            .stdout(predicate::str::is_empty())
+            .get_output()
+            .stderr
+            .clone();
+        let err = String::from_utf8(out).unwrap();
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert!(err.contains(msg) && err.contains(args[0]), "{err}");
+    }
+}
+
+#[test]
+fn unknown_model_and_offline_miss_exit_2() {
+    let f = Fixture::new(&[DIGEST]);
+    f.cmd()
+        .args(["summarize", &f.path("a.txt"), "--model", "no-such-model"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unknown model"));
+    f.cmd()
+        .args([
+            "summarize",
+            &f.path("a.txt"),
+            "--model",
+            "qwen2.5-coder-0.5b-instruct",
+            "--offline",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("offline"));
+    f.cmd()
+        .args(["summarize", &f.path("a.txt"), "--model", "/nowhere/m.gguf"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("file not found"));
+}
+
+#[test]
+fn corrupt_gguf_is_a_clear_error() {
+    let f = Fixture::new(&[DIGEST]);
+    std::fs::write(f.path("bad.gguf"), b"not a gguf at all").unwrap();
+    f.cmd()
+        .args([
+            "summarize",
+            &f.path("a.txt"),
+            "--model",
+            &f.path("bad.gguf"),
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("not a readable GGUF"));
+}
+
+#[test]
+fn prompt_override_folder_is_used() {
+    let f = Fixture::new(&[DIGEST]);
+    let p = f.dir.path().join("prompts");
+    std::fs::create_dir(&p).unwrap();
+    std::fs::write(
+        p.join("digest.toml"),
+        "version = \"7\"\nvariables = [\"article\"]\nsystem = \"S\"\nuser = \"Only: {{ article }}\"\n",
+    )
+    .unwrap();
+    let out = f
+        .summarize(&[
+            &f.path("a.txt"),
+            "--format",
+            "json",
+            "--prompts",
+            &p.display().to_string(),
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert!(v["prompt_version"].as_str().unwrap().contains("digest@7"));
+}
+
+#[test]
+fn models_list_names_every_manifest() {
+    let f = Fixture::new(&[DIGEST]);
+    f.cmd()
+        .args(["models", "list"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("qwen2.5-coder-1.5b-instruct *"))
+        .stdout(predicate::str::contains("gemma-3-270m"))
+        .stdout(predicate::str::contains("Apache-2.0"));
+    f.cmd()
+        .args(["models", "path", "smollm2-135m-instruct"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("not cached"));
+}
+
+#[test]
+fn broken_grammar_from_generator_exits_1() {
+    let f = Fixture::new(&["{\"headline\": 5}"]);
+    f.summarize(&[&f.path("a.txt")])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("grammar"));
+}

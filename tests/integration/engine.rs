@@ -1,0 +1,149 @@
+//! The candle engine on tiny random checkpoints of every architecture: the
+//! real GGUF loader, GGUF tokenizer, chat template and decode loop.
+
+use khulasa::generate::candle::{tiny, CandleGenerator, LoadOptions, ARCHITECTURES};
+use khulasa::generate::{DigestShape, Generator, Message, NumberSet, Request, Sampling};
+
+fn load_tiny(arch: &str, dir: &std::path::Path) -> CandleGenerator {
+    let path = dir.join(format!("tiny-{arch}.gguf"));
+    tiny::write_tiny(arch, &path, 7).unwrap();
+    CandleGenerator::load(&LoadOptions {
+        gguf: path,
+        tokenizer_json: None,
+        id: format!("tiny-{arch}"),
+        sha256: String::new(),
+        licence: "test".into(),
+    })
+    .unwrap_or_else(|e| panic!("{arch}: {e}"))
+}
+
+fn chat() -> Vec<Message> {
+    vec![
+        Message::system("Summarize."),
+        Message::user("the heater ran in 2024 as the sea rose"),
+    ]
+}
+
+#[test]
+fn every_architecture_loads_tokenizes_and_decodes() {
+    let dir = tempfile::tempdir().unwrap();
+    for arch in ARCHITECTURES {
+        let mut g = load_tiny(arch, dir.path());
+        assert_eq!(g.info().architecture, *arch);
+        let ids = g.encode("the heater").unwrap();
+        assert!(!ids.is_empty());
+        assert_eq!(
+            g.tokenizer().decode(&ids, true).unwrap(),
+            "the heater",
+            "{arch}"
+        );
+        let req = Request {
+            messages: chat(),
+            max_new_tokens: 12,
+            sampling: Sampling::default(),
+            digest: None,
+        };
+        let a = g.generate(&req).unwrap();
+        let b = g.generate(&req).unwrap();
+        assert!(a.prompt_tokens > 5, "{arch}");
+        assert_eq!(
+            a.text, b.text,
+            "{arch}: greedy decoding must be deterministic"
+        );
+        assert!(a.generated_tokens <= 12);
+    }
+}
+
+#[test]
+fn chat_template_specials_become_single_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = load_tiny("qwen2", dir.path());
+    let rendered = g.chat_template().render(&chat()).unwrap();
+    assert!(rendered.starts_with("<|im_start|>system\n"));
+    let ids = g.encode(&rendered).unwrap();
+    let start = g.tokenizer().token_to_id("<|im_start|>").unwrap();
+    assert_eq!(ids.iter().filter(|&&i| i == start).count(), 3);
+    let gemma = load_tiny("gemma3", dir.path());
+    assert_eq!(gemma.chat_template().origin, "preset:gemma");
+}
+
+#[test]
+fn kv_cache_matches_full_forward() {
+    let dir = tempfile::tempdir().unwrap();
+    for arch in ARCHITECTURES {
+        let mut g = load_tiny(arch, dir.path());
+        // Within Gemma 3's sliding window (64 in the tiny model): candle's
+        // quantized_gemma3 ignores the window when decoding one token at a time.
+        let ids = g
+            .encode("the sea rose as the heater ran in a hot season there")
+            .unwrap();
+        assert!(ids.len() >= 20, "{arch}: {}", ids.len());
+        let full = g.logits(&ids).unwrap();
+        let step = g.logits_incremental(&ids).unwrap();
+        let diff = full
+            .iter()
+            .zip(&step)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(diff < 1e-3, "{arch}: incremental logits differ by {diff}");
+    }
+}
+
+#[test]
+fn random_weights_still_give_a_valid_bounded_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    let numbers = NumberSet::from_source("in 2024");
+    for arch in ARCHITECTURES {
+        let mut g = load_tiny(arch, dir.path());
+        for max_new_tokens in [20, 400] {
+            let req = Request {
+                messages: chat(),
+                max_new_tokens,
+                sampling: Sampling {
+                    no_repeat_ngram: 8,
+                    ..Sampling::default()
+                },
+                digest: Some((DigestShape::default(), Some(&numbers))),
+            };
+            let out = g.generate(&req).unwrap();
+            let v: serde_json::Value = serde_json::from_str(&out.text)
+                .unwrap_or_else(|e| panic!("{arch}/{max_new_tokens}: {e}: {}", out.text));
+            let facts = v["key_facts"].as_array().unwrap();
+            assert!((3..=5).contains(&facts.len()), "{arch}: {}", out.text);
+            assert!(v["headline"].as_str().unwrap().split_whitespace().count() <= 15);
+            for n in khulasa::numbers::extract(&out.text) {
+                assert_eq!(n, "2024", "{arch}: number {n} not in source: {}", out.text);
+            }
+            if max_new_tokens == 20 {
+                assert!(
+                    out.notes.iter().any(|n| n.contains("closed by force")),
+                    "{arch}: {:?}",
+                    out.notes
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn sampling_with_seed_is_reproducible() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut g = load_tiny("llama", dir.path());
+    let req = |seed| Request {
+        messages: chat(),
+        max_new_tokens: 16,
+        sampling: Sampling {
+            temperature: 1.0,
+            seed,
+            ..Sampling::default()
+        },
+        digest: None,
+    };
+    let a = g.generate(&req(1)).unwrap().text;
+    assert_eq!(a, g.generate(&req(1)).unwrap().text);
+    let others: Vec<String> = (2..6).map(|s| g.generate(&req(s)).unwrap().text).collect();
+    assert!(
+        others.iter().any(|o| *o != a),
+        "different seeds should differ"
+    );
+}

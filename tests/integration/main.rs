@@ -1,0 +1,7 @@
+//! Integration tests: the CLI with a scripted generator, the candle engine
+//! on tiny random checkpoints, and the real models end to end.
+
+mod cli;
+mod common;
+mod engine;
+mod real;
