@@ -234,34 +234,61 @@ pub fn normalize(s: &str, lang: Lang) -> String {
     fixed.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Splits text into paragraphs: blank lines separate them; single newlines
-/// also separate them when the line before ends a sentence or is short
-/// (page text pasted line by line).
+/// Splits text into paragraphs. Blank lines separate paragraphs. Within a
+/// block, lines are joined when the block is hard-wrapped text (lines of
+/// similar length that run on), or when a line runs on into a lower-case
+/// continuation; otherwise each line is a paragraph, as in a pasted page.
 fn split_paragraphs(text: &str) -> impl Iterator<Item = String> + '_ {
     let mut out = Vec::new();
-    let mut cur = String::new();
-    for line in text.lines() {
+    let mut block: Vec<&str> = Vec::new();
+    for line in text.lines().chain(std::iter::once("")) {
         let line = line.trim();
-        if line.is_empty() {
-            if !cur.is_empty() {
-                out.push(std::mem::take(&mut cur));
-            }
+        if !line.is_empty() {
+            block.push(line);
             continue;
         }
-        if !cur.is_empty() {
-            let ends_sentence = cur.ends_with(['.', '!', '?', '۔', '؟', '"', '”', ':']);
-            if ends_sentence || count_words(&cur) < 8 || count_words(line) < 4 {
-                out.push(std::mem::take(&mut cur));
-            } else {
-                cur.push(' ');
-            }
+        if block.is_empty() {
+            continue;
         }
-        cur.push_str(line);
-    }
-    if !cur.is_empty() {
-        out.push(cur);
+        if is_wrapped(&block) {
+            out.push(block.join(" "));
+        } else {
+            let mut cur = String::new();
+            for l in &block {
+                let runs_on = !cur.is_empty()
+                    && !ends_sentence_line(&cur)
+                    && l.chars().next().is_some_and(char::is_lowercase);
+                if runs_on {
+                    cur.push(' ');
+                } else if !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                }
+                cur.push_str(l);
+            }
+            out.push(cur);
+        }
+        block.clear();
     }
     out.into_iter()
+}
+
+fn ends_sentence_line(s: &str) -> bool {
+    s.trim_end_matches(['"', '”', '’', '\'', ')']).ends_with(['.', '!', '?', '۔', '؟', ':'])
+}
+
+/// A block of three or more lines, most of which run on without a full
+/// stop at a similar width: text wrapped at a fixed column.
+fn is_wrapped(block: &[&str]) -> bool {
+    if block.len() < 3 {
+        return false;
+    }
+    let body = &block[..block.len() - 1];
+    let width = body.iter().map(|l| l.chars().count()).max().unwrap_or(0);
+    let wrapped = body
+        .iter()
+        .filter(|l| !ends_sentence_line(l) && l.chars().count() * 4 >= width * 3 && width >= 40)
+        .count();
+    wrapped * 10 >= body.len() * 6
 }
 
 fn detect_format(name: &str, text: &str) -> Format {

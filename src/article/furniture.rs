@@ -46,6 +46,8 @@ const FURNITURE_STARTS: &[&str] = &[
     "also read",
     "see also",
 ];
+/// Paragraphs that open the comments: everything after them is dropped.
+const COMMENT_MARKERS: &[&str] = &["comments", "leave a comment", "join the conversation", "reader comments", "show comments"];
 /// Paragraphs that open a block of links, after which short lines are dropped.
 const SECTION_MARKERS: &[&str] = &[
     "top stories",
@@ -153,9 +155,15 @@ pub(super) fn strip(paragraphs: &mut Vec<String>) -> Vec<String> {
     let mut removed = Vec::new();
     let mut kept = Vec::with_capacity(paragraphs.len());
     let mut in_links = false;
+    let mut in_comments = false;
     for (i, p) in std::mem::take(paragraphs).into_iter().enumerate() {
         let lower = p.to_lowercase();
-        let drop = if is_marker(&lower) {
+        let bare = lower.trim_end_matches([':', '.']).trim();
+        let comment_count = bare.ends_with(" comments") && bare.split_whitespace().count() == 2;
+        in_comments |= i > 0 && (COMMENT_MARKERS.contains(&bare) || comment_count);
+        let drop = if in_comments {
+            true
+        } else if is_marker(&lower) {
             in_links = true;
             true
         } else if in_links && !is_prose(&p) {
@@ -168,6 +176,7 @@ pub(super) fn strip(paragraphs: &mut Vec<String>) -> Vec<String> {
                 || is_byline(&p)
                 || is_credit(&lower)
                 || (i > 0 && is_bio(&p, &lower))
+                || (words(&p) <= 2 && !ends_sentence(&p))
                 || (i > 0 && words(&p) <= 3 && !ends_sentence(&p))
         };
         if drop {

@@ -24,6 +24,8 @@ pub struct Cli {
 pub enum Command {
     /// Summarize one article (a file, or - for stdin).
     Summarize(summarize::SummarizeArgs),
+    /// Show how an input is read: title, language, body and the furniture removed.
+    Read(ReadArgs),
     /// List, download, verify and locate models.
     #[command(subcommand)]
     Models(models::ModelsCommand),
@@ -35,7 +37,29 @@ pub fn run() -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Summarize(a) => summarize::run(a),
         Command::Models(c) => models::run(c),
+        Command::Read(a) => {
+            let opts = crate::article::ReadOptions { max_bytes: a.max_input_bytes, strip_furniture: !a.keep_furniture };
+            let art = crate::article::read(&a.input, &opts)?;
+            let mut s = serde_json::to_string_pretty(&art)?;
+            s.push('\n');
+            print(&s)?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+/// Arguments of `khulasa read`.
+#[derive(Debug, clap::Args)]
+pub struct ReadArgs {
+    /// Article file (txt, md, html, json), or - for stdin.
+    #[arg(default_value = "-")]
+    pub input: String,
+    /// Largest input accepted, in bytes.
+    #[arg(long, default_value_t = crate::article::DEFAULT_MAX_BYTES)]
+    pub max_input_bytes: usize,
+    /// Keep lines that look like page furniture.
+    #[arg(long)]
+    pub keep_furniture: bool,
 }
 
 /// Exit code for an error: 2 for bad input, arguments, models or
