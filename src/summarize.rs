@@ -11,7 +11,9 @@ use crate::article::Article;
 use crate::chunk::{self, ChunkOptions};
 use crate::digest::{Digest, ModelRef, Pass, SourceInfo, Timings, SCHEMA_VERSION};
 use crate::error::{Error, Result};
-use crate::generate::{DigestShape, Generation, Generator, Message, NumberSet, Request, Sampling};
+use crate::generate::{
+    DigestShape, Generation, Generator, Message, NumberSet, Request, Sampling, StopReason,
+};
 use crate::prompt::Prompts;
 use crate::segment::{self, Sentence};
 
@@ -83,6 +85,12 @@ impl Log {
         self.timings.generate_secs += g.generate_secs;
         for n in &g.notes {
             self.warnings.push(format!("{stage} {index}: {n}"));
+        }
+        if g.stop == StopReason::MaxTokens && stage != "digest" && stage != "reduce" {
+            self.warnings.push(format!(
+                "{stage} {index}: cut at the {}-token limit for notes; later facts of that part may be missing",
+                g.generated_tokens
+            ));
         }
     }
 }

@@ -47,7 +47,13 @@ const FURNITURE_STARTS: &[&str] = &[
     "see also",
 ];
 /// Paragraphs that open the comments: everything after them is dropped.
-const COMMENT_MARKERS: &[&str] = &["comments", "leave a comment", "join the conversation", "reader comments", "show comments"];
+const COMMENT_MARKERS: &[&str] = &[
+    "comments",
+    "leave a comment",
+    "join the conversation",
+    "reader comments",
+    "show comments",
+];
 /// Paragraphs that open a block of links, after which short lines are dropped.
 const SECTION_MARKERS: &[&str] = &[
     "top stories",

@@ -123,7 +123,13 @@ Comments\nAhmed Khan is a senior reporter covering Khyber Pakhtunkhwa.\n";
 fn hard_wrapped_text_is_joined_but_pasted_lines_are_not() {
     let wrapped = "The government announced on Monday that it would raise\nthe price of petrol by 10 rupees a litre from the first\nof next month, citing the rising cost of imported oil and\nthe weaker rupee.\n\nSecond paragraph here.";
     let a = read_str("w.txt", wrapped).unwrap();
-    assert!(a.body.starts_with("The government announced on Monday that it would raise the price of petrol"), "{}", a.body);
+    assert!(
+        a.body.starts_with(
+            "The government announced on Monday that it would raise the price of petrol"
+        ),
+        "{}",
+        a.body
+    );
     assert_eq!(a.body.matches("\n\n").count(), 1);
     let pasted = "Budget passed in Islamabad\nThe assembly passed the budget on Friday after a long debate.\nIt raises spending by 12%.";
     let a = read_str("p.txt", pasted).unwrap();
@@ -133,12 +139,31 @@ fn hard_wrapped_text_is_joined_but_pasted_lines_are_not() {
 
 #[test]
 fn example_pasted_page_is_only_the_story() {
-    let page = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/pasted-page.txt")).unwrap();
+    let page = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/pasted-page.txt"
+    ))
+    .unwrap();
     let a = read_str("pasted-page.txt", &page).unwrap();
-    assert_eq!(a.title.as_deref(), Some("Floods kill 30 in Swat valley as rivers burst their banks"));
+    assert_eq!(
+        a.title.as_deref(),
+        Some("Floods kill 30 in Swat valley as rivers burst their banks")
+    );
     assert!(a.body.starts_with("Flash floods killed 30 people"));
     assert!(a.body.ends_with("main highway to Kalam."));
-    for bad in ["Share", "Ahmed Khan", "Getty", "Advertisement", "Markets fall", "Sara", "Bilal", "reporter", "©", "Home", "Published"] {
+    for bad in [
+        "Share",
+        "Ahmed Khan",
+        "Getty",
+        "Advertisement",
+        "Markets fall",
+        "Sara",
+        "Bilal",
+        "reporter",
+        "©",
+        "Home",
+        "Published",
+    ] {
         assert!(!a.body.contains(bad), "{bad} leaked");
     }
 }

@@ -38,7 +38,10 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Summarize(a) => summarize::run(a),
         Command::Models(c) => models::run(c),
         Command::Read(a) => {
-            let opts = crate::article::ReadOptions { max_bytes: a.max_input_bytes, strip_furniture: !a.keep_furniture };
+            let opts = crate::article::ReadOptions {
+                max_bytes: a.max_input_bytes,
+                strip_furniture: !a.keep_furniture,
+            };
             let art = crate::article::read(&a.input, &opts)?;
             let mut s = serde_json::to_string_pretty(&art)?;
             s.push('\n');

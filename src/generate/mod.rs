@@ -106,6 +106,8 @@ pub enum StopReason {
     MaxTokens,
     /// The prompt did not leave room in the model's context.
     ContextFull,
+    /// No token could continue the constrained output (closed by force).
+    NoValidToken,
 }
 
 /// The result of one generation.

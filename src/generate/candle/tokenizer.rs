@@ -68,17 +68,18 @@ pub fn from_gguf(m: &Metadata) -> Result<Tokenizer> {
         .get("tokenizer.ggml.pre")
         .and_then(|v| v.to_string().ok().cloned())
         .unwrap_or_else(|| "default".into());
-    let mut tk =
-        match model.as_str() {
-            "gpt2" => byte_level(m, &tokens, &pre)?,
-            "llama" => sentencepiece(m, &tokens, &types)?,
-            other => return Err(Error::model(
+    let mut tk = match model.as_str() {
+        "gpt2" => byte_level(m, &tokens, &pre)?,
+        "llama" => sentencepiece(m, &tokens, &types)?,
+        other => {
+            return Err(Error::model(
                 "gguf",
                 format!(
                     "tokenizer model '{other}' is not supported; give the model's tokenizer.json"
                 ),
-            )),
-        };
+            ))
+        }
+    };
     let added: Vec<AddedToken> = tokens
         .iter()
         .zip(&types)
@@ -138,12 +139,14 @@ fn byte_level(m: &Metadata, tokens: &[String], pre: &str) -> Result<Tokenizer> {
         ])
         .into(),
         "default" | "gpt2" => ByteLevel::new(false, true, true).into(),
-        other => return Err(Error::model(
-            "gguf",
-            format!(
+        other => {
+            return Err(Error::model(
+                "gguf",
+                format!(
                 "tokenizer.ggml.pre '{other}' is not supported; give the model's tokenizer.json"
             ),
-        )),
+            ))
+        }
     };
     tk.with_pre_tokenizer(Some(pre_tok));
     tk.with_decoder(Some(ByteLevel::default()));
