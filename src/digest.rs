@@ -35,6 +35,24 @@ pub struct Digest {
     pub timings: Timings,
     /// Anything cut, dropped, retried or forced along the way.
     pub warnings: Vec<String>,
+    /// Batch bookkeeping, for digests made by `khulasa batch`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<BatchInfo>,
+}
+
+/// Where a batch digest came from and the key it was made under.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BatchInfo {
+    /// The item's stable id.
+    pub id: String,
+    /// Hash of input, model, prompts and options: a rerun skips the item when it matches.
+    pub key: String,
+    /// Source URL, when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Publication time, when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published: Option<String>,
 }
 
 /// Where the article came from.
@@ -109,5 +127,52 @@ impl Timings {
         let rate = |n: usize, s: f64| if s > 0.0 { n as f64 / s } else { 0.0 };
         self.prompt_tokens_per_sec = rate(self.prompt_tokens, self.prompt_secs);
         self.generated_tokens_per_sec = rate(self.generated_tokens, self.generate_secs);
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::*;
+
+    /// A digest for tests.
+    pub(crate) fn sample(
+        id: &str,
+        lang: Lang,
+        headline: &str,
+        published: Option<&str>,
+        url: Option<&str>,
+    ) -> Digest {
+        Digest {
+            schema_version: SCHEMA_VERSION,
+            headline: headline.into(),
+            summary: format!("{headline}. More detail follows."),
+            key_facts: vec!["One.".into(), "Two.".into(), "Three.".into()],
+            language: lang,
+            source: SourceInfo {
+                path: format!("wire/{id}.txt"),
+                title: None,
+                word_count: 100,
+                sha256: "0".repeat(64),
+                format: "text".into(),
+                furniture_removed: 0,
+            },
+            model: ModelRef {
+                id: "m".into(),
+                sha256: "1".repeat(64),
+                licence: "Apache-2.0".into(),
+                architecture: "qwen2".into(),
+            },
+            prompt_version: "digest@1".into(),
+            chunks: 1,
+            passes: vec![],
+            timings: Timings::default(),
+            warnings: vec![],
+            batch: Some(BatchInfo {
+                id: id.into(),
+                key: "k".into(),
+                url: url.map(str::to_string),
+                published: published.map(str::to_string),
+            }),
+        }
     }
 }

@@ -82,6 +82,9 @@ pub enum Error {
     /// The model produced output that could not be used.
     #[error("generation: {0}")]
     Generation(String),
+    /// Work stopped on request (SIGINT/SIGTERM).
+    #[error("interrupted")]
+    Interrupted,
     /// An I/O error with a path.
     #[error("{path}: {source}")]
     Io {

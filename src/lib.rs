@@ -27,6 +27,7 @@
 //! ```
 
 pub mod article;
+pub mod batch;
 pub mod chunk;
 pub mod cli;
 pub mod digest;

@@ -101,6 +101,16 @@ impl<'p> Summarizer<'p> {
         Self { prompts, opts }
     }
 
+    /// Versions of the prompts in use.
+    pub fn prompt_version(&self) -> String {
+        self.prompts.version()
+    }
+
+    /// The options in use.
+    pub fn options(&self) -> &SummarizeOptions {
+        &self.opts
+    }
+
     /// Summarizes `article` into a [`Digest`].
     pub fn run(&self, g: &mut dyn Generator, article: &Article) -> Result<Digest> {
         let t0 = Instant::now();
@@ -175,6 +185,7 @@ impl<'p> Summarizer<'p> {
             passes: log.passes,
             timings: log.timings,
             warnings: log.warnings,
+            batch: None,
         })
     }
 

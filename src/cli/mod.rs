@@ -7,7 +7,9 @@ use clap::{Parser, Subcommand};
 
 use crate::error::Error;
 
+mod batch;
 mod models;
+mod newsletter;
 mod summarize;
 
 /// Summarize news articles into a headline, a summary and key facts, locally.
@@ -24,6 +26,12 @@ pub struct Cli {
 pub enum Command {
     /// Summarize one article (a file, or - for stdin).
     Summarize(summarize::SummarizeArgs),
+    /// Summarize many articles into a folder, resumably.
+    Batch(batch::BatchArgs),
+    /// Combine the output folders of shards.
+    Merge(batch::MergeArgs),
+    /// Render a newsletter draft from digests.
+    Newsletter(newsletter::NewsletterArgs),
     /// Show how an input is read: title, language, body and the furniture removed.
     Read(ReadArgs),
     /// List, download, verify and locate models.
@@ -37,6 +45,9 @@ pub fn run() -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Summarize(a) => summarize::run(a),
         Command::Models(c) => models::run(c),
+        Command::Batch(a) => batch::run(a),
+        Command::Merge(a) => batch::merge(a),
+        Command::Newsletter(a) => newsletter::run(a),
         Command::Read(a) => {
             let opts = crate::article::ReadOptions {
                 max_bytes: a.max_input_bytes,

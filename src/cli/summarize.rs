@@ -14,15 +14,9 @@ use crate::output::{self, OutputFormat};
 use crate::prompt::Prompts;
 use crate::summarize::{SummarizeOptions, Summarizer};
 
-/// Arguments of `khulasa summarize`.
-#[derive(Debug, Args)]
-pub struct SummarizeArgs {
-    /// Article file (txt, md, html, json), or - for stdin.
-    #[arg(default_value = "-")]
-    pub input: String,
-    /// Output format.
-    #[arg(long, value_enum, default_value = "text")]
-    pub format: OutputFormat,
+/// Model, decoding and reading options shared by `summarize` and `batch`.
+#[derive(Debug, Clone, Args)]
+pub struct EngineArgs {
     /// Model id (see `khulasa models list`) or a .gguf file. Default: the default model.
     #[arg(long, env = "KHULASA_MODEL")]
     pub model: Option<String>,
@@ -59,6 +53,51 @@ pub struct SummarizeArgs {
     /// Print stage timings and tokens/s to stderr.
     #[arg(short, long)]
     pub verbose: bool,
+}
+
+impl EngineArgs {
+    /// Reading options.
+    pub fn read_options(&self) -> ReadOptions {
+        ReadOptions {
+            max_bytes: self.max_input_bytes,
+            strip_furniture: !self.keep_furniture,
+        }
+    }
+
+    /// Summarizing options.
+    pub fn summarize_options(&self) -> SummarizeOptions {
+        let mut opts = SummarizeOptions {
+            context_tokens: self.context_tokens,
+            max_new_tokens: self.max_new_tokens,
+            ..Default::default()
+        };
+        opts.shape.max_facts = self.max_facts;
+        opts.sampling.temperature = self.temperature;
+        opts.sampling.seed = self.seed;
+        opts
+    }
+
+    /// Sets threads, loads prompts and the model.
+    pub fn load(&self) -> anyhow::Result<(Prompts, Box<dyn Generator>, f64)> {
+        super::set_threads(self.threads);
+        let prompts = Prompts::load(self.prompts.as_deref())?;
+        let (g, load) = load_generator(self.model.as_deref(), self.offline, self.verbose)?;
+        Ok((prompts, g, load))
+    }
+}
+
+/// Arguments of `khulasa summarize`.
+#[derive(Debug, Args)]
+pub struct SummarizeArgs {
+    /// Article file (txt, md, html, json), or - for stdin.
+    #[arg(default_value = "-")]
+    pub input: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: OutputFormat,
+    /// Model and decoding options.
+    #[command(flatten)]
+    pub engine: EngineArgs,
 }
 
 /// Loads the generator named by `--model`.
@@ -104,15 +143,10 @@ pub(crate) fn load_generator(
 
 /// Runs `khulasa summarize`.
 pub fn run(a: SummarizeArgs) -> anyhow::Result<ExitCode> {
-    super::set_threads(a.threads);
+    let e = &a.engine;
     let t_read = Instant::now();
-    let read_opts = ReadOptions {
-        max_bytes: a.max_input_bytes,
-        strip_furniture: !a.keep_furniture,
-    };
-    let art = article::read(&a.input, &read_opts)?;
-    let prompts = Prompts::load(a.prompts.as_deref())?;
-    if a.verbose {
+    let art = article::read(&a.input, &e.read_options())?;
+    if e.verbose {
         eprintln!(
             "[read] {} as {:?}, {} words, language {}, {} furniture lines removed, {:.3}s",
             art.source,
@@ -123,18 +157,10 @@ pub fn run(a: SummarizeArgs) -> anyhow::Result<ExitCode> {
             t_read.elapsed().as_secs_f64()
         );
     }
-    let (mut g, load_secs) = load_generator(a.model.as_deref(), a.offline, a.verbose)?;
-    let mut opts = SummarizeOptions {
-        context_tokens: a.context_tokens,
-        max_new_tokens: a.max_new_tokens,
-        ..Default::default()
-    };
-    opts.shape.max_facts = a.max_facts;
-    opts.sampling.temperature = a.temperature;
-    opts.sampling.seed = a.seed;
-    let mut digest = Summarizer::new(&prompts, opts).run(g.as_mut(), &art)?;
+    let (prompts, mut g, load_secs) = e.load()?;
+    let mut digest = Summarizer::new(&prompts, e.summarize_options()).run(g.as_mut(), &art)?;
     digest.timings.load_secs = load_secs;
-    if a.verbose {
+    if e.verbose {
         for p in &digest.passes {
             eprintln!(
                 "[{} {}] prompt {} tokens, generated {} tokens, stop {}",

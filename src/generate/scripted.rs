@@ -15,6 +15,8 @@ pub struct ScriptedGenerator {
     info: ModelInfo,
     /// Every chat it was asked to continue, in order.
     pub seen: Vec<Vec<Message>>,
+    cycle: bool,
+    delay: std::time::Duration,
 }
 
 impl ScriptedGenerator {
@@ -30,17 +32,45 @@ impl ScriptedGenerator {
                 context_length: 32_768,
             },
             seen: Vec::new(),
+            cycle: false,
+            delay: std::time::Duration::ZERO,
         }
     }
 
-    /// Loads replies from a JSON file holding an array of strings.
+    /// Loads replies from a JSON file: an array of strings, or
+    /// `{"replies": [...], "cycle": true, "delay_ms": 10}` to repeat the
+    /// replies and pause before each (for batch and signal tests).
     pub fn from_file(path: &std::path::Path) -> Result<Self> {
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Script {
+            List(Vec<String>),
+            Full {
+                replies: Vec<String>,
+                #[serde(default)]
+                cycle: bool,
+                #[serde(default)]
+                delay_ms: u64,
+            },
+        }
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let replies: Vec<String> = serde_json::from_str(&text).map_err(|source| Error::Json {
+        let script: Script = serde_json::from_str(&text).map_err(|source| Error::Json {
             what: path.display().to_string(),
             source,
         })?;
-        Ok(Self::new(replies))
+        Ok(match script {
+            Script::List(r) => Self::new(r),
+            Script::Full {
+                replies,
+                cycle,
+                delay_ms,
+            } => {
+                let mut g = Self::new(replies);
+                g.cycle = cycle;
+                g.delay = std::time::Duration::from_millis(delay_ms);
+                g
+            }
+        })
     }
 }
 
@@ -61,10 +91,20 @@ impl Generator for ScriptedGenerator {
 
     fn generate(&mut self, request: &Request<'_>) -> Result<Generation> {
         self.seen.push(request.messages.clone());
+        let t0 = std::time::Instant::now();
+        while t0.elapsed() < self.delay {
+            if crate::batch::stop_requested() {
+                return Err(Error::Interrupted);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5).min(self.delay));
+        }
         let text = self
             .replies
             .pop_front()
             .ok_or_else(|| Error::Generation("scripted generator ran out of replies".into()))?;
+        if self.cycle {
+            self.replies.push_back(text.clone());
+        }
         let notes = Vec::new();
         let mut limits = 0;
         if let Some((shape, numbers)) = request.digest {

@@ -77,3 +77,4 @@ fn markdown(d: &Digest) -> String {
     }
     s
 }
+pub mod newsletter;

@@ -1,7 +1,9 @@
 //! Integration tests: the CLI with a scripted generator, the candle engine
 //! on tiny random checkpoints, and the real models end to end.
 
+mod batch;
 mod cli;
 mod common;
 mod engine;
+mod newsletter;
 mod real;

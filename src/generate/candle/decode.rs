@@ -67,6 +67,9 @@ pub(crate) fn run(
     // close that must not split a character, an escape or a number.
     let mut whole = (machine, 0usize);
     while ids.len() < req.max_new_tokens {
+        if crate::batch::stop_requested() {
+            return Err(crate::error::Error::Interrupted);
+        }
         if pos >= vocab.context_length {
             stop = StopReason::ContextFull;
             break;

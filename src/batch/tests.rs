@@ -1,0 +1,199 @@
+use super::*;
+use crate::generate::ScriptedGenerator;
+use crate::prompt::Prompts;
+use crate::summarize::SummarizeOptions;
+
+const DIGEST: &str = r#"{"headline": "Officials report an event", "summary": "Officials reported an event.", "key_facts": ["It happened.", "Officials spoke.", "People watched."]}"#;
+
+fn wire(dir: &std::path::Path, n: usize) -> Vec<String> {
+    let folder = dir.join("wire");
+    std::fs::create_dir_all(&folder).unwrap();
+    for i in 0..n {
+        std::fs::write(
+            folder.join(format!("a{i:02}.txt")),
+            format!("Story number {i} was reported by officials today. It was a big event."),
+        )
+        .unwrap();
+    }
+    std::fs::write(folder.join("empty.txt"), "   ").unwrap();
+    vec![folder.display().to_string()]
+}
+
+struct Run {
+    report: Report,
+    outcome: Outcome,
+    calls: usize,
+}
+
+fn run_batch(inputs: &[String], out: &std::path::Path, opts: BatchOptions) -> Run {
+    run_with(
+        std::iter::repeat_n(DIGEST.to_string(), 200).collect(),
+        inputs,
+        out,
+        opts,
+    )
+}
+
+fn run_with(
+    replies: Vec<String>,
+    inputs: &[String],
+    out: &std::path::Path,
+    opts: BatchOptions,
+) -> Run {
+    let prompts = Prompts::embedded();
+    let summarizer = Summarizer::new(&prompts, SummarizeOptions::default());
+    let mut g = ScriptedGenerator::new(replies);
+    let (items, bad) = collect(inputs, inputs::DEFAULT_GLOB);
+    let (report, outcome) = batch_run(&mut g, &summarizer, items, bad, out, &opts);
+    Run {
+        report,
+        outcome,
+        calls: g.seen.len(),
+    }
+}
+
+fn batch_run(
+    g: &mut ScriptedGenerator,
+    s: &Summarizer<'_>,
+    items: Vec<Item>,
+    bad: Vec<Unreadable>,
+    out: &std::path::Path,
+    opts: &BatchOptions,
+) -> (Report, Outcome) {
+    run(
+        g,
+        s,
+        items,
+        bad,
+        &Store::new(out),
+        opts,
+        &mut Progress::new(true),
+    )
+    .unwrap()
+}
+
+#[test]
+fn runs_reports_failures_and_resumes() {
+    let d = tempfile::tempdir().unwrap();
+    let inputs = wire(d.path(), 5);
+    let out = d.path().join("out");
+    let r = run_batch(&inputs, &out, BatchOptions::default());
+    assert_eq!(r.outcome, Outcome::SomeFailed);
+    assert_eq!(
+        (r.report.total, r.report.succeeded, r.report.failed.len()),
+        (6, 5, 1)
+    );
+    assert!(r.report.failed[0].reason.contains("input is empty"));
+    assert!(r.report.failed[0].path.ends_with("empty.txt"));
+    let jsonl = std::fs::read_to_string(out.join("digests.jsonl")).unwrap();
+    assert_eq!(jsonl.lines().count(), 5);
+    assert!(out.join("report.json").is_file());
+    // A rerun does nothing new: every digest exists with the same key.
+    let again = run_batch(&inputs, &out, BatchOptions::default());
+    assert_eq!(again.calls, 0);
+    assert_eq!(again.report.skipped_existing, 5);
+    // Other options make other keys: everything is redone.
+    let changed = run_batch(
+        &inputs,
+        &out,
+        BatchOptions {
+            options_id: "other".into(),
+            ..Default::default()
+        },
+    );
+    assert_eq!(changed.calls, 5);
+}
+
+#[test]
+fn retry_failed_touches_only_failures() {
+    let d = tempfile::tempdir().unwrap();
+    let inputs = wire(d.path(), 3);
+    let out = d.path().join("out");
+    // The first article meets a model failure; the empty file fails to read.
+    let mut replies = vec!["{\"headline\": 1}".to_string()];
+    replies.extend(std::iter::repeat_n(DIGEST.to_string(), 10));
+    let first = run_with(replies, &inputs, &out, BatchOptions::default());
+    assert_eq!(first.report.failed.len(), 2);
+    let r = run_batch(
+        &inputs,
+        &out,
+        BatchOptions {
+            retry_failed: true,
+            ..Default::default()
+        },
+    );
+    assert_eq!(r.calls, 1, "only the model failure is summarized again");
+    assert_eq!(r.report.total, 2);
+    assert_eq!(r.report.failed.len(), 1);
+    assert_eq!(r.report.succeeded, 1);
+}
+
+#[test]
+fn shards_partition_the_ids_and_merge_back() {
+    let d = tempfile::tempdir().unwrap();
+    let inputs = wire(d.path(), 12);
+    let single = run_batch(&inputs, &d.path().join("one"), BatchOptions::default());
+    for n in [2u64, 3] {
+        let mut dirs = Vec::new();
+        let mut seen = 0;
+        for k in 0..n {
+            let dir = d.path().join(format!("s{n}-{k}"));
+            let r = run_batch(
+                &inputs,
+                &dir,
+                BatchOptions {
+                    shard: Some(Shard { index: k, count: n }),
+                    ..Default::default()
+                },
+            );
+            seen += r.report.total;
+            dirs.push(dir);
+        }
+        assert_eq!(
+            seen, single.report.total,
+            "shards of {n} must cover each item once"
+        );
+        let merged = merge(&dirs, &Store::new(d.path().join(format!("merged{n}")))).unwrap();
+        assert_eq!(merged.succeeded, single.report.succeeded);
+        assert_eq!(merged.failed.len(), 1);
+        assert!(merged.duplicates.is_empty());
+        let ids = |p: std::path::PathBuf| -> Vec<String> {
+            Store::new(p)
+                .digests()
+                .into_iter()
+                .map(|d| d.batch.unwrap().id)
+                .collect()
+        };
+        assert_eq!(
+            ids(d.path().join("one")),
+            ids(d.path().join(format!("merged{n}")))
+        );
+    }
+}
+
+#[test]
+fn deadline_in_the_past_leaves_everything_pending() {
+    let d = tempfile::tempdir().unwrap();
+    let inputs = wire(d.path(), 3);
+    let r = run_batch(
+        &inputs,
+        &d.path().join("o"),
+        BatchOptions {
+            deadline: Some(std::time::SystemTime::UNIX_EPOCH),
+            ..Default::default()
+        },
+    );
+    assert!(r.report.deadline_reached);
+    assert_eq!(r.report.pending.len(), 4);
+    assert_eq!(r.calls, 0);
+    assert_eq!(r.outcome, Outcome::SomeFailed);
+}
+
+#[test]
+fn shard_parsing() {
+    assert_eq!(Shard::parse("1/4").unwrap(), Shard { index: 1, count: 4 });
+    assert!(Shard::parse("4/4").is_err());
+    assert!(Shard::parse("x").is_err());
+    let s = Shard { index: 0, count: 1 };
+    assert!(s.owns("anything"));
+}

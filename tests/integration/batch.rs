@@ -1,0 +1,213 @@
+//! `khulasa batch`, `merge` and `newsletter` through the binary, with a
+//! scripted generator: failures, resume after SIGTERM and SIGKILL, shards.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command as StdCommand, Stdio};
+use std::time::Duration;
+
+use assert_cmd::cargo::CommandCargoExt;
+
+const DIGEST: &str = r#"{"headline": "Officials report an event", "summary": "Officials reported an event.", "key_facts": ["It happened.", "Officials spoke.", "People watched."]}"#;
+
+fn setup(n: usize, delay_ms: u64) -> (tempfile::TempDir, PathBuf, String) {
+    let d = tempfile::tempdir().unwrap();
+    let wire = d.path().join("wire");
+    std::fs::create_dir(&wire).unwrap();
+    for i in 0..n {
+        std::fs::write(
+            wire.join(format!("story{i:03}.txt")),
+            format!("Story {i} was reported by officials today. It was a big event."),
+        )
+        .unwrap();
+    }
+    std::fs::write(wire.join("empty.txt"), "").unwrap();
+    std::fs::write(wire.join("binary.txt"), b"\x00\x01\x02").unwrap();
+    std::fs::write(wire.join("latin1.txt"), b"caf\xe9 story").unwrap();
+    let script = d.path().join("script.json");
+    let body = serde_json::json!({"replies": [DIGEST], "cycle": true, "delay_ms": delay_ms});
+    std::fs::write(&script, body.to_string()).unwrap();
+    let model = format!("scripted:{}", script.display());
+    (d, wire, model)
+}
+
+fn batch(dir: &Path, wire: &Path, model: &str, out: &str, extra: &[&str]) -> StdCommand {
+    let mut c = StdCommand::cargo_bin("khulasa").unwrap();
+    c.env_clear()
+        .env("HOME", dir)
+        .args(["batch", wire.to_str().unwrap(), "--out"])
+        .arg(dir.join(out))
+        .args(["--model", model])
+        .args(extra);
+    c
+}
+
+fn digest_ids(out: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(out.join("digests.jsonl")).unwrap_or_default();
+    text.lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["batch"]["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
+fn report(out: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap()
+}
+
+fn wait_for_digests(child: &mut Child, out: &Path, at_least: usize) {
+    for _ in 0..400 {
+        let n = std::fs::read_dir(out.join("digests"))
+            .map(|r| r.count())
+            .unwrap_or(0);
+        if n >= at_least {
+            return;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "batch ended early");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("no progress");
+}
+
+#[test]
+fn broken_inputs_are_reported_and_the_batch_goes_on() {
+    let (d, wire, model) = setup(4, 0);
+    let out = batch(d.path(), &wire, &model, "out", &["--quiet"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = report(&d.path().join("out"));
+    assert_eq!(r["succeeded"], 4);
+    let failed = r["failed"].as_array().unwrap();
+    assert_eq!(failed.len(), 3);
+    for f in failed {
+        assert!(
+            !f["reason"].as_str().unwrap().is_empty()
+                && f["path"].as_str().unwrap().contains("wire")
+        );
+    }
+    assert_eq!(digest_ids(&d.path().join("out")).len(), 4);
+}
+
+#[test]
+fn sigterm_stops_cleanly_and_a_rerun_finishes_without_duplicates() {
+    let (d, wire, model) = setup(30, 150);
+    let out = d.path().join("out");
+    let mut child = batch(d.path(), &wire, &model, "out", &["--quiet"])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_digests(&mut child, &out, 2);
+    StdCommand::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let r = report(&out);
+    assert_eq!(r["interrupted"], true);
+    let done = digest_ids(&out).len();
+    assert!((2..30).contains(&done), "{done}");
+    assert_eq!(r["pending"].as_array().unwrap().len() + done, 30);
+    let fast = model.replace("150", "0");
+    std::fs::write(
+        d.path().join("script.json"),
+        serde_json::json!({"replies": [DIGEST], "cycle": true}).to_string(),
+    )
+    .unwrap();
+    let again = batch(d.path(), &wire, &fast, "out", &["--quiet"])
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(1));
+    let ids = digest_ids(&out);
+    let mut unique = ids.clone();
+    unique.dedup();
+    assert_eq!((ids.len(), unique.len()), (30, 30));
+    assert_eq!(report(&out)["skipped_existing"], done);
+}
+
+#[test]
+fn sigkill_loses_at_most_the_article_in_flight() {
+    let (d, wire, model) = setup(30, 100);
+    let out = d.path().join("out");
+    let mut child = batch(d.path(), &wire, &model, "out", &["--quiet"])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_digests(&mut child, &out, 3);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let before = std::fs::read_dir(out.join("digests"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "json")
+        })
+        .count();
+    std::fs::write(
+        d.path().join("script.json"),
+        serde_json::json!({"replies": [DIGEST], "cycle": true}).to_string(),
+    )
+    .unwrap();
+    let again = batch(d.path(), &wire, &model, "out", &["--quiet"])
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(1));
+    let r = report(&out);
+    assert_eq!(r["succeeded"], 30);
+    assert_eq!(r["skipped_existing"], before);
+    assert_eq!(digest_ids(&out).len(), 30);
+}
+
+#[test]
+fn three_local_workers_cover_the_inputs_once_and_merge() {
+    let (d, wire, model) = setup(20, 0);
+    let workers: Vec<Child> = (0..3)
+        .map(|k| {
+            batch(
+                d.path(),
+                &wire,
+                &model,
+                &format!("w{k}"),
+                &["--quiet", "--shard", &format!("{k}/3")],
+            )
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    for mut w in workers {
+        w.wait().unwrap();
+    }
+    let mut all: Vec<String> = (0..3)
+        .flat_map(|k| digest_ids(&d.path().join(format!("w{k}"))))
+        .collect();
+    all.sort();
+    let n = all.len();
+    all.dedup();
+    assert_eq!((n, all.len()), (20, 20), "shards overlap or miss items");
+    let mut merge = StdCommand::cargo_bin("khulasa").unwrap();
+    merge
+        .arg("merge")
+        .args((0..3).map(|k| d.path().join(format!("w{k}"))))
+        .arg("--out")
+        .arg(d.path().join("all"));
+    assert_eq!(merge.output().unwrap().status.code(), Some(1));
+    assert_eq!(digest_ids(&d.path().join("all")).len(), 20);
+    assert_eq!(
+        report(&d.path().join("all"))["failed"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+}
