@@ -26,7 +26,7 @@ pub struct SummarizeOptions {
     pub overlap_tokens: usize,
     /// Most tokens for the digest JSON (default 512).
     pub max_new_tokens: usize,
-    /// Most tokens for one chunk's notes (default 320).
+    /// Most tokens for one chunk's notes (default 448).
     pub notes_tokens: usize,
     /// Field bounds of the digest (headline 15 words, summary 4 sentences, 3–5 facts of ≤ 30 words).
     pub shape: DigestShape,
@@ -44,7 +44,7 @@ impl Default for SummarizeOptions {
             context_tokens: 1536,
             overlap_tokens: 0,
             max_new_tokens: 512,
-            notes_tokens: 320,
+            notes_tokens: 448,
             shape: DigestShape::default(),
             sampling: Sampling {
                 no_repeat_ngram: 8,
