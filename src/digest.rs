@@ -35,6 +35,9 @@ pub struct Digest {
     pub timings: Timings,
     /// Anything cut, dropped, retried or forced along the way.
     pub warnings: Vec<String>,
+    /// One check per key fact, in the same order: verdict, evidence, coverage.
+    #[serde(default)]
+    pub fact_checks: Vec<crate::ground::FactCheck>,
     /// Batch bookkeeping, for digests made by `khulasa batch`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch: Option<BatchInfo>,
@@ -167,6 +170,7 @@ pub(crate) mod fixtures {
             passes: vec![],
             timings: Timings::default(),
             warnings: vec![],
+            fact_checks: vec![],
             batch: Some(BatchInfo {
                 id: id.into(),
                 key: "k".into(),

@@ -82,6 +82,10 @@ pub enum Error {
     /// The model produced output that could not be used.
     #[error("generation: {0}")]
     Generation(String),
+    /// A fact or number of the digest is not supported by the article
+    /// (with `--on-ungrounded fail`).
+    #[error("ungrounded: {0}")]
+    Ungrounded(String),
     /// Work stopped on request (SIGINT/SIGTERM).
     #[error("interrupted")]
     Interrupted,

@@ -33,6 +33,7 @@ pub mod cli;
 pub mod digest;
 pub mod error;
 pub mod generate;
+pub mod ground;
 pub mod lang;
 pub mod models;
 pub mod numbers;

@@ -36,6 +36,20 @@ pub struct SummarizeOptions {
     pub numbers_from_source: bool,
     /// Most rounds of collapsing notes (default 4).
     pub max_collapse_rounds: usize,
+    /// What to do with a fact or number the article does not support (default flag).
+    pub on_ungrounded: OnUngrounded,
+}
+
+/// What to do with ungrounded facts and numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum OnUngrounded {
+    /// Remove the fact (a number outside the facts still fails).
+    Drop,
+    /// Keep it, mark it in `fact_checks` and list it in `warnings`.
+    #[default]
+    Flag,
+    /// Stop with an error.
+    Fail,
 }
 
 impl Default for SummarizeOptions {
@@ -52,6 +66,7 @@ impl Default for SummarizeOptions {
             },
             numbers_from_source: true,
             max_collapse_rounds: 4,
+            on_ungrounded: OnUngrounded::Flag,
         }
     }
 }
@@ -156,7 +171,8 @@ impl<'p> Summarizer<'p> {
             digest: Some((self.opts.shape, numbers_ref)),
         })?;
         log.record(stage, 1, &gen);
-        let parsed = parse_digest(&gen.text, gen.limits, &self.opts.shape, &mut log.warnings)?;
+        let mut parsed = parse_digest(&gen.text, gen.limits, &self.opts.shape, &mut log.warnings)?;
+        let fact_checks = self.ground(&mut parsed, &article.full_text(), &mut log.warnings)?;
         log.timings.total_secs = t0.elapsed().as_secs_f64();
         log.timings.finish();
         let info = g.info();
@@ -185,8 +201,66 @@ impl<'p> Summarizer<'p> {
             passes: log.passes,
             timings: log.timings,
             warnings: log.warnings,
+            fact_checks,
             batch: None,
         })
+    }
+
+    /// Checks numbers and facts against the source and applies `on_ungrounded`.
+    fn ground(
+        &self,
+        p: &mut Parsed,
+        source: &str,
+        warnings: &mut Vec<String>,
+    ) -> Result<Vec<crate::ground::FactCheck>> {
+        let mut problems = Vec::new();
+        for (field, text) in [("headline", &p.headline), ("summary", &p.summary)] {
+            let bad = crate::ground::unsupported_numbers(text, source);
+            if !bad.is_empty() {
+                problems.push(format!(
+                    "{field} has numbers not in the article: {}",
+                    bad.join(", ")
+                ));
+            }
+        }
+        let mut checks = crate::ground::check_facts(&p.key_facts, source);
+        for c in checks.iter().filter(|c| !c.grounded) {
+            problems.push(format!(
+                "key fact not supported by the article (missing: {}): \"{}\"",
+                c.unsupported.join(", "),
+                c.fact
+            ));
+        }
+        match self.opts.on_ungrounded {
+            OnUngrounded::Fail if !problems.is_empty() => {
+                return Err(Error::Ungrounded(problems.join("; ")))
+            }
+            OnUngrounded::Drop => {
+                let before = p.key_facts.len();
+                let keep: Vec<bool> = checks.iter().map(|c| c.grounded).collect();
+                let mut it = keep.iter();
+                p.key_facts.retain(|_| *it.next().unwrap_or(&true));
+                checks.retain(|c| c.grounded);
+                for prob in problems {
+                    let what = if prob.starts_with("key fact") {
+                        "dropped "
+                    } else {
+                        ""
+                    };
+                    warnings.push(format!("{what}{prob}"));
+                }
+                if p.key_facts.len() < before
+                    && p.key_facts.len() < self.opts.shape.min_facts as usize
+                {
+                    warnings.push(format!(
+                        "only {} grounded key facts remain",
+                        p.key_facts.len()
+                    ));
+                }
+            }
+            _ => warnings.extend(problems),
+        }
+        Ok(checks)
     }
 
     /// Map: notes per chunk; then collapse until the notes fit the budget.
@@ -316,7 +390,7 @@ pub(crate) fn parse_digest(
             warnings.push("summary reached its bound mid-sentence".into());
         }
     }
-    let mut seen: Vec<String> = Vec::new();
+    let mut seen: Vec<std::collections::HashSet<String>> = Vec::new();
     let mut facts = Vec::new();
     let mut previous_cut = false;
     for (i, f) in p.key_facts.into_iter().enumerate() {
@@ -351,15 +425,11 @@ pub(crate) fn parse_digest(
                 }
             }
         }
-        let key: String = f
-            .to_lowercase()
-            .chars()
-            .filter(|c| c.is_alphanumeric())
-            .collect();
+        let key: std::collections::HashSet<String> = crate::ground::words(&f).into_iter().collect();
         if key.is_empty() {
             continue;
         }
-        if seen.contains(&key) {
+        if seen.iter().any(|s| near_duplicate(s, &key)) {
             warnings.push(format!("duplicate key fact removed: \"{f}\""));
             continue;
         }
@@ -380,6 +450,16 @@ pub(crate) fn parse_digest(
         ));
     }
     Ok(p)
+}
+
+/// Two facts whose words overlap by 70% or more (Jaccard) say the same thing.
+fn near_duplicate(
+    a: &std::collections::HashSet<String>,
+    b: &std::collections::HashSet<String>,
+) -> bool {
+    let inter = a.intersection(b).count() as f32;
+    let union = a.union(b).count() as f32;
+    union > 0.0 && inter / union >= 0.7
 }
 
 fn tidy(s: &str) -> String {

@@ -80,7 +80,7 @@ pub struct ReadArgs {
 /// configuration; 1 when the work itself failed.
 pub fn exit_code(e: &anyhow::Error) -> u8 {
     match e.downcast_ref::<Error>() {
-        Some(Error::Generation(_) | Error::Candle(_)) => 1,
+        Some(Error::Generation(_) | Error::Candle(_) | Error::Ungrounded(_)) => 1,
         _ => 2,
     }
 }

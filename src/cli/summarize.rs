@@ -12,7 +12,7 @@ use crate::generate::{Generator, ScriptedGenerator};
 use crate::models::{self, Fetch};
 use crate::output::{self, OutputFormat};
 use crate::prompt::Prompts;
-use crate::summarize::{SummarizeOptions, Summarizer};
+use crate::summarize::{OnUngrounded, SummarizeOptions, Summarizer};
 
 /// Model, decoding and reading options shared by `summarize` and `batch`.
 #[derive(Debug, Clone, Args)]
@@ -50,6 +50,9 @@ pub struct EngineArgs {
     /// Keep lines that look like page furniture (share links, bylines, captions).
     #[arg(long)]
     pub keep_furniture: bool,
+    /// What to do with a fact or number the article does not support.
+    #[arg(long, value_enum, default_value = "flag")]
+    pub on_ungrounded: OnUngrounded,
     /// Print stage timings and tokens/s to stderr.
     #[arg(short, long)]
     pub verbose: bool,
@@ -74,6 +77,7 @@ impl EngineArgs {
         opts.shape.max_facts = self.max_facts;
         opts.sampling.temperature = self.temperature;
         opts.sampling.seed = self.seed;
+        opts.on_ungrounded = self.on_ungrounded;
         opts
     }
 
@@ -95,6 +99,9 @@ pub struct SummarizeArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: OutputFormat,
+    /// Show the source sentences behind each key fact (text and Markdown).
+    #[arg(long)]
+    pub evidence: bool,
     /// Model and decoding options.
     #[command(flatten)]
     pub engine: EngineArgs,
@@ -173,6 +180,6 @@ pub fn run(a: SummarizeArgs) -> anyhow::Result<ExitCode> {
             t.load_secs, t.prompt_tokens, t.prompt_secs, t.prompt_tokens_per_sec, t.generated_tokens, t.generate_secs, t.generated_tokens_per_sec, t.total_secs, digest.chunks
         );
     }
-    super::print(&output::render(&digest, a.format)?)?;
+    super::print(&output::render(&digest, a.format, a.evidence)?)?;
     Ok(ExitCode::SUCCESS)
 }

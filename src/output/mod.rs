@@ -16,10 +16,11 @@ pub enum OutputFormat {
     Markdown,
 }
 
-/// Renders `d` in `format`, ending with a newline.
-pub fn render(d: &Digest, format: OutputFormat) -> Result<String> {
+/// Renders `d` in `format`, ending with a newline. With `evidence`, text and
+/// Markdown show each fact's supporting source sentences and verdict.
+pub fn render(d: &Digest, format: OutputFormat, evidence: bool) -> Result<String> {
     Ok(match format {
-        OutputFormat::Text => text(d),
+        OutputFormat::Text => text(d, evidence),
         OutputFormat::Json => {
             let mut s = serde_json::to_string_pretty(d).map_err(|source| crate::Error::Json {
                 what: "digest".into(),
@@ -28,14 +29,32 @@ pub fn render(d: &Digest, format: OutputFormat) -> Result<String> {
             s.push('\n');
             s
         }
-        OutputFormat::Markdown => markdown(d),
+        OutputFormat::Markdown => markdown(d, evidence),
     })
 }
 
-fn text(d: &Digest) -> String {
+/// The check of fact `i`, if the digest has one for it.
+fn check(d: &Digest, i: usize) -> Option<&crate::ground::FactCheck> {
+    d.fact_checks.get(i).filter(|c| c.fact == d.key_facts[i])
+}
+
+fn text(d: &Digest, evidence: bool) -> String {
     let mut s = format!("{}\n\n{}\n\nKey facts:\n", d.headline, d.summary);
-    for f in &d.key_facts {
-        s.push_str(&format!("- {f}\n"));
+    for (i, f) in d.key_facts.iter().enumerate() {
+        let flag = if check(d, i).is_some_and(|c| !c.grounded) {
+            " [unverified]"
+        } else {
+            ""
+        };
+        s.push_str(&format!("- {f}{flag}\n"));
+        if evidence {
+            for e in check(d, i)
+                .map(|c| c.evidence.as_slice())
+                .unwrap_or_default()
+            {
+                s.push_str(&format!("    > {e}\n"));
+            }
+        }
     }
     for w in &d.warnings {
         s.push_str(&format!("\nwarning: {w}"));
@@ -46,7 +65,7 @@ fn text(d: &Digest) -> String {
     s
 }
 
-fn markdown(d: &Digest) -> String {
+fn markdown(d: &Digest, evidence: bool) -> String {
     let rtl = d.language.dir() == Dir::Rtl;
     let wrap = |t: &str| {
         if rtl {
@@ -59,8 +78,21 @@ fn markdown(d: &Digest) -> String {
         }
     };
     let mut body = format!("## {}\n\n{}\n\n", d.headline, d.summary);
-    for f in &d.key_facts {
-        body.push_str(&format!("- {f}\n"));
+    for (i, f) in d.key_facts.iter().enumerate() {
+        let flag = if check(d, i).is_some_and(|c| !c.grounded) {
+            " ⚠️ *unverified*"
+        } else {
+            ""
+        };
+        body.push_str(&format!("- {f}{flag}\n"));
+        if evidence {
+            for e in check(d, i)
+                .map(|c| c.evidence.as_slice())
+                .unwrap_or_default()
+            {
+                body.push_str(&format!("  > {e}\n"));
+            }
+        }
     }
     let mut s = wrap(body.trim_end());
     s.push_str(&format!(

@@ -236,3 +236,51 @@ fn broken_grammar_from_generator_exits_1() {
         .code(1)
         .stderr(predicate::str::contains("grammar"));
 }
+
+const INVENTED: &str = r#"{"headline": "Floods kill 30 in Swat valley", "summary": "Flash floods killed 30 people in Swat on Sunday.", "key_facts": ["Floods killed 30 people.", "2,600 homes were damaged.", "Prime Minister Imran Khan visited Karachi."]}"#;
+
+#[test]
+fn ungrounded_facts_flag_drop_or_fail() {
+    let f = Fixture::new(&[INVENTED]);
+    let out = f
+        .summarize(&[&f.path("a.txt"), "--format", "json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let checks = v["fact_checks"].as_array().unwrap();
+    assert_eq!(checks.len(), 3);
+    assert_eq!(checks[0]["grounded"], true);
+    assert!(checks[0]["evidence"][0]
+        .as_str()
+        .unwrap()
+        .contains("killed 30 people"));
+    assert_eq!(checks[2]["grounded"], false);
+    assert!(v["warnings"]
+        .to_string()
+        .contains("not supported by the article"));
+
+    let f = Fixture::new(&[INVENTED]);
+    f.summarize(&[&f.path("a.txt"), "--on-ungrounded", "drop"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("- Prime Minister").not())
+        .stdout(predicate::str::contains("dropped key fact"));
+
+    let f = Fixture::new(&[INVENTED]);
+    f.summarize(&[&f.path("a.txt"), "--on-ungrounded", "fail"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("ungrounded"));
+
+    let f = Fixture::new(&[INVENTED]);
+    f.summarize(&[&f.path("a.txt"), "--evidence"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "    > Flash floods killed 30 people",
+        ))
+        .stdout(predicate::str::contains("Karachi. [unverified]"));
+}

@@ -59,9 +59,6 @@ pub(crate) fn run(
     // Penalties look only at the current field (or line): facts may repeat
     // the summary's words and names, but no field may loop on itself.
     let mut scope_start = 0usize;
-    // Where the key facts begin: a fact may not repeat a long run of an
-    // earlier fact (duplicated facts are a common loop of small models).
-    let mut facts_start: Option<usize> = None;
     let mut field = machine.and_then(|m| m.field());
     // The machine and output length at the last safe point, for a forced
     // close that must not split a character, an escape or a number.
@@ -81,14 +78,7 @@ pub(crate) fn run(
             req.sampling.repeat_penalty,
             req.sampling.repeat_last_n,
         );
-        let mut banned = ngram_bans(scope, req.sampling.no_repeat_ngram);
-        if let Some(start) = facts_start.filter(|s| *s < scope_start) {
-            banned.extend(cross_bans(
-                &ids[start..scope_start],
-                scope,
-                CROSS_FACT_NGRAM,
-            ));
-        }
+        let banned = ngram_bans(scope, req.sampling.no_repeat_ngram);
         let grammar = |id: u32| -> bool {
             match &machine {
                 Some(m) => vocab
@@ -140,9 +130,6 @@ pub(crate) fn run(
             if m.field() != field {
                 field = m.field();
                 scope_start = ids.len();
-                if facts_start.is_none() && matches!(field, Some(Field::Fact(_))) {
-                    facts_start = Some(ids.len());
-                }
             }
         } else if b.contains(&b'\n') {
             scope_start = ids.len();
@@ -227,22 +214,6 @@ fn penalize(logits: &mut [f32], ids: &[u32], penalty: f32, last_n: usize) {
     }
 }
 
-/// Length of a run of tokens that a key fact may not copy from an earlier fact.
-const CROSS_FACT_NGRAM: usize = 12;
-
-/// Tokens that would make the end of `current` repeat an `n`-gram of `earlier`.
-pub(crate) fn cross_bans(earlier: &[u32], current: &[u32], n: usize) -> Vec<u32> {
-    if n < 2 || current.len() < n - 1 || earlier.len() < n {
-        return Vec::new();
-    }
-    let tail = &current[current.len() - (n - 1)..];
-    earlier
-        .windows(n)
-        .filter(|w| &w[..n - 1] == tail)
-        .map(|w| w[n - 1])
-        .collect()
-}
-
 /// Tokens that would repeat an n-gram already generated.
 pub(crate) fn ngram_bans(ids: &[u32], n: usize) -> Vec<u32> {
     if n < 2 || ids.len() < n {
@@ -323,13 +294,6 @@ mod tests {
         assert_eq!(ngram_bans(&[1, 2, 3, 1, 2], 3), vec![3]);
         assert!(ngram_bans(&[1, 2, 3, 4], 3).is_empty());
         assert!(ngram_bans(&[1, 2], 0).is_empty());
-    }
-
-    #[test]
-    fn cross_bans_stop_copies_of_earlier_facts() {
-        assert_eq!(cross_bans(&[1, 2, 3, 4], &[9, 2, 3], 3), vec![4]);
-        assert!(cross_bans(&[1, 2, 3, 4], &[9, 3, 2], 3).is_empty());
-        assert!(cross_bans(&[1, 2], &[1], 3).is_empty());
     }
 
     #[test]

@@ -1,0 +1,308 @@
+//! Checking facts against the source: each key fact gets the source
+//! sentences that support it (by overlap of content words, with its numbers
+//! and names required to match) and a verdict; every number in the digest
+//! is checked against the article's numbers, number words included.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::numbers;
+use crate::segment;
+
+/// English function words ignored when aligning.
+const STOPWORDS_EN: &[&str] = &[
+    "a", "an", "the", "and", "or", "but", "of", "to", "in", "on", "at", "for", "from", "by",
+    "with", "as", "is", "are", "was", "were", "be", "been", "being", "has", "have", "had", "it",
+    "its", "this", "that", "these", "those", "he", "she", "they", "them", "his", "her", "their",
+    "we", "our", "you", "i", "will", "would", "can", "could", "said", "says", "also", "after",
+    "before", "into", "about", "than", "then", "there", "which", "who", "whom", "what", "when",
+    "where", "while", "not", "no", "so", "up", "out", "over", "more", "most", "some", "all", "any",
+    "such", "per", "s",
+];
+/// Urdu and Pashto function words ignored when aligning.
+const STOPWORDS_UR_PS: &[&str] = &[
+    "کے", "کی", "کا", "کو", "نے", "میں", "سے", "پر", "اور", "ہے", "ہیں", "تھا", "تھی", "تھے", "یہ",
+    "وہ", "کہ", "بھی", "ایک", "د", "او", "په", "له", "چې", "دا", "هم", "ته", "کې", "شو", "وو",
+    "یې", "به",
+];
+/// Number words and the value they stand for.
+const NUMBER_WORDS: &[(&str, u64)] = &[
+    ("one", 1),
+    ("two", 2),
+    ("three", 3),
+    ("four", 4),
+    ("five", 5),
+    ("six", 6),
+    ("seven", 7),
+    ("eight", 8),
+    ("nine", 9),
+    ("ten", 10),
+    ("eleven", 11),
+    ("twelve", 12),
+    ("thirteen", 13),
+    ("fourteen", 14),
+    ("fifteen", 15),
+    ("sixteen", 16),
+    ("seventeen", 17),
+    ("eighteen", 18),
+    ("nineteen", 19),
+    ("twenty", 20),
+    ("thirty", 30),
+    ("forty", 40),
+    ("fifty", 50),
+    ("sixty", 60),
+    ("seventy", 70),
+    ("eighty", 80),
+    ("ninety", 90),
+    ("hundred", 100),
+    ("thousand", 1000),
+    ("million", 1_000_000),
+    ("billion", 1_000_000_000),
+    ("dozen", 12),
+    ("dozens", 12),
+    ("hundreds", 100),
+    ("thousands", 1000),
+    ("millions", 1_000_000),
+];
+
+/// The check of one key fact.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FactCheck {
+    /// The fact.
+    pub fact: String,
+    /// True when its numbers and names occur in the source and its evidence covers it.
+    pub grounded: bool,
+    /// Source sentences that support it, best first.
+    pub evidence: Vec<String>,
+    /// Share of its content words found in the evidence (0..=1).
+    pub coverage: f32,
+    /// Numbers, names or words of the fact that the source does not have.
+    pub unsupported: Vec<String>,
+}
+
+/// Words of `text`, lower-cased, split on anything that is not a letter,
+/// digit or mark.
+pub fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| !(c.is_alphanumeric() || is_mark(c)))
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+fn is_mark(c: char) -> bool {
+    matches!(c as u32, 0x064B..=0x065F | 0x0670 | 0x06D6..=0x06ED | 0x200C)
+}
+
+fn content_words(text: &str) -> Vec<String> {
+    words(text)
+        .into_iter()
+        .filter(|w| !STOPWORDS_EN.contains(&w.as_str()) && !STOPWORDS_UR_PS.contains(&w.as_str()))
+        .filter(|w| numbers::extract(w).is_empty())
+        .collect()
+}
+
+/// Names: capitalized words that do not open a sentence.
+fn names(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut sentence_start = true;
+    for raw in text.split_whitespace() {
+        let w: String = raw.chars().filter(|c| c.is_alphanumeric()).collect();
+        let capital = w.chars().next().is_some_and(char::is_uppercase) && w.chars().count() > 1;
+        if capital && !sentence_start && !STOPWORDS_EN.contains(&w.to_lowercase().as_str()) {
+            out.push(w.to_lowercase());
+        }
+        sentence_start = raw.ends_with(['.', '!', '?', ':', '"']);
+    }
+    out
+}
+
+/// Numbers written in `text`, in digits or as number words, normalized.
+pub fn numbers_in(text: &str) -> Vec<String> {
+    let mut out = numbers::extract(text);
+    for w in words(text) {
+        if let Some((_, v)) = NUMBER_WORDS.iter().find(|(n, _)| *n == w) {
+            out.push(v.to_string());
+        }
+    }
+    out
+}
+
+/// Numbers the source supports: its digits, its number words, and simple
+/// products such as "2.5 million" or "two hundred".
+fn source_numbers(source: &str) -> HashSet<String> {
+    let mut set: HashSet<String> = numbers_in(source).into_iter().collect();
+    let ws = words(source);
+    for pair in ws.windows(2) {
+        let scale = NUMBER_WORDS
+            .iter()
+            .find(|(n, _)| *n == pair[1])
+            .map(|x| x.1)
+            .filter(|v| *v >= 100);
+        let base = pair[0].parse::<f64>().ok().or_else(|| {
+            NUMBER_WORDS
+                .iter()
+                .find(|(n, _)| *n == pair[0])
+                .map(|x| x.1 as f64)
+        });
+        if let (Some(b), Some(s)) = (base, scale) {
+            set.insert(format!("{}", (b * s as f64).round() as u64));
+        }
+    }
+    set
+}
+
+/// Numbers of `text` that `source` does not support.
+pub fn unsupported_numbers(text: &str, source: &str) -> Vec<String> {
+    let set = source_numbers(source);
+    let mut out: Vec<String> = numbers_in(text)
+        .into_iter()
+        .filter(|n| !set.contains(n))
+        .collect();
+    out.dedup();
+    out
+}
+
+/// Checks `facts` against `source`.
+pub fn check_facts(facts: &[String], source: &str) -> Vec<FactCheck> {
+    let sentences: Vec<&str> = segment::split(source).into_iter().map(|s| s.text).collect();
+    let sent_words: Vec<HashSet<String>> = sentences
+        .iter()
+        .map(|s| words(s).into_iter().collect())
+        .collect();
+    let source_words: HashSet<String> = sent_words.iter().flatten().cloned().collect();
+    facts
+        .iter()
+        .map(|f| check_one(f, source, &sentences, &sent_words, &source_words))
+        .collect()
+}
+
+fn check_one(
+    fact: &str,
+    source: &str,
+    sentences: &[&str],
+    sent_words: &[HashSet<String>],
+    source_words: &HashSet<String>,
+) -> FactCheck {
+    let cw: Vec<String> = content_words(fact);
+    let nums = numbers_in(fact);
+    let score = |i: usize, covered: &HashSet<String>| -> f32 {
+        let new_words = cw
+            .iter()
+            .filter(|w| sent_words[i].contains(*w) && !covered.contains(*w))
+            .count() as f32;
+        let new_nums = nums
+            .iter()
+            .filter(|n| numbers_in(sentences[i]).contains(n))
+            .count() as f32;
+        new_words + 2.0 * new_nums
+    };
+    // Greedy: the best sentence, then a second one if it adds coverage.
+    let mut evidence: Vec<usize> = Vec::new();
+    let mut covered: HashSet<String> = HashSet::new();
+    for _ in 0..2 {
+        let best = (0..sentences.len())
+            .filter(|i| !evidence.contains(i))
+            .map(|i| (i, score(i, &covered)))
+            .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)));
+        match best {
+            Some((i, s)) if s >= 1.0 && (evidence.is_empty() || s >= 2.0) => {
+                covered.extend(cw.iter().filter(|w| sent_words[i].contains(*w)).cloned());
+                evidence.push(i);
+            }
+            _ => break,
+        }
+    }
+    let coverage = if cw.is_empty() {
+        1.0
+    } else {
+        cw.iter().filter(|w| covered.contains(*w)).count() as f32 / cw.len() as f32
+    };
+    let mut unsupported = unsupported_numbers(fact, source);
+    unsupported.extend(
+        names(fact)
+            .into_iter()
+            .filter(|n| !source_words.contains(n)),
+    );
+    let grounded = unsupported.is_empty() && !evidence.is_empty() && coverage >= 0.5;
+    if !grounded && unsupported.is_empty() {
+        unsupported.extend(cw.iter().filter(|w| !source_words.contains(*w)).cloned());
+    }
+    FactCheck {
+        fact: fact.to_string(),
+        grounded,
+        evidence: evidence.iter().map(|&i| sentences[i].to_string()).collect(),
+        coverage,
+        unsupported,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SOURCE: &str = "Flash floods killed 30 people in the Swat valley on Sunday, officials said. \
+        The disaster authority said 2,600 homes were damaged and roads to 14 villages were cut. \
+        Chief Minister Ali Amin Gandapur ordered an emergency response. About two million people live in the region.";
+
+    #[test]
+    fn supported_fact_gets_its_sentence() {
+        let c = check_facts(
+            &["Floods in Swat killed 30 people on Sunday.".into()],
+            SOURCE,
+        );
+        assert!(c[0].grounded, "{c:?}");
+        assert!(c[0].evidence[0].starts_with("Flash floods killed 30"));
+        assert!(c[0].coverage >= 0.75);
+    }
+
+    #[test]
+    fn wrong_number_or_name_is_ungrounded() {
+        let c = check_facts(
+            &[
+                "Floods in Swat killed 40 people.".into(),
+                "Prime Minister Imran Khan ordered an emergency response.".into(),
+            ],
+            SOURCE,
+        );
+        assert!(
+            !c[0].grounded && c[0].unsupported.contains(&"40".to_string()),
+            "{c:?}"
+        );
+        assert!(
+            !c[1].grounded && c[1].unsupported.contains(&"imran".to_string()),
+            "{c:?}"
+        );
+    }
+
+    #[test]
+    fn fact_spanning_two_sentences_gets_both() {
+        let c = check_facts(
+            &["Gandapur ordered an emergency response after 2,600 homes were damaged.".into()],
+            SOURCE,
+        );
+        assert!(c[0].grounded, "{c:?}");
+        assert_eq!(c[0].evidence.len(), 2);
+    }
+
+    #[test]
+    fn number_words_units_and_scripts() {
+        assert!(
+            unsupported_numbers("2 million people and 2,600-home damage and ۳۰ dead", SOURCE)
+                .is_empty()
+        );
+        assert_eq!(
+            unsupported_numbers("three dozen homes", SOURCE),
+            vec!["3".to_string(), "12".to_string()]
+        );
+        assert!(unsupported_numbers("a 48-hour curfew", SOURCE) == vec!["48".to_string()]);
+    }
+
+    #[test]
+    fn urdu_alignment() {
+        let src = "سوات میں سیلاب سے 30 افراد ہلاک ہو گئے۔ حکام نے کہا کہ 2600 گھروں کو نقصان پہنچا۔";
+        let c = check_facts(&["سیلاب سے 30 افراد ہلاک ہوئے۔".into()], src);
+        assert!(c[0].grounded, "{c:?}");
+        assert!(c[0].evidence[0].contains("سیلاب"));
+    }
+}
