@@ -32,6 +32,7 @@ pub mod chunk;
 pub mod cli;
 pub mod digest;
 pub mod error;
+pub mod eval;
 pub mod generate;
 pub mod ground;
 pub mod lang;

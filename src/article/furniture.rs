@@ -156,9 +156,49 @@ fn is_bio(p: &str, lower: &str) -> bool {
         && BIO_WORDS.iter().any(|w| lower.contains(w))
 }
 
+/// Removes an inline preamble of bylines and timestamps written as
+/// `By . Name . PUBLISHED: . 14:11 EST, 25 October 2013 . | . UPDATED: . …`
+/// (as news sites' text exports carry it) from the start of a paragraph.
+fn strip_preamble(p: &str, removed: &mut Vec<String>) -> String {
+    let parts: Vec<&str> = p.split(" . ").collect();
+    if parts.len() < 3 {
+        return p.to_string();
+    }
+    let mut i = 0;
+    while i < parts.len() - 1 {
+        let part = parts[i].trim();
+        let lower = part.to_lowercase();
+        let takes_next = matches!(
+            lower.as_str(),
+            "by" | "published:" | "updated:" | "last updated:" | "created:"
+        );
+        let timestamp = part.chars().any(|c| c.is_ascii_digit())
+            && ["est", "gmt", "bst", "pkt", "utc", " pm", " am"]
+                .iter()
+                .any(|z| lower.contains(z))
+            && words(part) <= 8;
+        if takes_next {
+            removed.push(format!("{part} . {}", parts[i + 1].trim()));
+            i += 2;
+        } else if part == "|" || timestamp || (lower.starts_with("by ") && words(part) <= 6) {
+            removed.push(part.to_string());
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    if i == 0 {
+        return p.to_string();
+    }
+    parts[i.min(parts.len())..].join(" . ")
+}
+
 /// Removes furniture from `paragraphs` in place and returns what it removed.
 pub(super) fn strip(paragraphs: &mut Vec<String>) -> Vec<String> {
     let mut removed = Vec::new();
+    if let Some(first) = paragraphs.first_mut() {
+        *first = strip_preamble(first, &mut removed);
+    }
     let mut kept = Vec::with_capacity(paragraphs.len());
     let mut in_links = false;
     let mut in_comments = false;
@@ -212,6 +252,13 @@ mod tests {
             "ISLAMABAD (Reuters) - Pakistan's central bank raised its key rate by 100 basis points on Monday.",
         ]);
         assert_eq!(kept.len(), 2);
+    }
+
+    #[test]
+    fn drops_inline_byline_and_timestamp_preamble() {
+        let (kept, removed) = strip_vec(&["By . Associated Press . PUBLISHED: . 14:11 EST, 25 October 2013 . | . UPDATED: . 15:36 EST, 25 October 2013 . The bishop of the Fargo Catholic Diocese in North Dakota has exposed church members to the virus."]);
+        assert_eq!(kept, ["The bishop of the Fargo Catholic Diocese in North Dakota has exposed church members to the virus."]);
+        assert_eq!(removed.len(), 4, "{removed:?}");
     }
 
     #[test]

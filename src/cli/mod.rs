@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use crate::error::Error;
 
 mod batch;
+mod eval;
 mod models;
 mod newsletter;
 mod summarize;
@@ -28,6 +29,8 @@ pub enum Command {
     Summarize(summarize::SummarizeArgs),
     /// Summarize many articles into a folder, resumably.
     Batch(batch::BatchArgs),
+    /// Measure digest quality on data with reference summaries (ROUGE, lead-3, grounding).
+    Eval(eval::EvalArgs),
     /// Combine the output folders of shards.
     Merge(batch::MergeArgs),
     /// Render a newsletter draft from digests.
@@ -47,6 +50,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Models(c) => models::run(c),
         Command::Batch(a) => batch::run(a),
         Command::Merge(a) => batch::merge(a),
+        Command::Eval(a) => eval::run(a),
         Command::Newsletter(a) => newsletter::run(a),
         Command::Read(a) => {
             let opts = crate::article::ReadOptions {

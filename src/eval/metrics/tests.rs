@@ -1,0 +1,75 @@
+use super::*;
+
+fn fixture(name: &str) -> serde_json::Value {
+    let p = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+#[test]
+fn rouge_matches_rouge_score_to_1e6() {
+    let cases = fixture("metrics_cases.json");
+    let reference = fixture("metrics_reference.json");
+    for (c, r) in cases["rouge"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(reference["rouge"].as_array().unwrap())
+    {
+        let (cand, refr) = (c["cand"].as_str().unwrap(), c["ref"].as_str().unwrap());
+        for (name, ours) in [
+            ("rouge1", rouge_n(cand, refr, 1)),
+            ("rouge2", rouge_n(cand, refr, 2)),
+            ("rougeL", rouge_l(cand, refr)),
+        ] {
+            let want: Vec<f64> = r[name]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .collect();
+            for (got, want) in [ours.precision, ours.recall, ours.f1].iter().zip(&want) {
+                assert!(
+                    (got - want).abs() < 1e-6,
+                    "{name} on {cand:?}: {got} vs {want}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn chrf_and_bleu_match_sacrebleu() {
+    let cases = fixture("metrics_cases.json");
+    let reference = fixture("metrics_reference.json");
+    let strings = |k: &str| -> Vec<String> {
+        cases["translation"][k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_str().unwrap().to_string())
+            .collect()
+    };
+    let (hyps, refs) = (strings("hyps"), strings("refs"));
+    let chrf = chrf_pp(&hyps, &refs);
+    assert!(
+        (chrf - reference["chrf_pp"].as_f64().unwrap()).abs() < 0.01,
+        "chrF++ {chrf}"
+    );
+    for (h, want) in hyps.iter().zip(reference["tok13a"].as_array().unwrap()) {
+        assert_eq!(tokenize_13a(h), want.as_str().unwrap());
+    }
+    let b = bleu(&hyps, &refs);
+    assert!(
+        (b - reference["bleu"].as_f64().unwrap()).abs() < 0.01,
+        "BLEU {b}"
+    );
+}
+
+#[test]
+fn urdu_tokens_keep_words_whole() {
+    assert_eq!(
+        rouge_tokens("سوات میں سیلاب، 30 افراد۔"),
+        ["سوات", "میں", "سیلاب", "30", "افراد"]
+    );
+    assert!((rouge_n("سوات میں سیلاب", "سوات میں سیلاب", 1).f1 - 1.0).abs() < 1e-12);
+}
