@@ -38,24 +38,32 @@ fn check(d: &Digest, i: usize) -> Option<&crate::ground::FactCheck> {
     d.fact_checks.get(i).filter(|c| c.fact == d.key_facts[i])
 }
 
-fn text(d: &Digest, evidence: bool) -> String {
-    let mut s = format!("{}\n\n{}\n\nKey facts:\n", d.headline, d.summary);
+/// The key facts as a list: `flag` marks unverified facts, `quote` starts
+/// each evidence line when `evidence` is on.
+fn fact_list(d: &Digest, evidence: bool, flag: &str, quote: &str) -> String {
+    let mut s = String::new();
     for (i, f) in d.key_facts.iter().enumerate() {
-        let flag = if check(d, i).is_some_and(|c| !c.grounded) {
-            " [unverified]"
+        let mark = if check(d, i).is_some_and(|c| !c.grounded) {
+            flag
         } else {
             ""
         };
-        s.push_str(&format!("- {f}{flag}\n"));
+        s.push_str(&format!("- {f}{mark}\n"));
         if evidence {
             for e in check(d, i)
                 .map(|c| c.evidence.as_slice())
                 .unwrap_or_default()
             {
-                s.push_str(&format!("    > {e}\n"));
+                s.push_str(&format!("{quote}{e}\n"));
             }
         }
     }
+    s
+}
+
+fn text(d: &Digest, evidence: bool) -> String {
+    let mut s = format!("{}\n\n{}\n\nKey facts:\n", d.headline, d.summary);
+    s.push_str(&fact_list(d, evidence, " [unverified]", "    > "));
     for w in &d.warnings {
         s.push_str(&format!("\nwarning: {w}"));
     }
@@ -78,22 +86,7 @@ fn markdown(d: &Digest, evidence: bool) -> String {
         }
     };
     let mut body = format!("## {}\n\n{}\n\n", d.headline, d.summary);
-    for (i, f) in d.key_facts.iter().enumerate() {
-        let flag = if check(d, i).is_some_and(|c| !c.grounded) {
-            " ⚠️ *unverified*"
-        } else {
-            ""
-        };
-        body.push_str(&format!("- {f}{flag}\n"));
-        if evidence {
-            for e in check(d, i)
-                .map(|c| c.evidence.as_slice())
-                .unwrap_or_default()
-            {
-                body.push_str(&format!("  > {e}\n"));
-            }
-        }
-    }
+    body.push_str(&fact_list(d, evidence, " ⚠️ *unverified*", "  > "));
     let mut s = wrap(body.trim_end());
     s.push_str(&format!(
         "\n\n<sub>Source: {} · model {} ({})</sub>\n",
