@@ -5,6 +5,19 @@
 /// Paragraph openings that are never article text.
 const FURNITURE_STARTS: &[&str] = &[
     "share",
+    "save",
+    "follow ",
+    "join our",
+    "download the",
+    "get the latest",
+    "sign in",
+    "log in",
+    "listen",
+    "watch",
+    "image:",
+    "getty images",
+    "(ap)",
+    "file image",
     "follow us",
     "follow @",
     "tweet",
@@ -57,6 +70,13 @@ const COMMENT_MARKERS: &[&str] = &[
 /// Paragraphs that open a block of links, after which short lines are dropped.
 const SECTION_MARKERS: &[&str] = &[
     "top stories",
+    "related topics",
+    "related content",
+    "around the web",
+    "sponsored",
+    "from our partners",
+    "you might also like",
+    "more to explore",
     "related",
     "related stories",
     "related articles",
@@ -205,7 +225,8 @@ pub(super) fn strip(paragraphs: &mut Vec<String>) -> Vec<String> {
     for (i, p) in std::mem::take(paragraphs).into_iter().enumerate() {
         let lower = p.to_lowercase();
         let bare = lower.trim_end_matches([':', '.']).trim();
-        let comment_count = bare.ends_with(" comments") && bare.split_whitespace().count() == 2;
+        let comment_count = (bare.ends_with(" comments") && bare.split_whitespace().count() == 2)
+            || (bare.starts_with("comments (") && bare.split_whitespace().count() <= 2);
         in_comments |= i > 0 && (COMMENT_MARKERS.contains(&bare) || comment_count);
         let drop = if in_comments {
             true

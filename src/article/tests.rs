@@ -167,3 +167,34 @@ fn example_pasted_page_is_only_the_story() {
         assert!(!a.body.contains(bad), "{bad} leaked");
     }
 }
+
+#[test]
+fn bbc_and_dawn_style_pastes() {
+    let bbc = "Pakistan floods: Thousands flee as Indus rises\nPublished 3 hours ago\nShare\nSave\n\
+Image source, Getty Images\nImage caption, Families wait for boats near Sukkur\n\
+Thousands of families have fled their homes in Sindh as the Indus river rose to its highest level in a decade, officials said on Tuesday.\n\
+The provincial government said 120 relief camps had been set up along the river.\n\
+Related Topics\nPakistan\nFloods\nMore on this story\nWhy Pakistan floods so often\n";
+    let a = read_str("bbc.txt", bbc).unwrap();
+    assert_eq!(
+        a.title.as_deref(),
+        Some("Pakistan floods: Thousands flee as Indus rises")
+    );
+    assert!(
+        a.body.starts_with("Thousands of families have fled"),
+        "{}",
+        a.body
+    );
+    assert!(
+        a.body
+            .ends_with("120 relief camps had been set up along the river."),
+        "{}",
+        a.body
+    );
+    let dawn =
+        "Heatwave grips Karachi\nDawn.com\nPublished August 12, 2024\nFollow Dawn on WhatsApp\n\
+Karachi recorded a maximum temperature of 41 degrees Celsius on Monday, the Met Office said.\n\
+Comments (12)\nClosed\nReader A: Stay safe everyone.\n";
+    let a = read_str("dawn.txt", dawn).unwrap();
+    assert_eq!(a.body, "Karachi recorded a maximum temperature of 41 degrees Celsius on Monday, the Met Office said.");
+}
