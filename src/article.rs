@@ -273,8 +273,7 @@ fn split_paragraphs(text: &str) -> impl Iterator<Item = String> + '_ {
 }
 
 fn ends_sentence_line(s: &str) -> bool {
-    s.trim_end_matches(['"', '”', '’', '\'', ')'])
-        .ends_with(['.', '!', '?', '۔', '؟', ':'])
+    crate::segment::ends_sentence(s) || s.ends_with(':')
 }
 
 /// A block of three or more lines, most of which run on without a full

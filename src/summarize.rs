@@ -15,7 +15,7 @@ use crate::generate::{
     DigestShape, Generation, Generator, Message, NumberSet, Request, Sampling, StopReason,
 };
 use crate::prompt::Prompts;
-use crate::segment::{self, Sentence};
+use crate::segment::{self, ends_sentence, Sentence};
 
 /// Options for summarizing.
 #[derive(Debug, Clone)]
@@ -464,11 +464,6 @@ fn near_duplicate(
 
 fn tidy(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-fn ends_sentence(s: &str) -> bool {
-    s.trim_end_matches(['"', '\'', '”', '’', ')'])
-        .ends_with(['.', '!', '?', '۔', '؟'])
 }
 
 /// Byte offset just past the last full sentence of `s`, if any.

@@ -2,6 +2,8 @@
 //! lists, comment sections and author bios that come along when a page is
 //! pasted as text. None of it is the story.
 
+use crate::segment::ends_sentence;
+
 /// Paragraph openings that are never article text.
 const FURNITURE_STARTS: &[&str] = &[
     "share",
@@ -127,11 +129,6 @@ const BIO_WORDS: &[&str] = &[
 
 fn words(s: &str) -> usize {
     s.split_whitespace().count()
-}
-
-fn ends_sentence(s: &str) -> bool {
-    s.trim_end_matches(['"', '”', '’', '\'', ')'])
-        .ends_with(['.', '!', '?', '۔', '؟'])
 }
 
 /// True for prose: a long paragraph that ends like a sentence.
