@@ -38,9 +38,33 @@ pub struct Digest {
     /// One check per key fact, in the same order: verdict, evidence, coverage.
     #[serde(default)]
     pub fact_checks: Vec<crate::ground::FactCheck>,
+    /// Translations of headline, summary and facts into other languages.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub translations: Vec<Translation>,
     /// Batch bookkeeping, for digests made by `khulasa batch`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch: Option<BatchInfo>,
+}
+
+/// A digest's text in another language.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Translation {
+    /// Target language.
+    pub lang: Lang,
+    /// Script direction of that language.
+    pub dir: crate::lang::Dir,
+    /// Translated headline.
+    pub headline: String,
+    /// Translated summary.
+    pub summary: String,
+    /// Translated key facts, in order.
+    pub key_facts: Vec<String>,
+    /// Translation backend.
+    pub backend: String,
+    /// Model id.
+    pub model: String,
+    /// Licence of the translation model.
+    pub licence: String,
 }
 
 /// Where a batch digest came from and the key it was made under.
@@ -171,6 +195,7 @@ pub(crate) mod fixtures {
             timings: Timings::default(),
             warnings: vec![],
             fact_checks: vec![],
+            translations: vec![],
             batch: Some(BatchInfo {
                 id: id.into(),
                 key: "k".into(),

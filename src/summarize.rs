@@ -202,6 +202,7 @@ impl<'p> Summarizer<'p> {
             timings: log.timings,
             warnings: log.warnings,
             fact_checks,
+            translations: Vec::new(),
             batch: None,
         })
     }

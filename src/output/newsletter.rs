@@ -106,14 +106,33 @@ fn publisher(d: &Digest) -> String {
         .map_or_else(|| "Other".to_string(), str::to_string)
 }
 
+/// The headline, summary and facts of `d` in `lang`: its own text, or a
+/// translation it carries.
+fn text_in(d: &Digest, lang: Lang) -> Option<(&str, &str, &[String])> {
+    if d.language == lang {
+        return Some((&d.headline, &d.summary, &d.key_facts));
+    }
+    d.translations.iter().find(|t| t.lang == lang).map(|t| {
+        (
+            t.headline.as_str(),
+            t.summary.as_str(),
+            t.key_facts.as_slice(),
+        )
+    })
+}
+
 /// Groups, orders and renders `digests`. Returns the text and how many
-/// digests were left out because they are in another language.
+/// digests were left out because they are in another language and carry no
+/// translation into it.
 pub fn render(
     digests: &[Digest],
     format: NewsletterFormat,
     opts: &NewsletterOptions,
 ) -> Result<(String, usize)> {
-    let mut chosen: Vec<&Digest> = digests.iter().filter(|d| d.language == opts.lang).collect();
+    let mut chosen: Vec<&Digest> = digests
+        .iter()
+        .filter(|d| text_in(d, opts.lang).is_some())
+        .collect();
     let left_out = digests.len() - chosen.len();
     let published = |d: &Digest| {
         d.batch
@@ -144,15 +163,17 @@ pub fn render(
                 }
             }
         };
+        let (headline, summary, key_facts) =
+            text_in(d, opts.lang).expect("chosen digests have text in the language");
         groups.entry(name).or_default().push(ItemView {
-            headline: d.headline.clone(),
-            summary: d.summary.clone(),
-            key_facts: d.key_facts.clone(),
+            headline: headline.to_string(),
+            summary: summary.to_string(),
+            key_facts: key_facts.to_vec(),
             source: d.source.title.clone().unwrap_or_else(|| publisher(d)),
             url: d.batch.as_ref().and_then(|b| b.url.clone()),
             published: d.batch.as_ref().and_then(|b| b.published.clone()),
-            lang: d.language.code(),
-            dir: dir_name(d.language.dir()),
+            lang: opts.lang.code(),
+            dir: dir_name(opts.lang.dir()),
         });
     }
     let mut models: Vec<String> = digests

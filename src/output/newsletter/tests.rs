@@ -87,3 +87,22 @@ fn date_grouping_and_template_override() {
     let (s, _) = render(&digests(), NewsletterFormat::Markdown, &o).unwrap();
     assert_eq!(s, "2024-08-11:1;2024-08-12:2;");
 }
+
+#[test]
+fn uses_a_translation_when_the_digest_has_one() {
+    let mut d = digests();
+    d[0].translations.push(crate::digest::Translation {
+        lang: Lang::Ur,
+        dir: Dir::Rtl,
+        headline: "دوسری خبر".into(),
+        summary: "خلاصہ۔".into(),
+        key_facts: vec!["ایک۔".into(), "دو۔".into(), "تین۔".into()],
+        backend: "llm".into(),
+        model: "m".into(),
+        licence: "Apache-2.0".into(),
+    });
+    let (md, left_out) = render(&d, NewsletterFormat::Markdown, &opts(Lang::Ur)).unwrap();
+    assert_eq!(left_out, 2);
+    assert!(md.contains("### دوسری خبر") && md.contains("### اردو خبر"));
+    assert!(!md.contains("Second story"));
+}
