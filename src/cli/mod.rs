@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use crate::error::Error;
 
 mod batch;
+mod bench;
 mod eval;
 mod models;
 mod newsletter;
@@ -31,6 +32,8 @@ pub enum Command {
     Batch(batch::BatchArgs),
     /// Measure digest quality on data with reference summaries (ROUGE, lead-3, grounding).
     Eval(eval::EvalArgs),
+    /// Engine speed: prompt and generation tokens/s (median), load time, peak RSS, one digest.
+    Bench(bench::BenchArgs),
     /// Combine the output folders of shards.
     Merge(batch::MergeArgs),
     /// Render a newsletter draft from digests.
@@ -50,6 +53,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Models(c) => models::run(c),
         Command::Batch(a) => batch::run(a),
         Command::Merge(a) => batch::merge(a),
+        Command::Bench(a) => bench::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Newsletter(a) => newsletter::run(a),
         Command::Read(a) => {

@@ -255,9 +255,13 @@ impl<'n> DigestMachine<'n> {
                 Step::Lit { lit, .. } => &lit[m.lit_pos..m.lit_pos + 1],
                 Step::Str(_) if !m.s.opened => b"\"",
                 Step::Str(_) if m.s.words == 0 => b"-",
-                Step::Str(_) if m.allows(b"\"") => b"\"",
+                // Close the string if it may close here; else end the
+                // sentence, or the over-long word first.
                 Step::Str(_) if m.s.escape => b"\\",
-                Step::Str(_) => b".",
+                Step::Str(_) => [&b"\""[..], b".", b" "]
+                    .into_iter()
+                    .find(|c| m.allows(c))
+                    .unwrap_or(b"\""),
                 Step::AfterFact if m.facts < m.shape.min_facts => b",",
                 Step::AfterFact => b"]",
                 Step::Done => b"",

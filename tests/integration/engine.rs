@@ -147,3 +147,50 @@ fn sampling_with_seed_is_reproducible() {
         "different seeds should differ"
     );
 }
+
+#[test]
+fn bench_reports_rates_memory_and_a_digest_time() {
+    use assert_cmd::Command;
+    let dir = tempfile::tempdir().unwrap();
+    let gguf = dir.path().join("tiny-qwen2.gguf");
+    tiny::write_tiny("qwen2", &gguf, 7).unwrap();
+    let article = dir.path().join("a.txt");
+    std::fs::write(
+        &article,
+        "The heater ran in the sea town. The sea rose as the heater ran.",
+    )
+    .unwrap();
+    let out = Command::cargo_bin("khulasa")
+        .unwrap()
+        .env_clear()
+        .env("HOME", dir.path())
+        .args([
+            "bench",
+            "--model",
+            gguf.to_str().unwrap(),
+            "--prompt-tokens",
+            "64",
+            "--gen-tokens",
+            "8",
+            "--runs",
+            "3",
+        ])
+        .arg("--article")
+        .arg(&article)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    for k in [
+        "prompt_tokens_per_sec",
+        "gen_tokens_per_sec",
+        "load_secs",
+        "digest_secs",
+    ] {
+        assert!(v[k].as_f64().unwrap() > 0.0, "{k}: {v}");
+    }
+    assert!(v["peak_rss_bytes"].as_u64().unwrap() > 0);
+    assert_eq!(v["prompt_tokens"], 64);
+}

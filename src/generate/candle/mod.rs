@@ -143,6 +143,24 @@ impl CandleGenerator {
         self.model.forward(ids, 0, &self.device)
     }
 
+    /// Times a prompt pass over `prompt` and `generate` greedy decode steps
+    /// (end-of-turn tokens ignored): `(prompt_secs, generate_secs)`.
+    pub fn bench(&mut self, prompt: &[u32], generate: usize) -> Result<(f64, f64)> {
+        let t0 = Instant::now();
+        let mut logits = self.logits(prompt)?;
+        let prompt_secs = t0.elapsed().as_secs_f64();
+        let t1 = Instant::now();
+        for pos in prompt.len()..prompt.len() + generate {
+            let next = logits
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .map_or(0, |(i, _)| i as u32);
+            logits = self.model.forward(&[next], pos, &self.device)?;
+        }
+        Ok((prompt_secs, t1.elapsed().as_secs_f64()))
+    }
+
     /// Logits after `ids` fed one token at a time through the KV cache.
     pub fn logits_incremental(&mut self, ids: &[u32]) -> Result<Vec<f32>> {
         self.model.clear();

@@ -164,7 +164,7 @@ pub fn write_tiny(arch: &str, path: &Path, seed: u64) -> Result<()> {
         ("attention.head_count_kv", KV_HEADS),
         ("block_count", LAYERS),
         ("embedding_length", HIDDEN),
-        ("context_length", 512),
+        ("context_length", 4096),
         ("rope.dimension_count", HEAD_DIM),
         ("attention.key_length", HEAD_DIM),
         ("attention.value_length", HEAD_DIM),

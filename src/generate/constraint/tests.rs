@@ -177,3 +177,43 @@ fn a_number_can_never_lead_to_a_dead_end() {
     assert!(m.feed(br#"{"headline": "At 1"#));
     assert!(m.allows(b".5 m") && !m.allows(b".6"));
 }
+
+proptest::proptest! {
+    #[test]
+    fn closing_completes_every_reachable_state(choices in proptest::collection::vec(0usize..12, 0..300)) {
+        // Walk the machine with random allowed pieces, then close it.
+        let pieces: [&[u8]; 12] = [b"{", b"\"headline\"", b":", b" ", b"\"", b"ab", b"x.", b"1", b",", b"]", "ییی".as_bytes(), b"wordwordwordword"];
+        let nums = NumberSet::from_source("12 and 1.5");
+        let mut m = DigestMachine::new(DigestShape::default(), Some(&nums));
+        let mut text = Vec::new();
+        for c in choices {
+            if m.allows(pieces[c]) {
+                m.feed(pieces[c]);
+                text.extend_from_slice(pieces[c]);
+            }
+        }
+        if !m.at_safe_point() {
+            return Ok(());
+        }
+        let tail = m.closing();
+        let mut done = m;
+        proptest::prop_assert!(done.feed(&tail) && done.is_done(), "{}|{}", String::from_utf8_lossy(&text), String::from_utf8_lossy(&tail));
+        text.extend_from_slice(&tail);
+        proptest::prop_assert!(serde_json::from_slice::<serde_json::Value>(&text).is_ok());
+    }
+}
+
+#[test]
+fn closing_after_an_over_long_word() {
+    let mut m = DigestMachine::new(DigestShape::default(), None);
+    assert!(m.feed(br#"{"headline": "a", "summary": "the "#));
+    assert!(m.feed("x".repeat(48).as_bytes()));
+    assert!(!m.allows(b"y") && !m.allows(b"."));
+    let tail = m.closing();
+    let mut done = m;
+    assert!(
+        done.feed(&tail) && done.is_done(),
+        "{}",
+        String::from_utf8_lossy(&tail)
+    );
+}

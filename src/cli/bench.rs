@@ -1,0 +1,98 @@
+//! `khulasa bench`: engine speed on a fixed prompt, and one full digest.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::Args;
+
+use crate::article;
+use crate::generate::candle::{self as engine, CandleGenerator, LoadOptions};
+use crate::models::{self, Fetch};
+use crate::prompt::Prompts;
+use crate::summarize::{SummarizeOptions, Summarizer};
+
+/// Arguments of `khulasa bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Model id or .gguf file. Default: the default model.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Prompt length in tokens.
+    #[arg(long, default_value_t = 1000)]
+    pub prompt_tokens: usize,
+    /// Tokens to generate.
+    #[arg(long, default_value_t = 200)]
+    pub gen_tokens: usize,
+    /// Runs; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+    /// Compute threads.
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Article for the full-digest timing.
+    #[arg(long, default_value = "examples/ntrex-shark-en.txt")]
+    pub article: PathBuf,
+    /// Use only local files.
+    #[arg(long)]
+    pub offline: bool,
+}
+
+/// Peak resident memory of this process in bytes (Linux), if known.
+fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Runs `khulasa bench`.
+pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
+    super::set_threads(a.threads);
+    let name = a.model.clone().unwrap_or_else(models::default_id);
+    let r = models::resolve(&name, Fetch { offline: a.offline })?;
+    let file_size = std::fs::metadata(&r.gguf).map(|m| m.len()).unwrap_or(0);
+    let t0 = Instant::now();
+    let mut g = CandleGenerator::load(&LoadOptions {
+        gguf: r.gguf,
+        tokenizer_json: r.tokenizer_json,
+        id: r.id.clone(),
+        sha256: r.sha256,
+        licence: r.licence,
+    })?;
+    let load = t0.elapsed().as_secs_f64();
+    // A fixed prompt: the example article repeated, cut to the exact length.
+    let text = std::fs::read_to_string(&a.article).map_err(|e| crate::Error::io(&a.article, e))?;
+    let mut ids = Vec::new();
+    while ids.len() < a.prompt_tokens {
+        ids.extend(g.encode(&text)?);
+    }
+    ids.truncate(a.prompt_tokens);
+    let (mut pp, mut tg) = (Vec::new(), Vec::new());
+    for _ in 0..a.runs.max(1) {
+        let (p, t) = g.bench(&ids, a.gen_tokens)?;
+        pp.push(a.prompt_tokens as f64 / p);
+        tg.push(a.gen_tokens as f64 / t);
+    }
+    let art = article::read(&a.article.display().to_string(), &Default::default())?;
+    let prompts = Prompts::embedded();
+    let t1 = Instant::now();
+    Summarizer::new(&prompts, SummarizeOptions::default()).run(&mut g, &art)?;
+    let digest = t1.elapsed().as_secs_f64();
+    let rss = peak_rss().unwrap_or(0);
+    let report = serde_json::json!({
+        "model": r.id, "threads": engine::threads(), "load_secs": load,
+        "prompt_tokens": a.prompt_tokens, "gen_tokens": a.gen_tokens, "runs": a.runs,
+        "prompt_tokens_per_sec": median(pp), "gen_tokens_per_sec": median(tg),
+        "peak_rss_bytes": rss, "file_bytes": file_size,
+        "rss_over_file": if file_size > 0 { rss as f64 / file_size as f64 } else { 0.0 },
+        "digest_secs": digest, "digest_article": a.article.display().to_string(), "digest_words": art.word_count,
+    });
+    super::print(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
+    Ok(ExitCode::SUCCESS)
+}
