@@ -44,6 +44,12 @@ impl Fixture {
     }
 }
 
+/// Runs `c`, expects success and parses its stdout as JSON.
+fn json_stdout(mut c: Command) -> serde_json::Value {
+    let out = c.assert().success().get_output().stdout.clone();
+    serde_json::from_slice(&out).expect("stdout is JSON")
+}
+
 #[test]
 fn text_output_has_headline_summary_facts_only_on_stdout() {
     let f = Fixture::new(&[DIGEST]);
@@ -62,14 +68,7 @@ fn text_output_has_headline_summary_facts_only_on_stdout() {
 #[test]
 fn json_output_is_documented_schema() {
     let f = Fixture::new(&[DIGEST]);
-    let out = f
-        .summarize(&[&f.path("a.txt"), "--format", "json"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let v = json_stdout(f.summarize(&[&f.path("a.txt"), "--format", "json"]));
     assert_eq!(v["schema_version"], 1);
     assert_eq!(v["language"], "en");
     assert_eq!(v["key_facts"].as_array().unwrap().len(), 3);
@@ -194,20 +193,13 @@ fn prompt_override_folder_is_used() {
         "version = \"7\"\nvariables = [\"article\"]\nsystem = \"S\"\nuser = \"Only: {{ article }}\"\n",
     )
     .unwrap();
-    let out = f
-        .summarize(&[
-            &f.path("a.txt"),
-            "--format",
-            "json",
-            "--prompts",
-            &p.display().to_string(),
-        ])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let v = json_stdout(f.summarize(&[
+        &f.path("a.txt"),
+        "--format",
+        "json",
+        "--prompts",
+        &p.display().to_string(),
+    ]));
     assert!(v["prompt_version"].as_str().unwrap().contains("digest@7"));
 }
 
@@ -242,14 +234,7 @@ const INVENTED: &str = r#"{"headline": "Floods kill 30 in Swat valley", "summary
 #[test]
 fn ungrounded_facts_flag_drop_or_fail() {
     let f = Fixture::new(&[INVENTED]);
-    let out = f
-        .summarize(&[&f.path("a.txt"), "--format", "json"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let v = json_stdout(f.summarize(&[&f.path("a.txt"), "--format", "json"]));
     let checks = v["fact_checks"].as_array().unwrap();
     assert_eq!(checks.len(), 3);
     assert_eq!(checks[0]["grounded"], true);
