@@ -130,7 +130,8 @@ impl<'p> Summarizer<'p> {
     pub fn run(&self, g: &mut dyn Generator, article: &Article) -> Result<Digest> {
         let t0 = Instant::now();
         let mut log = Log::default();
-        let numbers = NumberSet::from_source(&article.full_text());
+        let source = article.full_text();
+        let numbers = NumberSet::from_source(&source);
         let numbers_ref = self.opts.numbers_from_source.then_some(&numbers);
         let language = Value::from(article.lang.name());
         let title = Value::from(article.title.clone().unwrap_or_default());
@@ -172,7 +173,7 @@ impl<'p> Summarizer<'p> {
         })?;
         log.record(stage, 1, &gen);
         let mut parsed = parse_digest(&gen.text, gen.limits, &self.opts.shape, &mut log.warnings)?;
-        let fact_checks = self.ground(&mut parsed, &article.full_text(), &mut log.warnings)?;
+        let fact_checks = self.ground(&mut parsed, &source, &mut log.warnings)?;
         log.timings.total_secs = t0.elapsed().as_secs_f64();
         log.timings.finish();
         let info = g.info();

@@ -99,7 +99,12 @@ pub(crate) fn run(
             stop = StopReason::NoValidToken;
             break;
         };
-        if let Some(&top) = argmax(&logits).as_ref() {
+        // Only a ban can have changed the choice: skip the vocabulary scan otherwise.
+        if let Some(&top) = (!banned.is_empty())
+            .then(|| argmax(&logits))
+            .flatten()
+            .as_ref()
+        {
             if top != next && banned.contains(&top) {
                 blocked.push(
                     machine
