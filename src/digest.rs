@@ -65,6 +65,16 @@ pub struct Translation {
     pub model: String,
     /// Licence of the translation model.
     pub licence: String,
+    /// Digits used in Urdu and Pashto text.
+    #[serde(default)]
+    pub digits: crate::translate::Digits,
+    /// Sentences translated a second time because the first try lost a
+    /// number, was in another language or was cut.
+    #[serde(default)]
+    pub retried: usize,
+    /// Problems left after the retry, per sentence.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<crate::translate::TranslationFlag>,
 }
 
 /// Where a batch digest came from and the key it was made under.

@@ -100,6 +100,16 @@ pub(crate) fn is_arabic_script(c: char) -> bool {
     matches!(c as u32, 0x0600..=0x06FF | 0x0750..=0x077F | 0xFB50..=0xFDFF | 0xFE70..=0xFEFF)
 }
 
+/// True when `text` has a letter found in Urdu but not in Pashto.
+pub fn has_urdu_letters(text: &str) -> bool {
+    text.chars().any(|c| URDU_LETTERS.contains(&c))
+}
+
+/// True when `text` has a letter found in Pashto but not in Urdu or Persian.
+pub fn has_pashto_letters(text: &str) -> bool {
+    text.chars().any(|c| PASHTO_LETTERS.contains(&c))
+}
+
 /// The result of language detection.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Detection {

@@ -42,5 +42,6 @@ pub mod output;
 pub mod prompt;
 pub mod segment;
 pub mod summarize;
+pub mod translate;
 
 pub use error::{Error, Result};

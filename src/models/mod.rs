@@ -10,9 +10,14 @@ use crate::error::{Error, Result};
 
 mod mirror;
 mod resolve;
+mod translators;
 mod verify;
 
 pub use resolve::{cached_path, resolve, Fetch, Resolved};
+pub use translators::{
+    find_translator, resolve_translator, translator_manifests, verify_translator_files,
+    TranslatorManifest,
+};
 pub use verify::{sha256_file, verify_file};
 
 const EMBEDDED: &[&str] = &[

@@ -16,7 +16,7 @@ pub struct Fetch {
 }
 
 impl Fetch {
-    fn offline(&self) -> bool {
+    pub(crate) fn offline(&self) -> bool {
         self.offline
             || std::env::var("HF_HUB_OFFLINE")
                 .is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))

@@ -12,13 +12,14 @@ use crate::generate::Message;
 pub mod chat;
 
 /// The prompts khulasa uses, by name.
-pub const NAMES: &[&str] = &["digest", "notes", "reduce", "collapse"];
+pub const NAMES: &[&str] = &["digest", "notes", "reduce", "collapse", "translate"];
 
 const EMBEDDED: &[(&str, &str)] = &[
     ("digest", include_str!("../../prompts/digest.toml")),
     ("notes", include_str!("../../prompts/notes.toml")),
     ("reduce", include_str!("../../prompts/reduce.toml")),
     ("collapse", include_str!("../../prompts/collapse.toml")),
+    ("translate", include_str!("../../prompts/translate.toml")),
 ];
 
 /// One prompt template.
@@ -67,7 +68,7 @@ impl Prompts {
         if !dir.is_dir() {
             return Err(Error::bad_input(
                 dir.display().to_string(),
-                "prompt folder not found; give a folder holding digest.toml, notes.toml, reduce.toml or collapse.toml",
+                "prompt folder not found; give a folder holding digest.toml, notes.toml, reduce.toml, collapse.toml or translate.toml",
             ));
         }
         for name in NAMES {

@@ -7,3 +7,4 @@ mod common;
 mod engine;
 mod newsletter;
 mod real;
+mod translate;

@@ -100,6 +100,9 @@ fn uses_a_translation_when_the_digest_has_one() {
         backend: "llm".into(),
         model: "m".into(),
         licence: "Apache-2.0".into(),
+        digits: Default::default(),
+        retried: 0,
+        flags: vec![],
     });
     let (md, left_out) = render(&d, NewsletterFormat::Markdown, &opts(Lang::Ur)).unwrap();
     assert_eq!(left_out, 2);
