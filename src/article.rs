@@ -82,11 +82,18 @@ impl Article {
 
 /// Reads `input` (a path, or `-` for stdin) into an [`Article`].
 pub fn read(input: &str, opts: &ReadOptions) -> Result<Article> {
+    let (name, bytes) = read_bytes(input, opts.max_bytes)?;
+    from_bytes(name, &bytes, opts)
+}
+
+/// The raw bytes of a file, or of stdin for `-`, with the display name used
+/// in errors; at most `max_bytes` are read.
+pub fn read_bytes(input: &str, max_bytes: usize) -> Result<(&str, Vec<u8>)> {
     let bytes = if input == "-" {
         let mut buf = Vec::new();
         std::io::stdin()
             .lock()
-            .take(opts.max_bytes as u64 + 1)
+            .take(max_bytes as u64 + 1)
             .read_to_end(&mut buf)
             .map_err(|source| Error::ReadInput {
                 input: "<stdin>".into(),
@@ -94,10 +101,10 @@ pub fn read(input: &str, opts: &ReadOptions) -> Result<Article> {
             })?;
         buf
     } else {
-        read_file(input, opts.max_bytes)?
+        read_file(input, max_bytes)?
     };
     let name = if input == "-" { "<stdin>" } else { input };
-    from_bytes(name, &bytes, opts)
+    Ok((name, bytes))
 }
 
 fn read_file(input: &str, max_bytes: usize) -> Result<Vec<u8>> {

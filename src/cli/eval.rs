@@ -6,15 +6,25 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::summarize::EngineArgs;
+use super::translate::TranslatorArgs;
 use crate::eval;
+use crate::generate::Generator;
+use crate::lang::Lang;
 use crate::summarize::Summarizer;
 
 /// Arguments of `khulasa eval`.
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    /// Data with references: the CNN/DailyMail CSV (`id,article,highlights`) or a JSONL of `{"document","summary"}`.
+    /// Data with references: the CNN/DailyMail CSV (`id,article,highlights`) or a JSONL of
+    /// `{"document","summary"}`; with --to, the NTREX-128 folder or a JSONL of `{"source","reference"}`.
     #[arg(long)]
     pub data: PathBuf,
+    /// Score translation into this language (ur, ps) instead of summarization.
+    #[arg(long)]
+    pub to: Option<Lang>,
+    /// Translation backend and options (with --to).
+    #[command(flatten)]
+    pub translator: TranslatorArgs,
     /// Score only the first N documents.
     #[arg(long)]
     pub limit: Option<usize>,
@@ -30,6 +40,9 @@ pub struct EvalArgs {
 pub fn run(a: EvalArgs) -> anyhow::Result<ExitCode> {
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, crate::batch::stop_flag().clone())?;
+    }
+    if let Some(to) = a.to {
+        return run_translation(&a, to);
     }
     let examples = eval::load(&a.data, a.limit)?;
     let (prompts, mut g, _) = a.engine.load()?;
@@ -48,6 +61,40 @@ pub fn run(a: EvalArgs) -> anyhow::Result<ExitCode> {
     if let Some(p) = &a.report {
         let json = serde_json::to_vec_pretty(&report)?;
         crate::batch::store::write_atomic(p, &json)?;
+    }
+    Ok(if report.failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// `khulasa eval --to LANG`: translation of English sentences, scored.
+fn run_translation(a: &EvalArgs, to: Lang) -> anyhow::Result<ExitCode> {
+    let pairs = eval::translation::load_pairs(&a.data, to, a.limit)?;
+    let e = &a.engine;
+    super::set_threads(e.threads);
+    let prompts = crate::prompt::Prompts::load(e.prompts.as_deref())?;
+    let mut generator = if a.translator.needs_generator() {
+        Some(super::summarize::load_generator(e.model.as_deref(), e.offline, e.verbose)?.0)
+    } else {
+        None
+    };
+    let g = generator.as_mut().map(|g| g.as_mut() as &mut dyn Generator);
+    let mut t = a.translator.open(g, &prompts, e.offline)?;
+    let total = pairs.len();
+    let report = eval::translation::run_translation(
+        t.as_mut(),
+        &a.data.display().to_string(),
+        &pairs,
+        Lang::En,
+        to,
+        a.translator.options(),
+        |i, id| eprintln!("[{}/{total}] {id}", i + 1),
+    )?;
+    super::print(&eval::translation::translation_table(&report))?;
+    if let Some(p) = &a.report {
+        crate::batch::store::write_atomic(p, &serde_json::to_vec_pretty(&report)?)?;
     }
     Ok(if report.failures.is_empty() {
         ExitCode::SUCCESS

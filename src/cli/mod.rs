@@ -13,6 +13,7 @@ mod eval;
 mod models;
 mod newsletter;
 mod summarize;
+mod translate;
 
 /// Summarize news articles into a headline, a summary and key facts, locally.
 #[derive(Debug, Parser)]
@@ -36,6 +37,8 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Combine the output folders of shards.
     Merge(batch::MergeArgs),
+    /// Translate a text or a digest JSON into Urdu, Pashto or English.
+    Translate(translate::TranslateArgs),
     /// Render a newsletter draft from digests.
     Newsletter(newsletter::NewsletterArgs),
     /// Show how an input is read: title, language, body and the furniture removed.
@@ -56,6 +59,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Bench(a) => bench::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Newsletter(a) => newsletter::run(a),
+        Command::Translate(a) => translate::run(a),
         Command::Read(a) => {
             let opts = crate::article::ReadOptions {
                 max_bytes: a.max_input_bytes,

@@ -61,11 +61,35 @@ pub fn run(c: ModelsCommand) -> anyhow::Result<ExitCode> {
                     m.description
                 ));
             }
-            s.push_str("* default summarizer\n");
+            s.push_str("* default summarizer\n\nTranslation models (--translator):\n");
+            s.push_str(&format!(
+                "{:<30} {:<8} {:<9} {:<40} {}\n",
+                "ID", "BACKEND", "LANGUAGES", "LICENCE", "DESCRIPTION"
+            ));
+            for m in models::translator_manifests() {
+                let langs: Vec<&str> = m.languages.keys().map(String::as_str).collect();
+                s.push_str(&format!(
+                    "{:<30} {:<8} {:<9} {:<40} {}\n",
+                    m.id,
+                    m.backend,
+                    langs.join(","),
+                    m.licence,
+                    m.description
+                ));
+            }
             super::print(&s)?;
         }
         ModelsCommand::Pull { id, offline } => {
             let id = id.unwrap_or_else(models::default_id);
+            if let Ok(m) = models::find_translator(&id) {
+                let dir = models::resolve_translator(&m, None, Fetch { offline })?;
+                super::print(&format!(
+                    "{} {} (sha256 verified or pinned)\n",
+                    m.id,
+                    dir.display()
+                ))?;
+                return Ok(ExitCode::SUCCESS);
+            }
             let r = models::resolve(&id, Fetch { offline })?;
             super::print(&format!(
                 "{} {} (from {}, sha256 verified)\n",

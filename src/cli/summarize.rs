@@ -9,10 +9,13 @@ use clap::Args;
 use crate::article::{self, ReadOptions, DEFAULT_MAX_BYTES};
 use crate::generate::candle::{self as engine, CandleGenerator, LoadOptions};
 use crate::generate::{Generator, ScriptedGenerator};
+use crate::lang::Lang;
 use crate::models::{self, Fetch};
 use crate::output::{self, OutputFormat};
 use crate::prompt::Prompts;
 use crate::summarize::{OnUngrounded, SummarizeOptions, Summarizer};
+
+use super::translate::{translate_into, TranslatorArgs};
 
 /// Model, decoding and reading options shared by `summarize` and `batch`.
 #[derive(Debug, Clone, Args)]
@@ -102,6 +105,12 @@ pub struct SummarizeArgs {
     /// Show the source sentences behind each key fact (text and Markdown).
     #[arg(long)]
     pub evidence: bool,
+    /// Also translate the digest into these languages (ur, ps, en; comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub translate: Vec<Lang>,
+    /// Translation backend and options.
+    #[command(flatten)]
+    pub translator: TranslatorArgs,
     /// Model and decoding options.
     #[command(flatten)]
     pub engine: EngineArgs,
@@ -167,6 +176,27 @@ pub fn run(a: SummarizeArgs) -> anyhow::Result<ExitCode> {
     let (prompts, mut g, load_secs) = e.load()?;
     let mut digest = Summarizer::new(&prompts, e.summarize_options()).run(g.as_mut(), &art)?;
     digest.timings.load_secs = load_secs;
+    if !a.translate.is_empty() {
+        let t0 = Instant::now();
+        let mut t = a.translator.open(Some(g.as_mut()), &prompts, e.offline)?;
+        translate_into(
+            t.as_mut(),
+            &mut digest,
+            &a.translate,
+            a.translator.options(),
+        )?;
+        if e.verbose {
+            eprintln!(
+                "[translate] {} in {:.2}s",
+                a.translate
+                    .iter()
+                    .map(|l| l.code())
+                    .collect::<Vec<_>>()
+                    .join(","),
+                t0.elapsed().as_secs_f64()
+            );
+        }
+    }
     if e.verbose {
         for p in &digest.passes {
             eprintln!(

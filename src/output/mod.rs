@@ -1,9 +1,9 @@
 //! Renderers: text for the terminal, JSON for scripts, Markdown for
 //! newsletters.
 
-use crate::digest::Digest;
+use crate::digest::{Digest, Translation};
 use crate::error::Result;
-use crate::lang::Dir;
+use crate::lang::{Dir, Lang};
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -61,9 +61,34 @@ fn fact_list(d: &Digest, evidence: bool, flag: &str, quote: &str) -> String {
     s
 }
 
+/// Header line of a translation: language, backend, model and licence.
+fn translation_header(t: &Translation) -> String {
+    format!(
+        "{} ({}) · {} backend, model {} · licence {}",
+        t.lang.name(),
+        t.lang.code(),
+        t.backend,
+        t.model,
+        t.licence
+    )
+}
+
+/// Text output keeps the logical order of right-to-left text: terminals
+/// that support bidirectional text display it; nothing is reversed.
 fn text(d: &Digest, evidence: bool) -> String {
     let mut s = format!("{}\n\n{}\n\nKey facts:\n", d.headline, d.summary);
     s.push_str(&fact_list(d, evidence, " [unverified]", "    > "));
+    for t in &d.translations {
+        s.push_str(&format!(
+            "\n--- {} ---\n{}\n\n{}\n\n",
+            translation_header(t),
+            t.headline,
+            t.summary
+        ));
+        for f in &t.key_facts {
+            s.push_str(&format!("- {f}\n"));
+        }
+    }
     for w in &d.warnings {
         s.push_str(&format!("\nwarning: {w}"));
     }
@@ -73,21 +98,34 @@ fn text(d: &Digest, evidence: bool) -> String {
     s
 }
 
+/// Right-to-left text in a `<div dir="rtl" lang="..">` block, which common
+/// Markdown renderers (GitHub, GitLab, pandoc) display right to left.
+fn wrap_dir(lang: Lang, t: &str) -> String {
+    if lang.dir() == Dir::Rtl {
+        format!(
+            "<div dir=\"rtl\" lang=\"{}\">\n\n{t}\n\n</div>",
+            lang.code()
+        )
+    } else {
+        t.to_string()
+    }
+}
+
 fn markdown(d: &Digest, evidence: bool) -> String {
-    let rtl = d.language.dir() == Dir::Rtl;
-    let wrap = |t: &str| {
-        if rtl {
-            format!(
-                "<div dir=\"rtl\" lang=\"{}\">\n\n{t}\n\n</div>",
-                d.language.code()
-            )
-        } else {
-            t.to_string()
-        }
-    };
     let mut body = format!("## {}\n\n{}\n\n", d.headline, d.summary);
     body.push_str(&fact_list(d, evidence, " ⚠️ *unverified*", "  > "));
-    let mut s = wrap(body.trim_end());
+    let mut s = wrap_dir(d.language, body.trim_end());
+    for t in &d.translations {
+        let mut body = format!("### {}\n\n{}\n\n", t.headline, t.summary);
+        for f in &t.key_facts {
+            body.push_str(&format!("- {f}\n"));
+        }
+        s.push_str(&format!(
+            "\n\n<sub>{}</sub>\n\n{}",
+            translation_header(t),
+            wrap_dir(t.lang, body.trim_end())
+        ));
+    }
     s.push_str(&format!(
         "\n\n<sub>Source: {} · model {} ({})</sub>\n",
         d.source.title.as_deref().unwrap_or(&d.source.path),

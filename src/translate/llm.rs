@@ -86,13 +86,13 @@ impl Translator for LlmTranslator<'_> {
         let messages = self.prompts.render("translate", &vars)?;
         let sampling = match attempt {
             Attempt::First => Sampling {
-                repeat_penalty: 1.0,
+                no_repeat_ngram: 4,
                 ..Sampling::default()
             },
             Attempt::Retry => Sampling {
                 temperature: 0.3,
-                repeat_penalty: 1.05,
                 seed: 7,
+                no_repeat_ngram: 3,
                 ..Sampling::default()
             },
         };
