@@ -102,6 +102,9 @@ pub struct TranslationFlag {
     pub problem: String,
     /// True when the sentence was left out of the translation.
     pub dropped: bool,
+    /// The text left out, for inspection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejected: Option<String>,
 }
 
 /// A text translated sentence by sentence, with its flags.
@@ -228,6 +231,7 @@ pub fn translate_text(
                 sentence: i,
                 problem: format!("{problem} (after a retry)"),
                 dropped: drop,
+                rejected: drop.then(|| chosen.text.trim().to_string()),
             });
         }
         if !drop {

@@ -269,3 +269,101 @@ fn ungrounded_facts_flag_drop_or_fail() {
         ))
         .stdout(predicate::str::contains("Karachi. [unverified]"));
 }
+
+#[test]
+fn summarize_translate_adds_a_checked_urdu_translation() {
+    let f = Fixture::new(&[
+        DIGEST,
+        "سوات وادی میں سیلاب سے 30 افراد ہلاک",
+        "اتوار کو سوات میں سیلاب سے 30 افراد ہلاک ہو گئے۔",
+        // Loses 2,600: retried, and the retry keeps it.
+        "گھروں کو نقصان پہنچا۔",
+        "2,600 گھروں کو نقصان پہنچا۔",
+        "سیلاب سے 30 افراد ہلاک ہوئے۔",
+        "2,600 گھروں کو نقصان پہنچا۔",
+        "14 دیہات کی سڑکیں کٹ گئیں۔",
+    ]);
+    let v = json_stdout(f.summarize(&[
+        &f.path("a.txt"),
+        "--format",
+        "json",
+        "--translate",
+        "ur",
+        "--digits",
+        "native",
+    ]));
+    let t = &v["translations"][0];
+    assert_eq!(t["lang"], "ur");
+    assert_eq!(t["dir"], "rtl");
+    assert_eq!(t["backend"], "llm");
+    assert_eq!(t["licence"], "none");
+    assert_eq!(t["retried"], 1);
+    assert!(t.get("flags").is_none(), "{t}");
+    assert_eq!(t["headline"], "سوات وادی میں سیلاب سے ۳۰ افراد ہلاک");
+    assert_eq!(
+        t["summary"],
+        "اتوار کو سوات میں سیلاب سے ۳۰ افراد ہلاک ہو گئے۔ ۲,۶۰۰ گھروں کو نقصان پہنچا۔"
+    );
+    assert_eq!(t["key_facts"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn translate_leaves_out_and_flags_urdu_given_for_pashto() {
+    let urdu = "اتوار کو سوات میں سیلاب سے 30 افراد ہلاک ہو گئے۔";
+    let f = Fixture::new(&[urdu, urdu]);
+    std::fs::write(
+        f.path("s.txt"),
+        "Flash floods killed 30 people in Swat on Sunday.\n",
+    )
+    .unwrap();
+    let model = format!("scripted:{}", f.path("replies.json"));
+    let out = f
+        .cmd()
+        .args([
+            "translate",
+            &f.path("s.txt"),
+            "--to",
+            "ps",
+            "--model",
+            &model,
+            "--format",
+            "json",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["lang"], "ps");
+    assert_eq!(v["text"], "");
+    assert_eq!(v["flags"][0]["dropped"], true);
+    assert!(v["flags"][0]["problem"].as_str().unwrap().contains("Urdu"));
+    // A seq2seq backend that cannot be fetched is a one-line error naming what to do.
+    f.cmd()
+        .args([
+            "translate",
+            &f.path("s.txt"),
+            "--to",
+            "ur",
+            "--translator",
+            "nllb-200-distilled-600m",
+            "--offline",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--translator-dir"));
+    // An unknown translator is named in the error.
+    f.cmd()
+        .args([
+            "translate",
+            &f.path("s.txt"),
+            "--to",
+            "ps",
+            "--translator",
+            "nope",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unknown translation model"));
+}

@@ -4,6 +4,7 @@
 use assert_cmd::Command;
 use khulasa::generate::candle::{tokenizer, CandleGenerator, LoadOptions};
 use khulasa::generate::Generator;
+use khulasa::lang::Lang;
 
 use crate::common::{eval_dir, model_path, ntrex_article, qwen_tokenizer_json};
 
@@ -154,4 +155,38 @@ fn default_pipeline_end_to_end_on_ntrex_article() {
         v["model"]["sha256"],
         "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
     );
+}
+
+/// The llm backend with the real 0.5B model: Urdu out, in Arabic script,
+/// every number kept or flagged.
+#[test]
+fn llm_backend_translates_a_sentence_into_urdu() {
+    use khulasa::translate::{translate_text, TranslateOptions};
+    let mut g = load("qwen2.5-coder-0.5b-instruct");
+    let mut t =
+        khulasa::translate::llm::LlmTranslator::new(&mut g, khulasa::prompt::Prompts::embedded());
+    let src = "The flood killed 27 people in Swat on Monday.";
+    let out = translate_text(
+        &mut t,
+        "s",
+        src,
+        Lang::En,
+        Lang::Ur,
+        TranslateOptions::default(),
+    )
+    .unwrap();
+    if out.flags.iter().any(|f| f.dropped) {
+        // Left out, and said why: never passed off as a translation.
+        assert!(out.text.is_empty(), "{out:?}");
+        assert!(
+            out.flags.iter().any(|f| f.problem.contains("not Urdu")),
+            "{out:?}"
+        );
+    } else {
+        let lost = khulasa::translate::missing_numbers(src, &out.text);
+        let flagged_numbers = out.flags.iter().any(|f| f.problem.contains("27"));
+        assert!(lost.is_empty() || flagged_numbers, "{out:?}");
+        let arabic = khulasa::lang::detect(&out.text).arabic_share;
+        assert!(arabic > 0.5, "{out:?}");
+    }
 }
