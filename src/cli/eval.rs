@@ -72,16 +72,11 @@ pub fn run(a: EvalArgs) -> anyhow::Result<ExitCode> {
 /// `khulasa eval --to LANG`: translation of English sentences, scored.
 fn run_translation(a: &EvalArgs, to: Lang) -> anyhow::Result<ExitCode> {
     let pairs = eval::translation::load_pairs(&a.data, to, a.limit)?;
-    let e = &a.engine;
-    super::set_threads(e.threads);
-    let prompts = crate::prompt::Prompts::load(e.prompts.as_deref())?;
-    let mut generator = if a.translator.needs_generator() {
-        Some(super::summarize::load_generator(e.model.as_deref(), e.offline, e.verbose)?.0)
-    } else {
-        None
-    };
-    let g = generator.as_mut().map(|g| g.as_mut() as &mut dyn Generator);
-    let mut t = a.translator.open(g, &prompts, e.offline)?;
+    let (prompts, mut generator) = a.engine.base.load_if(a.translator.needs_generator())?;
+    let g = generator
+        .as_mut()
+        .map(|(g, _)| g.as_mut() as &mut dyn Generator);
+    let mut t = a.translator.open(g, &prompts, a.engine.base.offline)?;
     let total = pairs.len();
     let report = eval::translation::run_translation(
         t.as_mut(),

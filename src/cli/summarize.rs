@@ -17,9 +17,10 @@ use crate::summarize::{OnUngrounded, SummarizeOptions, Summarizer};
 
 use super::translate::{translate_into, TranslatorArgs};
 
-/// Model, decoding and reading options shared by `summarize` and `batch`.
+/// The summarization model and its prompts: shared by every command that
+/// loads the model.
 #[derive(Debug, Clone, Args)]
-pub struct EngineArgs {
+pub struct ModelArgs {
     /// Model id (see `khulasa models list`) or a .gguf file. Default: the default model.
     #[arg(long, env = "KHULASA_MODEL")]
     pub model: Option<String>,
@@ -29,6 +30,50 @@ pub struct EngineArgs {
     /// Compute threads (default: physical cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Folder of prompt overrides (digest.toml, notes.toml, reduce.toml, collapse.toml, translate.toml).
+    #[arg(long)]
+    pub prompts: Option<PathBuf>,
+    /// Print stage timings and tokens/s to stderr.
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+impl ModelArgs {
+    /// Sets threads, loads prompts and the model.
+    pub fn load(&self) -> anyhow::Result<(Prompts, Box<dyn Generator>, f64)> {
+        let (prompts, g) = self.load_if(true)?;
+        let (g, load) = g.expect("loaded when asked");
+        Ok((prompts, g, load))
+    }
+
+    /// Sets threads, loads prompts, and the model only when `needed`
+    /// (translation backends other than `llm` do not use it).
+    #[allow(clippy::type_complexity)]
+    pub fn load_if(
+        &self,
+        needed: bool,
+    ) -> anyhow::Result<(Prompts, Option<(Box<dyn Generator>, f64)>)> {
+        super::set_threads(self.threads);
+        let prompts = Prompts::load(self.prompts.as_deref())?;
+        let g = if needed {
+            Some(load_generator(
+                self.model.as_deref(),
+                self.offline,
+                self.verbose,
+            )?)
+        } else {
+            None
+        };
+        Ok((prompts, g))
+    }
+}
+
+/// Model, decoding and reading options shared by `summarize`, `batch` and `eval`.
+#[derive(Debug, Clone, Args)]
+pub struct EngineArgs {
+    /// Model, threads and prompts.
+    #[command(flatten)]
+    pub base: ModelArgs,
     /// Sampling temperature; 0 is greedy.
     #[arg(long, default_value_t = 0.0)]
     pub temperature: f64,
@@ -44,9 +89,6 @@ pub struct EngineArgs {
     /// Most key facts (at least 3).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(3..=20))]
     pub max_facts: u16,
-    /// Folder of prompt overrides (digest.toml, notes.toml, reduce.toml, collapse.toml).
-    #[arg(long)]
-    pub prompts: Option<PathBuf>,
     /// Largest input accepted, in bytes.
     #[arg(long, default_value_t = DEFAULT_MAX_BYTES)]
     pub max_input_bytes: usize,
@@ -56,9 +98,6 @@ pub struct EngineArgs {
     /// What to do with a fact or number the article does not support.
     #[arg(long, value_enum, default_value = "flag")]
     pub on_ungrounded: OnUngrounded,
-    /// Print stage timings and tokens/s to stderr.
-    #[arg(short, long)]
-    pub verbose: bool,
 }
 
 impl EngineArgs {
@@ -86,10 +125,7 @@ impl EngineArgs {
 
     /// Sets threads, loads prompts and the model.
     pub fn load(&self) -> anyhow::Result<(Prompts, Box<dyn Generator>, f64)> {
-        super::set_threads(self.threads);
-        let prompts = Prompts::load(self.prompts.as_deref())?;
-        let (g, load) = load_generator(self.model.as_deref(), self.offline, self.verbose)?;
-        Ok((prompts, g, load))
+        self.base.load()
     }
 }
 
@@ -162,7 +198,7 @@ pub fn run(a: SummarizeArgs) -> anyhow::Result<ExitCode> {
     let e = &a.engine;
     let t_read = Instant::now();
     let art = article::read(&a.input, &e.read_options())?;
-    if e.verbose {
+    if e.base.verbose {
         eprintln!(
             "[read] {} as {:?}, {} words, language {}, {} furniture lines removed, {:.3}s",
             art.source,
@@ -178,14 +214,16 @@ pub fn run(a: SummarizeArgs) -> anyhow::Result<ExitCode> {
     digest.timings.load_secs = load_secs;
     if !a.translate.is_empty() {
         let t0 = Instant::now();
-        let mut t = a.translator.open(Some(g.as_mut()), &prompts, e.offline)?;
+        let mut t = a
+            .translator
+            .open(Some(g.as_mut()), &prompts, e.base.offline)?;
         translate_into(
             t.as_mut(),
             &mut digest,
             &a.translate,
             a.translator.options(),
         )?;
-        if e.verbose {
+        if e.base.verbose {
             eprintln!(
                 "[translate] {} in {:.2}s",
                 a.translate
@@ -197,7 +235,7 @@ pub fn run(a: SummarizeArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    if e.verbose {
+    if e.base.verbose {
         for p in &digest.passes {
             eprintln!(
                 "[{} {}] prompt {} tokens, generated {} tokens, stop {}",

@@ -122,18 +122,9 @@ pub struct TranslateArgs {
     /// Translation backend and options.
     #[command(flatten)]
     pub translator: TranslatorArgs,
-    /// Summarization model used by the llm backend (see `khulasa models list`).
-    #[arg(long, env = "KHULASA_MODEL")]
-    pub model: Option<String>,
-    /// Use only local files; never download.
-    #[arg(long)]
-    pub offline: bool,
-    /// Compute threads (default: physical cores).
-    #[arg(long)]
-    pub threads: Option<usize>,
-    /// Folder of prompt overrides (translate.toml).
-    #[arg(long)]
-    pub prompts: Option<PathBuf>,
+    /// The summarization model (used by the llm backend), threads and prompts.
+    #[command(flatten)]
+    pub base: super::summarize::ModelArgs,
     /// Largest input accepted, in bytes.
     #[arg(long, default_value_t = DEFAULT_MAX_BYTES)]
     pub max_input_bytes: usize,
@@ -156,16 +147,12 @@ struct TextTranslation<'a> {
 
 /// Runs `khulasa translate`.
 pub fn run(a: TranslateArgs) -> anyhow::Result<ExitCode> {
-    super::set_threads(a.threads);
     let (name, bytes) = article::read_bytes(&a.input, a.max_input_bytes)?;
-    let prompts = Prompts::load(a.prompts.as_deref())?;
-    let mut generator = if a.translator.needs_generator() {
-        Some(super::summarize::load_generator(a.model.as_deref(), a.offline, false)?.0)
-    } else {
-        None
-    };
-    let g = generator.as_mut().map(|g| g.as_mut() as &mut dyn Generator);
-    let mut t = a.translator.open(g, &prompts, a.offline)?;
+    let (prompts, mut generator) = a.base.load_if(a.translator.needs_generator())?;
+    let g = generator
+        .as_mut()
+        .map(|(g, _)| g.as_mut() as &mut dyn Generator);
+    let mut t = a.translator.open(g, &prompts, a.base.offline)?;
     let opts = a.translator.options();
 
     let text = std::str::from_utf8(&bytes).unwrap_or_default();
