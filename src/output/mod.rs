@@ -61,6 +61,15 @@ fn fact_list(d: &Digest, evidence: bool, flag: &str, quote: &str) -> String {
     s
 }
 
+/// A translated field, or a marker where every sentence of it was left out.
+fn or_missing(t: &str) -> &str {
+    if t.trim().is_empty() {
+        "[not translated: see warnings]"
+    } else {
+        t
+    }
+}
+
 /// Header line of a translation: language, backend, model and licence.
 fn translation_header(t: &Translation) -> String {
     format!(
@@ -82,11 +91,11 @@ fn text(d: &Digest, evidence: bool) -> String {
         s.push_str(&format!(
             "\n--- {} ---\n{}\n\n{}\n\n",
             translation_header(t),
-            t.headline,
-            t.summary
+            or_missing(&t.headline),
+            or_missing(&t.summary)
         ));
         for f in &t.key_facts {
-            s.push_str(&format!("- {f}\n"));
+            s.push_str(&format!("- {}\n", or_missing(f)));
         }
     }
     for w in &d.warnings {
@@ -116,9 +125,13 @@ fn markdown(d: &Digest, evidence: bool) -> String {
     body.push_str(&fact_list(d, evidence, " ⚠️ *unverified*", "  > "));
     let mut s = wrap_dir(d.language, body.trim_end());
     for t in &d.translations {
-        let mut body = format!("### {}\n\n{}\n\n", t.headline, t.summary);
+        let mut body = format!(
+            "### {}\n\n{}\n\n",
+            or_missing(&t.headline),
+            or_missing(&t.summary)
+        );
         for f in &t.key_facts {
-            body.push_str(&format!("- {f}\n"));
+            body.push_str(&format!("- {}\n", or_missing(f)));
         }
         s.push_str(&format!(
             "\n\n<sub>{}</sub>\n\n{}",
@@ -141,3 +154,45 @@ fn markdown(d: &Digest, evidence: bool) -> String {
     s
 }
 pub mod newsletter;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::digest::fixtures;
+
+    fn with_translation() -> Digest {
+        let mut d = fixtures::sample("a", Lang::En, "Floods hit 3 towns", None, None);
+        d.translations.push(Translation {
+            lang: Lang::Ps,
+            dir: Dir::Rtl,
+            headline: String::new(),
+            summary: "سیلاب ۳ ښارونه ووهل.".into(),
+            key_facts: vec!["یو.".into(), String::new(), "درې.".into()],
+            backend: "nllb".into(),
+            model: "nllb-200-distilled-600m".into(),
+            licence: "CC-BY-NC-4.0".into(),
+            digits: Default::default(),
+            retried: 0,
+            flags: vec![],
+        });
+        d
+    }
+
+    #[test]
+    fn markdown_wraps_translations_right_to_left_and_marks_what_was_left_out() {
+        let md = render(&with_translation(), OutputFormat::Markdown, false).unwrap();
+        assert!(md.starts_with("## Floods hit 3 towns"));
+        let rtl = md.find("<div dir=\"rtl\" lang=\"ps\">").expect("rtl block");
+        assert!(md[rtl..].contains("### [not translated: see warnings]"));
+        assert!(md[rtl..].contains("- [not translated: see warnings]\n"));
+        assert!(md.contains("licence CC-BY-NC-4.0"));
+    }
+
+    #[test]
+    fn text_keeps_logical_order() {
+        let s = render(&with_translation(), OutputFormat::Text, false).unwrap();
+        // Stored order, not reversed or reshaped.
+        assert!(s.contains("سیلاب ۳ ښارونه ووهل."));
+        assert!(s.contains("Pashto (ps) · nllb backend"));
+    }
+}
