@@ -193,3 +193,42 @@ fn llm_replies_are_cleaned() {
     assert_eq!(llm::clean_reply("\n Urdu: \"سلام\"\nnote", Lang::Ur), "سلام");
     assert_eq!(llm::clean_reply("Translation: hello", Lang::En), "hello");
 }
+
+/// Professional Urdu and Pashto translations (NTREX-128) are almost never
+/// taken for another language, and English sources never pass as either.
+#[test]
+fn language_check_accepts_professional_translations() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/eval/ntrex128");
+    if !dir.is_dir() {
+        return;
+    }
+    for (file, lang) in [
+        ("newstest2019-ref.urd.txt", Lang::Ur),
+        ("newstest2019-ref.pus.txt", Lang::Ps),
+    ] {
+        let text = std::fs::read_to_string(dir.join(file)).unwrap();
+        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        let wrong: Vec<&&str> = lines
+            .iter()
+            .filter(|l| wrong_language(l, lang).is_some())
+            .collect();
+        let share = wrong.len() as f64 / lines.len() as f64;
+        assert!(
+            share < 0.02,
+            "{file}: {:.1}% flagged, e.g. {:?}",
+            100.0 * share,
+            wrong.first()
+        );
+    }
+    let en = std::fs::read_to_string(dir.join("newstest2019-src.eng.txt")).unwrap();
+    for l in en
+        .lines()
+        .filter(|l| l.chars().filter(|c| c.is_alphabetic()).count() > 20)
+        .take(300)
+    {
+        assert!(
+            wrong_language(l, Lang::Ur).is_some() && wrong_language(l, Lang::Ps).is_some(),
+            "{l}"
+        );
+    }
+}
