@@ -1,7 +1,37 @@
 //! Multi-head attention shared by the encoder-decoders written here (T5 and
 //! M2M100), with a per-hypothesis key-value cache for decoder self-attention.
 
+use std::sync::Arc;
+
 use candle_core::{Module, Tensor};
+
+/// One decoding hypothesis of an encoder-decoder: self-attention keys and
+/// values per decoder layer, the cross-attention keys and values (computed
+/// once per source and shared by every hypothesis), and the position reached.
+#[derive(Debug, Clone)]
+pub struct DecoderState {
+    pub(crate) self_kv: Vec<Option<(Tensor, Tensor)>>,
+    pub(crate) cross_kv: Arc<Vec<(Tensor, Tensor)>>,
+    pub(crate) pos: usize,
+}
+
+impl DecoderState {
+    /// The empty state for an encoder output `enc`, given each decoder
+    /// layer's cross-attention.
+    pub(crate) fn new<'a, L: Module + 'a>(
+        cross: impl Iterator<Item = &'a Attention<L>>,
+        enc: &Tensor,
+    ) -> candle_core::Result<Self> {
+        let cross_kv = cross
+            .map(|a| a.keys_values(enc))
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        Ok(Self {
+            self_kv: vec![None; cross_kv.len()],
+            cross_kv: Arc::new(cross_kv),
+            pos: 0,
+        })
+    }
+}
 
 /// Multi-head attention over projections of type `L`.
 #[derive(Debug, Clone)]

@@ -137,14 +137,8 @@ pub struct M2M100 {
     pub config: Config,
 }
 
-/// One hypothesis: self-attention keys and values per decoder layer, the
-/// shared cross-attention keys and values, and the position reached.
-#[derive(Debug, Clone)]
-pub struct M2M100State {
-    self_kv: Vec<Option<(Tensor, Tensor)>>,
-    cross_kv: Arc<Vec<(Tensor, Tensor)>>,
-    pos: usize,
-}
+/// One hypothesis of the decoder.
+pub type M2M100State = super::attention::DecoderState;
 
 /// The sinusoidal table of the reference: `sin` in the first half, `cos` in
 /// the second, frequencies `exp(-i · ln(10000) / (half - 1))`, the padding
@@ -281,16 +275,10 @@ impl Seq2Seq for M2M100 {
 
     fn start(&mut self, src: &[u32]) -> Result<M2M100State> {
         let enc = self.encode(src)?;
-        let cross_kv = self
-            .decoder
-            .iter()
-            .map(|l| l.cross.keys_values(&enc))
-            .collect::<candle_core::Result<Vec<_>>>()?;
-        Ok(M2M100State {
-            self_kv: vec![None; self.decoder.len()],
-            cross_kv: Arc::new(cross_kv),
-            pos: 0,
-        })
+        Ok(M2M100State::new(
+            self.decoder.iter().map(|l| &l.cross),
+            &enc,
+        )?)
     }
 
     fn step(&self, state: &mut M2M100State, token: u32) -> Result<Vec<f32>> {

@@ -15,7 +15,7 @@ use crate::error::Result;
 use crate::lang::{self, Lang};
 use crate::numbers;
 
-mod attention;
+pub mod attention;
 pub mod codec;
 pub mod llm;
 pub mod m2m100;

@@ -308,14 +308,8 @@ pub struct T5 {
     pub eos: u32,
 }
 
-/// One hypothesis: self-attention cache per decoder layer, the shared
-/// cross-attention keys and values, and the position reached.
-#[derive(Debug, Clone)]
-pub struct T5State {
-    self_kv: Vec<Option<(Tensor, Tensor)>>,
-    cross_kv: Arc<Vec<(Tensor, Tensor)>>,
-    pos: usize,
-}
+/// One hypothesis of the decoder.
+pub type T5State = super::attention::DecoderState;
 
 impl T5 {
     /// Loads `config.json` from `dir`, and the weights from `gguf` when given
@@ -454,22 +448,13 @@ impl Seq2Seq for T5 {
 
     fn start(&mut self, src: &[u32]) -> Result<T5State> {
         let enc = self.encode(src)?;
-        let cross_kv = self
-            .decoder
-            .iter()
-            .map(|b| {
-                let (attn, _) = b
-                    .cross
-                    .as_ref()
-                    .expect("decoder blocks have cross-attention");
-                attn.keys_values(&enc)
-            })
-            .collect::<candle_core::Result<Vec<_>>>()?;
-        Ok(T5State {
-            self_kv: vec![None; self.decoder.len()],
-            cross_kv: Arc::new(cross_kv),
-            pos: 0,
-        })
+        let cross = self.decoder.iter().map(|b| {
+            &b.cross
+                .as_ref()
+                .expect("decoder blocks have cross-attention")
+                .0
+        });
+        Ok(T5State::new(cross, &enc)?)
     }
 
     fn step(&self, state: &mut T5State, token: u32) -> Result<Vec<f32>> {
