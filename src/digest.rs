@@ -131,6 +131,9 @@ pub struct Pass {
     pub index: usize,
     /// Tokens of the prompt.
     pub prompt_tokens: usize,
+    /// Of those, leading tokens reused from the previous pass's KV cache.
+    #[serde(default)]
+    pub reused_prompt_tokens: usize,
     /// Tokens generated.
     pub generated_tokens: usize,
     /// Why generation stopped.
@@ -144,6 +147,10 @@ pub struct Timings {
     pub load_secs: f64,
     /// Prompt tokens over all passes.
     pub prompt_tokens: usize,
+    /// Of those, tokens reused from an earlier pass's KV cache (a shared
+    /// system prompt and instructions) rather than computed.
+    #[serde(default)]
+    pub reused_prompt_tokens: usize,
     /// Generated tokens over all passes.
     pub generated_tokens: usize,
     /// Seconds processing prompts.

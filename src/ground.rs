@@ -79,6 +79,21 @@ pub struct FactCheck {
     pub coverage: f32,
     /// Numbers, names or words of the fact that the source does not have.
     pub unsupported: Vec<String>,
+    /// When the model's first fact was unsupported and this one was
+    /// regenerated from that fact's evidence: the first fact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regenerated_from: Option<String>,
+}
+
+impl FactCheck {
+    /// Why the fact is not grounded, in words for a prompt or a warning.
+    pub fn problem(&self) -> String {
+        if self.unsupported.is_empty() {
+            "no sentence of the article says it".into()
+        } else {
+            format!("the article does not have: {}", self.unsupported.join(", "))
+        }
+    }
 }
 
 /// Words of `text`, lower-cased, split on anything that is not a letter,
@@ -234,6 +249,7 @@ fn check_one(
         evidence: evidence.iter().map(|&i| sentences[i].to_string()).collect(),
         coverage,
         unsupported,
+        regenerated_from: None,
     }
 }
 

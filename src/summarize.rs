@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::generate::{
     DigestShape, Generation, Generator, Message, NumberSet, Request, Sampling, StopReason,
 };
+use crate::ground::FactCheck;
 use crate::prompt::Prompts;
 use crate::segment::{self, ends_sentence, Sentence};
 
@@ -38,6 +39,9 @@ pub struct SummarizeOptions {
     pub max_collapse_rounds: usize,
     /// What to do with a fact or number the article does not support (default flag).
     pub on_ungrounded: OnUngrounded,
+    /// Rewrite an unsupported key fact once from its evidence sentences before
+    /// `on_ungrounded` applies (default true); the digest says when it did.
+    pub regenerate_facts: bool,
 }
 
 /// What to do with ungrounded facts and numbers.
@@ -67,6 +71,7 @@ impl Default for SummarizeOptions {
             numbers_from_source: true,
             max_collapse_rounds: 4,
             on_ungrounded: OnUngrounded::Flag,
+            regenerate_facts: true,
         }
     }
 }
@@ -91,10 +96,12 @@ impl Log {
             stage: stage.into(),
             index,
             prompt_tokens: g.prompt_tokens,
+            reused_prompt_tokens: g.reused_prompt_tokens,
             generated_tokens: g.generated_tokens,
             stop: format!("{:?}", g.stop).to_lowercase(),
         });
         self.timings.prompt_tokens += g.prompt_tokens;
+        self.timings.reused_prompt_tokens += g.reused_prompt_tokens;
         self.timings.generated_tokens += g.generated_tokens;
         self.timings.prompt_secs += g.prompt_secs;
         self.timings.generate_secs += g.generate_secs;
@@ -173,7 +180,11 @@ impl<'p> Summarizer<'p> {
         })?;
         log.record(stage, 1, &gen);
         let mut parsed = parse_digest(&gen.text, gen.limits, &self.opts.shape, &mut log.warnings)?;
-        let fact_checks = self.ground(&mut parsed, &source, &mut log.warnings)?;
+        let mut checks = crate::ground::check_facts(&parsed.key_facts, &source);
+        if self.opts.regenerate_facts {
+            self.regenerate(g, &mut parsed, &mut checks, &source, &language, &mut log)?;
+        }
+        let fact_checks = self.ground(&mut parsed, checks, &source, &mut log.warnings)?;
         log.timings.total_secs = t0.elapsed().as_secs_f64();
         log.timings.finish();
         let info = g.info();
@@ -208,13 +219,88 @@ impl<'p> Summarizer<'p> {
         })
     }
 
-    /// Checks numbers and facts against the source and applies `on_ungrounded`.
+    /// Rewrites each unsupported key fact once from its evidence sentences;
+    /// a rewrite replaces the fact only when it is grounded, short enough and
+    /// not a repeat of another fact. Every attempt is reported in `warnings`.
+    fn regenerate(
+        &self,
+        g: &mut dyn Generator,
+        p: &mut Parsed,
+        checks: &mut [FactCheck],
+        source: &str,
+        language: &Value,
+        log: &mut Log,
+    ) -> Result<()> {
+        let max_words = self.opts.shape.fact_words;
+        for (i, check) in checks.iter_mut().enumerate() {
+            if check.grounded || check.evidence.is_empty() {
+                continue;
+            }
+            let vars = BTreeMap::from([
+                ("fact", Value::from(check.fact.as_str())),
+                ("problem", Value::from(check.problem())),
+                ("evidence", Value::from(check.evidence.clone())),
+                ("language", language.clone()),
+                ("max_words", Value::from(max_words)),
+            ]);
+            let gen = g.generate(&Request {
+                messages: self.prompts.render("refact", &vars)?,
+                max_new_tokens: (max_words as usize) * 3 + 16,
+                sampling: self.opts.sampling,
+                digest: None,
+            })?;
+            log.record("refact", i + 1, &gen);
+            let candidate = clean_fact(&gen.text);
+            let mut new =
+                crate::ground::check_facts(std::slice::from_ref(&candidate), source).remove(0);
+            let others: Vec<&String> = p
+                .key_facts
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, f)| f)
+                .collect();
+            let why_not = if candidate.is_empty() {
+                Some("it was empty".to_string())
+            } else if candidate.split_whitespace().count() > max_words as usize {
+                Some(format!("it ran past {max_words} words"))
+            } else if !new.grounded {
+                Some(new.problem())
+            } else if others.iter().any(|f| same_fact(f, &candidate)) {
+                Some("it repeats another fact".to_string())
+            } else {
+                None
+            };
+            match why_not {
+                Some(why) => log.warnings.push(format!(
+                    "key fact {} was regenerated from its evidence but the rewrite was not used ({why}): \"{candidate}\"",
+                    i + 1
+                )),
+                None => {
+                    log.warnings.push(format!(
+                        "key fact {} was not supported by the article ({}) and was regenerated from its evidence: \"{}\" is now \"{candidate}\"",
+                        i + 1,
+                        check.problem(),
+                        check.fact
+                    ));
+                    new.regenerated_from = Some(std::mem::take(&mut check.fact));
+                    p.key_facts[i] = candidate;
+                    *check = new;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks numbers in the headline and summary, applies `on_ungrounded`
+    /// to them and to the fact `checks`.
     fn ground(
         &self,
         p: &mut Parsed,
+        mut checks: Vec<FactCheck>,
         source: &str,
         warnings: &mut Vec<String>,
-    ) -> Result<Vec<crate::ground::FactCheck>> {
+    ) -> Result<Vec<FactCheck>> {
         let mut problems = Vec::new();
         for (field, text) in [("headline", &p.headline), ("summary", &p.summary)] {
             let bad = crate::ground::unsupported_numbers(text, source);
@@ -225,7 +311,6 @@ impl<'p> Summarizer<'p> {
                 ));
             }
         }
-        let mut checks = crate::ground::check_facts(&p.key_facts, source);
         for c in checks.iter().filter(|c| !c.grounded) {
             problems.push(format!(
                 "key fact not supported by the article (missing: {}): \"{}\"",
@@ -352,6 +437,26 @@ fn clean_notes(text: &str) -> String {
         .join("\n")
 }
 
+/// A model's one-sentence reply as a fact: its first non-empty line without
+/// list marks, surrounding quotes or a label such as "Fact:".
+fn clean_fact(text: &str) -> String {
+    let line = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("");
+    let line = line.trim_start_matches(['-', '*', '•']).trim();
+    let line = match line.split_once(':') {
+        Some((label, rest))
+            if label.split_whitespace().count() <= 2 && label.to_lowercase().contains("fact") =>
+        {
+            rest.trim()
+        }
+        _ => line,
+    };
+    tidy(line.trim_matches(['"', '“', '”', '\'']))
+}
+
 /// The three fields of a digest, cleaned.
 #[derive(Debug, serde::Deserialize)]
 pub(crate) struct Parsed {
@@ -452,6 +557,12 @@ pub(crate) fn parse_digest(
         ));
     }
     Ok(p)
+}
+
+/// [`near_duplicate`] on two texts.
+fn same_fact(a: &str, b: &str) -> bool {
+    let set = |t: &str| crate::ground::words(t).into_iter().collect();
+    near_duplicate(&set(a), &set(b))
 }
 
 /// Two facts whose words overlap by 70% or more (Jaccard) say the same thing.

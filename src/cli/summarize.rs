@@ -98,6 +98,10 @@ pub struct EngineArgs {
     /// What to do with a fact or number the article does not support.
     #[arg(long, value_enum, default_value = "flag")]
     pub on_ungrounded: OnUngrounded,
+    /// Do not rewrite an unsupported key fact from its evidence before
+    /// --on-ungrounded applies.
+    #[arg(long)]
+    pub no_regenerate: bool,
 }
 
 impl EngineArgs {
@@ -120,6 +124,7 @@ impl EngineArgs {
         opts.sampling.temperature = self.temperature;
         opts.sampling.seed = self.seed;
         opts.on_ungrounded = self.on_ungrounded;
+        opts.regenerate_facts = !self.no_regenerate;
         opts
     }
 
@@ -238,14 +243,19 @@ pub fn run(a: SummarizeArgs) -> anyhow::Result<ExitCode> {
     if e.base.verbose {
         for p in &digest.passes {
             eprintln!(
-                "[{} {}] prompt {} tokens, generated {} tokens, stop {}",
-                p.stage, p.index, p.prompt_tokens, p.generated_tokens, p.stop
+                "[{} {}] prompt {} tokens ({} reused), generated {} tokens, stop {}",
+                p.stage,
+                p.index,
+                p.prompt_tokens,
+                p.reused_prompt_tokens,
+                p.generated_tokens,
+                p.stop
             );
         }
         let t = &digest.timings;
         eprintln!(
-            "[timings] load {:.2}s | prompt {} tokens in {:.2}s ({:.1} tok/s) | generation {} tokens in {:.2}s ({:.1} tok/s) | summarize {:.2}s | chunks {}",
-            t.load_secs, t.prompt_tokens, t.prompt_secs, t.prompt_tokens_per_sec, t.generated_tokens, t.generate_secs, t.generated_tokens_per_sec, t.total_secs, digest.chunks
+            "[timings] load {:.2}s | prompt {} tokens ({} reused) in {:.2}s ({:.1} tok/s) | generation {} tokens in {:.2}s ({:.1} tok/s) | summarize {:.2}s | chunks {}",
+            t.load_secs, t.prompt_tokens, t.reused_prompt_tokens, t.prompt_secs, t.prompt_tokens_per_sec, t.generated_tokens, t.generate_secs, t.generated_tokens_per_sec, t.total_secs, digest.chunks
         );
     }
     super::print(&output::render(&digest, a.format, a.evidence)?)?;

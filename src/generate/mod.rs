@@ -117,6 +117,9 @@ pub struct Generation {
     pub text: String,
     /// Tokens in the rendered prompt.
     pub prompt_tokens: usize,
+    /// Leading prompt tokens whose keys and values were reused from the
+    /// previous pass instead of computed (included in `prompt_tokens`).
+    pub reused_prompt_tokens: usize,
     /// Tokens generated.
     pub generated_tokens: usize,
     /// Seconds spent on the prompt.

@@ -119,6 +119,7 @@ impl Generator for ScriptedGenerator {
         }
         Ok(Generation {
             prompt_tokens: self.prompt_tokens(&request.messages)?,
+            reused_prompt_tokens: 0,
             generated_tokens: self.count(&text),
             text,
             prompt_secs: 0.0,

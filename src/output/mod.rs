@@ -49,6 +49,13 @@ fn fact_list(d: &Digest, evidence: bool, flag: &str, quote: &str) -> String {
             ""
         };
         s.push_str(&format!("- {f}{mark}\n"));
+        if let Some(first) = check(d, i).and_then(|c| c.regenerated_from.as_ref()) {
+            if evidence {
+                s.push_str(&format!(
+                    "{quote}(rewritten from its evidence; the model first wrote: {first})\n"
+                ));
+            }
+        }
         if evidence {
             for e in check(d, i)
                 .map(|c| c.evidence.as_slice())

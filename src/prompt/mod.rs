@@ -12,7 +12,14 @@ use crate::generate::Message;
 pub mod chat;
 
 /// The prompts khulasa uses, by name.
-pub const NAMES: &[&str] = &["digest", "notes", "reduce", "collapse", "translate"];
+pub const NAMES: &[&str] = &[
+    "digest",
+    "notes",
+    "reduce",
+    "collapse",
+    "translate",
+    "refact",
+];
 
 const EMBEDDED: &[(&str, &str)] = &[
     ("digest", include_str!("../../prompts/digest.toml")),
@@ -20,6 +27,7 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("reduce", include_str!("../../prompts/reduce.toml")),
     ("collapse", include_str!("../../prompts/collapse.toml")),
     ("translate", include_str!("../../prompts/translate.toml")),
+    ("refact", include_str!("../../prompts/refact.toml")),
 ];
 
 /// One prompt template.

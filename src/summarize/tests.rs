@@ -129,3 +129,120 @@ fn fact_cut_at_bound_is_dropped_with_its_continuation() {
     assert_eq!(p.key_facts, ["Two.", "Three.", "Four."]);
     assert_eq!(w.len(), 2, "{w:?}");
 }
+
+const WRONG_CITY: &str = r#"{"headline": "Rain closes 12 roads in Lahore", "summary": "Rain fell in Lahore on Monday. Officials closed 12 roads.", "key_facts": ["Rain fell on Monday in Lahore.", "Officials in Karachi closed 12 roads.", "Rain fell in Lahore."]}"#;
+
+fn wrong_city_run(refact_reply: &str, opts: SummarizeOptions) -> (Digest, ScriptedGenerator) {
+    let mut g = ScriptedGenerator::new([WRONG_CITY.to_string(), refact_reply.to_string()]);
+    let a = article("Rain fell in Lahore on Monday. Officials closed 12 roads.");
+    let d = Summarizer::new(&Prompts::embedded(), opts)
+        .run(&mut g, &a)
+        .unwrap();
+    (d, g)
+}
+
+#[test]
+fn unsupported_fact_is_regenerated_from_its_evidence_and_reported() {
+    let (d, g) = wrong_city_run(
+        "Fact: \"Officials closed 12 roads.\"\n",
+        SummarizeOptions::default(),
+    );
+    // The repair prompt names the problem and quotes the evidence.
+    let prompt = &g.seen[1][1].content;
+    assert!(
+        prompt.contains("Officials in Karachi closed 12 roads."),
+        "{prompt}"
+    );
+    assert!(prompt.contains("karachi"), "{prompt}");
+    assert!(prompt.contains("- Officials closed 12 roads."), "{prompt}");
+    assert_eq!(d.key_facts[1], "Officials closed 12 roads.");
+    let c = &d.fact_checks[1];
+    assert!(c.grounded);
+    assert_eq!(
+        c.regenerated_from.as_deref(),
+        Some("Officials in Karachi closed 12 roads.")
+    );
+    assert_eq!(d.passes[1].stage, "refact");
+    assert!(
+        d.warnings.iter().any(|w| w.contains("key fact 2")
+            && w.contains("regenerated")
+            && w.contains("Karachi")),
+        "{:?}",
+        d.warnings
+    );
+    // The other facts were grounded and left alone.
+    assert!(d.fact_checks.iter().all(|c| c.grounded));
+    assert!(d.fact_checks[0].regenerated_from.is_none());
+    // JSON says so; a digest without rewrites has no such field.
+    let json = serde_json::to_string(&d).unwrap();
+    assert!(json.contains("\"regenerated_from\":\"Officials in Karachi closed 12 roads.\""));
+    assert_eq!(json.matches("regenerated_from").count(), 1);
+}
+
+#[test]
+fn a_rewrite_that_is_still_unsupported_is_not_used() {
+    let (d, _) = wrong_city_run(
+        "Officials in Karachi closed the roads.",
+        SummarizeOptions::default(),
+    );
+    assert_eq!(d.key_facts[1], "Officials in Karachi closed 12 roads.");
+    assert!(!d.fact_checks[1].grounded);
+    assert!(d.fact_checks[1].regenerated_from.is_none());
+    assert!(
+        d.warnings
+            .iter()
+            .any(|w| w.contains("rewrite was not used")),
+        "{:?}",
+        d.warnings
+    );
+    // --on-ungrounded flag still lists the fact.
+    assert!(
+        d.warnings
+            .iter()
+            .any(|w| w.starts_with("key fact not supported")),
+        "{:?}",
+        d.warnings
+    );
+}
+
+#[test]
+fn a_rewrite_that_repeats_another_fact_is_not_used() {
+    let (d, _) = wrong_city_run("Rain fell in Lahore.", SummarizeOptions::default());
+    assert_eq!(d.key_facts[1], "Officials in Karachi closed 12 roads.");
+    assert!(
+        d.warnings
+            .iter()
+            .any(|w| w.contains("repeats another fact")),
+        "{:?}",
+        d.warnings
+    );
+}
+
+#[test]
+fn regeneration_can_be_turned_off() {
+    let opts = SummarizeOptions {
+        regenerate_facts: false,
+        ..Default::default()
+    };
+    let (d, g) = wrong_city_run("unused", opts);
+    assert_eq!(g.seen.len(), 1);
+    assert!(!d.fact_checks[1].grounded);
+    assert!(d.passes.iter().all(|p| p.stage != "refact"));
+}
+
+#[test]
+fn clean_fact_takes_the_sentence_out_of_labels_and_quotes() {
+    assert_eq!(
+        clean_fact("- \"Roads were closed.\"\nExtra line"),
+        "Roads were closed."
+    );
+    assert_eq!(
+        clean_fact("Key fact: Roads  were closed."),
+        "Roads were closed."
+    );
+    assert_eq!(
+        clean_fact("Officials said: roads were closed."),
+        "Officials said: roads were closed."
+    );
+    assert_eq!(clean_fact("\n\n"), "");
+}

@@ -270,6 +270,44 @@ fn ungrounded_facts_flag_drop_or_fail() {
         .stdout(predicate::str::contains("Karachi. [unverified]"));
 }
 
+const WRONG_SOURCE: &str = r#"{"headline": "Floods kill 30 in Swat valley", "summary": "Flash floods killed 30 people in Swat on Sunday.", "key_facts": ["Floods killed 30 people.", "Officials in Karachi said 2,600 homes were damaged.", "Roads to 14 villages were cut."]}"#;
+
+#[test]
+fn unsupported_fact_is_rewritten_from_its_evidence_and_shown() {
+    let rewrite = "The provincial disaster authority said 2,600 homes were damaged.";
+    let f = Fixture::new(&[WRONG_SOURCE, rewrite]);
+    let v = json_stdout(f.summarize(&[&f.path("a.txt"), "--format", "json"]));
+    assert_eq!(v["key_facts"][1], rewrite);
+    let c = &v["fact_checks"][1];
+    assert_eq!(c["grounded"], true);
+    assert_eq!(
+        c["regenerated_from"],
+        "Officials in Karachi said 2,600 homes were damaged."
+    );
+    assert_eq!(v["passes"][1]["stage"], "refact");
+    assert!(v["warnings"]
+        .to_string()
+        .contains("regenerated from its evidence"));
+
+    let f = Fixture::new(&[WRONG_SOURCE, rewrite]);
+    f.summarize(&[&f.path("a.txt"), "--evidence", "--format", "markdown"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!("- {rewrite}\n")))
+        .stdout(predicate::str::contains(
+            "(rewritten from its evidence; the model first wrote: Officials in Karachi",
+        ));
+
+    // Turned off: one model call, the fact stays and is flagged.
+    let f = Fixture::new(&[WRONG_SOURCE]);
+    f.summarize(&[&f.path("a.txt"), "--no-regenerate"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "Karachi said 2,600 homes were damaged. [unverified]",
+        ));
+}
+
 #[test]
 fn summarize_translate_adds_a_checked_urdu_translation() {
     let f = Fixture::new(&[

@@ -190,3 +190,61 @@ fn llm_backend_translates_a_sentence_into_urdu() {
         assert!(arabic > 0.5, "{out:?}");
     }
 }
+
+/// Greedy tokens from candle-transformers' own `quantized_qwen2` (the
+/// reference our Qwen2 replaces), fed one prompt pass then one token a step.
+fn reference_greedy(gguf: &std::path::Path, prompt: &[u32], n: usize) -> Vec<u32> {
+    use candle_core::quantized::gguf_file;
+    use candle_core::{Device, Tensor};
+    let mut r = std::io::BufReader::new(std::fs::File::open(gguf).unwrap());
+    let ct = gguf_file::Content::read(&mut r).unwrap();
+    let mut m = candle_transformers::models::quantized_qwen2::ModelWeights::from_gguf(
+        ct,
+        &mut r,
+        &Device::Cpu,
+    )
+    .unwrap();
+    let argmax = |t: Tensor| -> u32 {
+        t.squeeze(0)
+            .unwrap()
+            .argmax(0)
+            .unwrap()
+            .to_scalar()
+            .unwrap()
+    };
+    let input = Tensor::new(prompt, &Device::Cpu)
+        .unwrap()
+        .unsqueeze(0)
+        .unwrap();
+    let mut next = argmax(m.forward(&input, 0).unwrap());
+    let mut out = vec![next];
+    for pos in prompt.len()..prompt.len() + n - 1 {
+        let input = Tensor::new(&[next], &Device::Cpu)
+            .unwrap()
+            .unsqueeze(0)
+            .unwrap();
+        next = argmax(m.forward(&input, pos).unwrap());
+        out.push(next);
+    }
+    out
+}
+
+#[test]
+fn qwen2_greedy_tokens_match_candle_reference_on_both_models() {
+    let article = ntrex_article("upi.176249", "newstest2019-src.eng.txt");
+    for id in ["qwen2.5-coder-1.5b-instruct", "qwen2.5-coder-0.5b-instruct"] {
+        let mut g = load(id);
+        let text = format!(
+            "<|im_start|>user\nSummarize this article in one sentence.\n\n{article}<|im_end|>\n<|im_start|>assistant\n"
+        );
+        let prompt = g.encode(&text).unwrap();
+        let ours = g.greedy(&prompt, 32).unwrap();
+        let reference = reference_greedy(&model_path(id).gguf, &prompt, 32);
+        assert_eq!(
+            g.tokenizer().decode(&ours, false).unwrap(),
+            g.tokenizer().decode(&reference, false).unwrap(),
+            "{id}"
+        );
+        assert_eq!(ours, reference, "{id}");
+    }
+}

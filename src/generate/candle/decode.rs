@@ -22,6 +22,8 @@ pub(crate) struct Decoded {
     pub limits: u32,
     pub prompt_secs: f64,
     pub generate_secs: f64,
+    /// Leading prompt tokens taken from the previous pass's KV cache.
+    pub reused: usize,
 }
 
 /// Fixed inputs of the loop.
@@ -41,8 +43,7 @@ pub(crate) fn run(
     vocab: &Vocab<'_>,
 ) -> Result<Decoded> {
     let t0 = Instant::now();
-    model.clear();
-    let mut logits = model.forward(prompt, 0, device)?;
+    let (mut logits, reused) = model.prefill(prompt, device)?;
     let prompt_secs = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
 
@@ -180,6 +181,7 @@ pub(crate) fn run(
         limits: machine.map_or(0, |m| m.limits_hit()),
         prompt_secs,
         generate_secs: t1.elapsed().as_secs_f64(),
+        reused,
     })
 }
 

@@ -14,7 +14,9 @@ use crate::generate::{Generation, Generator, Message, ModelInfo, Request};
 use crate::prompt::chat::ChatTemplate;
 
 mod decode;
+mod kernels;
 mod model;
+mod qwen2;
 pub mod tiny;
 pub mod tokenizer;
 
@@ -151,14 +153,24 @@ impl CandleGenerator {
         let prompt_secs = t0.elapsed().as_secs_f64();
         let t1 = Instant::now();
         for pos in prompt.len()..prompt.len() + generate {
-            let next = logits
-                .iter()
-                .enumerate()
-                .max_by(|a, b| a.1.total_cmp(b.1))
-                .map_or(0, |(i, _)| i as u32);
-            logits = self.model.forward(&[next], pos, &self.device)?;
+            logits = self.model.forward(&[argmax(&logits)], pos, &self.device)?;
         }
         Ok((prompt_secs, t1.elapsed().as_secs_f64()))
+    }
+
+    /// `n` greedy tokens after `prompt` (end-of-turn tokens included), from
+    /// an empty cache.
+    pub fn greedy(&mut self, prompt: &[u32], n: usize) -> Result<Vec<u32>> {
+        let mut logits = self.logits(prompt)?;
+        let mut out = Vec::with_capacity(n);
+        for pos in prompt.len()..prompt.len() + n {
+            let next = argmax(&logits);
+            out.push(next);
+            if out.len() < n {
+                logits = self.model.forward(&[next], pos, &self.device)?;
+            }
+        }
+        Ok(out)
     }
 
     /// Logits after `ids` fed one token at a time through the KV cache.
@@ -170,6 +182,14 @@ impl CandleGenerator {
         }
         Ok(out)
     }
+}
+
+fn argmax(logits: &[f32]) -> u32 {
+    logits
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map_or(0, |(i, _)| i as u32)
 }
 
 fn pick_chat_template(
@@ -235,6 +255,7 @@ impl Generator for CandleGenerator {
         Ok(Generation {
             text,
             prompt_tokens: prompt.len(),
+            reused_prompt_tokens: out.reused,
             generated_tokens: out.ids.len(),
             prompt_secs: out.prompt_secs,
             generate_secs: out.generate_secs,

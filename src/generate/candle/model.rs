@@ -7,15 +7,16 @@ use std::path::Path;
 
 use candle_core::quantized::gguf_file::{self, Value};
 use candle_core::{Device, Tensor};
-use candle_transformers::models::{
-    quantized_gemma3, quantized_llama, quantized_qwen2, quantized_qwen3,
-};
+use candle_transformers::models::{quantized_gemma3, quantized_llama, quantized_qwen3};
+
+use super::qwen2::Qwen2;
 
 use crate::error::{Error, Result};
 
 /// A loaded quantized model.
 pub(crate) enum Model {
-    Qwen2(quantized_qwen2::ModelWeights),
+    /// Our own Qwen2 (quantized embeddings, prefix reuse).
+    Qwen2(Qwen2),
     Llama(quantized_llama::ModelWeights),
     Qwen3(quantized_qwen3::ModelWeights),
     Gemma3(quantized_gemma3::ModelWeights),
@@ -54,11 +55,7 @@ impl Model {
             .and_then(|v| v.to_u32().ok())
             .unwrap_or(4096) as usize;
         let model = match architecture.as_str() {
-            "qwen2" => Model::Qwen2(quantized_qwen2::ModelWeights::from_gguf(
-                content,
-                &mut reader,
-                device,
-            )?),
+            "qwen2" => Model::Qwen2(Qwen2::from_gguf(&content, &mut reader, device)?),
             "llama" => Model::Llama(quantized_llama::ModelWeights::from_gguf(
                 content,
                 &mut reader,
@@ -94,12 +91,12 @@ impl Model {
 
     /// Runs `ids` at positions `pos..` and returns the last position's logits.
     pub(crate) fn forward(&mut self, ids: &[u32], pos: usize, device: &Device) -> Result<Vec<f32>> {
-        let input = Tensor::new(ids, device)?.unsqueeze(0)?;
+        let input = || -> Result<Tensor> { Ok(Tensor::new(ids, device)?.unsqueeze(0)?) };
         let logits = match self {
-            Model::Qwen2(m) => m.forward(&input, pos)?,
-            Model::Llama(m) => m.forward(&input, pos)?,
-            Model::Qwen3(m) => m.forward(&input, pos)?,
-            Model::Gemma3(m) => m.forward(&input, pos)?,
+            Model::Qwen2(m) => return m.forward(ids, pos, device),
+            Model::Llama(m) => m.forward(&input()?, pos)?,
+            Model::Qwen3(m) => m.forward(&input()?, pos)?,
+            Model::Gemma3(m) => m.forward(&input()?, pos)?,
         };
         Ok(logits
             .squeeze(0)?
@@ -110,10 +107,21 @@ impl Model {
     /// Forgets the KV cache (a forward at position 0 also resets Gemma 3's).
     pub(crate) fn clear(&mut self) {
         match self {
-            Model::Qwen2(m) => m.clear_kv_cache(),
+            Model::Qwen2(m) => m.clear(),
             Model::Llama(m) => m.clear_kv_cache(),
             Model::Qwen3(m) => m.clear_kv_cache(),
             Model::Gemma3(_) => {}
         }
+    }
+
+    /// Runs a prompt from position 0 and returns its last logits and how
+    /// many of its leading tokens were taken from the cache of the previous
+    /// pass instead of being computed (Qwen2 only; 0 for the others).
+    pub(crate) fn prefill(&mut self, ids: &[u32], device: &Device) -> Result<(Vec<f32>, usize)> {
+        if let Model::Qwen2(m) = self {
+            return m.prefill(ids, device);
+        }
+        self.clear();
+        Ok((self.forward(ids, 0, device)?, 0))
     }
 }

@@ -20,6 +20,7 @@ const LAYERS: usize = 2;
 
 struct Builder {
     rng: StdRng,
+    dtype: GgmlDType,
     tensors: Vec<(String, QTensor)>,
 }
 
@@ -35,7 +36,7 @@ impl Builder {
     fn matrix(&mut self, name: &str, rows: usize, cols: usize) -> Result<()> {
         let t = self.random(&[rows, cols], 0.3)?;
         self.tensors
-            .push((name.into(), QTensor::quantize(&t, GgmlDType::Q8_0)?));
+            .push((name.into(), QTensor::quantize(&t, self.dtype)?));
         Ok(())
     }
     /// An f32 vector (norm weights near 1, biases near 0).
@@ -117,8 +118,14 @@ fn strings(v: &[String]) -> Value {
 
 /// Writes a tiny random checkpoint of `arch` (qwen2, llama, qwen3, gemma3).
 pub fn write_tiny(arch: &str, path: &Path, seed: u64) -> Result<()> {
+    write_tiny_as(arch, path, seed, GgmlDType::Q8_0)
+}
+
+/// [`write_tiny`] with the matrices quantized as `dtype` (a 32-value block type).
+pub fn write_tiny_as(arch: &str, path: &Path, seed: u64, dtype: GgmlDType) -> Result<()> {
     let mut b = Builder {
         rng: StdRng::seed_from_u64(seed),
+        dtype,
         tensors: Vec::new(),
     };
     let mut md: Vec<(String, Value)> =
