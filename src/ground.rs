@@ -117,15 +117,24 @@ fn content_words(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// Names: capitalized words that do not open a sentence.
+/// Names: capitalized words that do not open a sentence, split into the
+/// same word pieces as [`words`] ("Beacon's" gives "beacon", "O'Brien"
+/// gives "brien"), so that a name is looked up the way the source was indexed.
 fn names(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut sentence_start = true;
     for raw in text.split_whitespace() {
-        let w: String = raw.chars().filter(|c| c.is_alphanumeric()).collect();
-        let capital = w.chars().next().is_some_and(char::is_uppercase) && w.chars().count() > 1;
-        if capital && !sentence_start && !STOPWORDS_EN.contains(&w.to_lowercase().as_str()) {
-            out.push(w.to_lowercase());
+        let pieces = words(raw);
+        let capital = raw
+            .chars()
+            .find(|c| c.is_alphanumeric())
+            .is_some_and(char::is_uppercase);
+        if capital && !sentence_start {
+            out.extend(
+                pieces
+                    .into_iter()
+                    .filter(|p| p.chars().count() > 1 && !STOPWORDS_EN.contains(&p.as_str())),
+            );
         }
         sentence_start = raw.ends_with(['.', '!', '?', ':', '"']);
     }
@@ -287,6 +296,25 @@ mod tests {
         );
         assert!(
             !c[1].grounded && c[1].unsupported.contains(&"imran".to_string()),
+            "{c:?}"
+        );
+    }
+
+    #[test]
+    fn possessive_and_apostrophe_names_match_the_source() {
+        let src = "The boy was taken to Rady Children's Hospital near Beacon's Beach. Officer O'Brien said he was stable.";
+        let c = check_facts(
+            &[
+                "The boy was taken to Rady Children's Hospital.".into(),
+                "The attack was near Beacon's Beach, said Officer O'Brien.".into(),
+                "The boy was taken to Scripps Hospital.".into(),
+            ],
+            src,
+        );
+        assert!(c[0].grounded, "{c:?}");
+        assert!(c[1].grounded, "{c:?}");
+        assert!(
+            !c[2].grounded && c[2].unsupported == vec!["scripps".to_string()],
             "{c:?}"
         );
     }

@@ -31,6 +31,11 @@ pub struct EvalArgs {
     /// Also write the report as JSON here.
     #[arg(long)]
     pub report: Option<PathBuf>,
+    /// Summarization: append each article's digest and checks to this JSONL
+    /// file as soon as it is done; a rerun with the same file skips the
+    /// articles already in it and scores them all (resuming an interrupted run).
+    #[arg(long)]
+    pub results: Option<PathBuf>,
     /// Model and decoding options.
     #[command(flatten)]
     pub engine: EngineArgs,
@@ -48,13 +53,44 @@ pub fn run(a: EvalArgs) -> anyhow::Result<ExitCode> {
     let (prompts, mut g, _) = a.engine.load()?;
     let summarizer = Summarizer::new(&prompts, a.engine.summarize_options());
     let total = examples.len();
+    let done = match &a.results {
+        Some(p) => eval::read_results(p)?,
+        None => Vec::new(),
+    };
+    let resumed = examples
+        .iter()
+        .filter(|e| done.iter().any(|r| r.id == e.id))
+        .count();
+    if resumed > 0 {
+        eprintln!("{resumed} of {total} articles already in the results file; resuming");
+    }
+    let mut sink = match &a.results {
+        Some(p) => Some(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .map_err(|e| crate::Error::io(p, e))?,
+        ),
+        None => None,
+    };
     let report = eval::run_summarization(
         g.as_mut(),
         &summarizer,
         &a.data.display().to_string(),
         &examples,
-        |i, id| {
-            eprintln!("[{}/{total}] {id}", i + 1);
+        done,
+        |i, id| eprintln!("[{}/{total}] {id}", i + 1),
+        |r| {
+            if let (Some(f), Some(p)) = (sink.as_mut(), a.results.as_ref()) {
+                use std::io::Write;
+                let line = serde_json::to_string(r).map_err(|source| crate::Error::Json {
+                    what: "evaluation result".into(),
+                    source,
+                })?;
+                writeln!(f, "{line}").map_err(|e| crate::Error::io(p, e))?;
+            }
+            Ok(())
         },
     )?;
     super::print(&eval::table(&report))?;

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::article;
 use crate::error::{Error, Result};
@@ -173,80 +173,155 @@ pub struct Report {
     pub numbers_grounded_rate: f64,
     /// Mean key facts per digest.
     pub facts_per_digest: f64,
-    /// Mean seconds per article.
+    /// Mean seconds per digested article (timed one by one).
     pub secs_per_article: f64,
 }
 
-/// Summarizes every example and scores it.
+/// What one article gave: kept per line in the results file, so that an
+/// interrupted evaluation resumes where it stopped.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ArticleResult {
+    /// Example id.
+    pub id: String,
+    /// Why the article failed (the other fields are then empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The digest's headline.
+    pub headline: String,
+    /// The digest's summary.
+    pub summary: String,
+    /// The digest's key facts.
+    pub key_facts: Vec<String>,
+    /// Key facts judged grounded.
+    pub grounded: usize,
+    /// Key facts rewritten from their evidence.
+    pub regenerated: usize,
+    /// Whether every number of headline, summary and facts is in the article.
+    pub numbers_ok: bool,
+    /// The digest's warnings.
+    pub warnings: Vec<String>,
+    /// Seconds for this article.
+    pub secs: f64,
+}
+
+/// Reads the results file of an earlier run (missing file: none).
+pub fn read_results(path: &Path) -> Result<Vec<ArticleResult>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            serde_json::from_str(l).map_err(|source| Error::Json {
+                what: format!(
+                    "{} (a results line; delete the file to start over)",
+                    path.display()
+                ),
+                source,
+            })
+        })
+        .collect()
+}
+
+/// Summarizes every example whose id is not in `done` (results of an
+/// earlier run, which count as they are) and scores all of them. Each new
+/// result is passed to `on_result` as soon as it is known.
 pub fn run_summarization(
     g: &mut dyn Generator,
     s: &Summarizer<'_>,
     data: &str,
     examples: &[Example],
+    done: Vec<ArticleResult>,
     mut progress: impl FnMut(usize, &str),
+    mut on_result: impl FnMut(&ArticleResult) -> Result<()>,
 ) -> Result<Report> {
-    let mut ours = Vec::new();
-    let mut summaries = Vec::new();
-    let mut lead = Vec::new();
-    let mut report = Report {
-        data: data.into(),
-        model: g.info().id.clone(),
-        ..Default::default()
-    };
-    let (mut facts, mut grounded, mut numbers_ok) = (0usize, 0usize, 0usize);
-    let t0 = Instant::now();
+    let mut results: Vec<ArticleResult> = done;
     for (i, ex) in examples.iter().enumerate() {
+        if results.iter().any(|r| r.id == ex.id) {
+            continue;
+        }
         progress(i, &ex.id);
-        let art = match article::from_bytes(&ex.id, ex.document.as_bytes(), &Default::default()) {
-            Ok(a) => a,
-            Err(e) => {
-                report.failures.push((ex.id.clone(), e.to_string()));
-                continue;
-            }
-        };
-        match s.run(g, &art) {
+        let t0 = Instant::now();
+        let digest = article::from_bytes(&ex.id, ex.document.as_bytes(), &Default::default())
+            .and_then(|art| s.run(g, &art));
+        let r = match digest {
             Ok(d) => {
-                let cand = format!("{}\n{}", d.summary, d.key_facts.join("\n"));
-                facts += d.key_facts.len();
-                grounded += d.fact_checks.iter().filter(|c| c.grounded).count();
-                report.regenerated_facts += d
-                    .fact_checks
-                    .iter()
-                    .filter(|c| c.regenerated_from.is_some())
-                    .count();
-                summaries.push((d.summary.clone(), ex.reference.clone()));
-                let all = format!("{}\n{cand}", d.headline);
-                numbers_ok +=
-                    usize::from(crate::ground::unsupported_numbers(&all, &ex.document).is_empty());
-                ours.push((cand, ex.reference.clone()));
-                lead.push((lead3(&art.body), ex.reference.clone()));
+                let all = format!("{}\n{}\n{}", d.headline, d.summary, d.key_facts.join("\n"));
+                ArticleResult {
+                    id: ex.id.clone(),
+                    error: None,
+                    grounded: d.fact_checks.iter().filter(|c| c.grounded).count(),
+                    regenerated: d
+                        .fact_checks
+                        .iter()
+                        .filter(|c| c.regenerated_from.is_some())
+                        .count(),
+                    numbers_ok: crate::ground::unsupported_numbers(&all, &ex.document).is_empty(),
+                    headline: d.headline,
+                    summary: d.summary,
+                    key_facts: d.key_facts,
+                    warnings: d.warnings,
+                    secs: t0.elapsed().as_secs_f64(),
+                }
             }
             Err(Error::Interrupted) => return Err(Error::Interrupted),
-            Err(e) => report.failures.push((ex.id.clone(), e.to_string())),
+            Err(e) => ArticleResult {
+                id: ex.id.clone(),
+                error: Some(e.to_string()),
+                ..Default::default()
+            },
+        };
+        on_result(&r)?;
+        results.push(r);
+    }
+    Ok(report(data, &g.info().id, examples, &results))
+}
+
+/// Scores the results of `examples` (results of other ids are ignored).
+pub fn report(data: &str, model: &str, examples: &[Example], results: &[ArticleResult]) -> Report {
+    let mut rep = Report {
+        data: data.into(),
+        model: model.into(),
+        ..Default::default()
+    };
+    let (mut ours, mut summaries, mut lead) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut facts, mut grounded, mut numbers_ok, mut secs) = (0usize, 0usize, 0usize, 0.0);
+    for ex in examples {
+        let Some(r) = results.iter().find(|r| r.id == ex.id) else {
+            continue;
+        };
+        if let Some(e) = &r.error {
+            rep.failures.push((r.id.clone(), e.clone()));
+            continue;
         }
+        ours.push((
+            format!("{}\n{}", r.summary, r.key_facts.join("\n")),
+            ex.reference.clone(),
+        ));
+        summaries.push((r.summary.clone(), ex.reference.clone()));
+        let body = article::from_bytes(&ex.id, ex.document.as_bytes(), &Default::default())
+            .map(|a| a.body)
+            .unwrap_or_else(|_| ex.document.clone());
+        lead.push((lead3(&body), ex.reference.clone()));
+        facts += r.key_facts.len();
+        grounded += r.grounded;
+        rep.regenerated_facts += r.regenerated;
+        numbers_ok += usize::from(r.numbers_ok);
+        secs += r.secs;
     }
     let done = ours.len();
-    report.documents = done;
-    report.khulasa = score(&ours);
-    report.summary_only = score(&summaries);
-    report.lead3 = score(&lead);
-    report.grounding_rate = if facts > 0 {
-        grounded as f64 / facts as f64
-    } else {
-        0.0
-    };
-    report.numbers_grounded_rate = if done > 0 {
-        numbers_ok as f64 / done as f64
-    } else {
-        0.0
-    };
-    report.facts_per_digest = if done > 0 {
-        facts as f64 / done as f64
-    } else {
-        0.0
-    };
-    report.secs_per_article = t0.elapsed().as_secs_f64() / examples.len().max(1) as f64;
-    Ok(report)
+    let share = |n: usize, d: usize| if d > 0 { n as f64 / d as f64 } else { 0.0 };
+    rep.documents = done;
+    rep.khulasa = score(&ours);
+    rep.summary_only = score(&summaries);
+    rep.lead3 = score(&lead);
+    rep.grounding_rate = share(grounded, facts);
+    rep.numbers_grounded_rate = share(numbers_ok, done);
+    rep.facts_per_digest = share(facts, done);
+    rep.secs_per_article = if done > 0 { secs / done as f64 } else { 0.0 };
+    rep
 }
 
 /// The report as a table for people.
@@ -316,7 +391,20 @@ mod tests {
         let prompts = crate::prompt::Prompts::embedded();
         let s = Summarizer::new(&prompts, Default::default());
         let ex = vec![Example { id: "1".into(), document: "Rain fell in Lahore on Monday. Officials shut 12 roads. Schools stayed open. Markets were quiet.".into(), reference: "Rain fell in Lahore. 12 roads were shut.".into() }];
-        let r = run_summarization(&mut g, &s, "t", &ex, |_, _| {}).unwrap();
+        let mut lines = Vec::new();
+        let r = run_summarization(
+            &mut g,
+            &s,
+            "t",
+            &ex,
+            Vec::new(),
+            |_, _| {},
+            |r| {
+                lines.push(r.clone());
+                Ok(())
+            },
+        )
+        .unwrap();
         assert_eq!(r.documents, 1, "{:?}", r.failures);
         assert_eq!(r.regenerated_facts, 1);
         assert_eq!(r.grounding_rate, 1.0);
@@ -324,5 +412,78 @@ mod tests {
         assert!(r.khulasa.rouge1 > 50.0 && r.lead3.rouge1 > 30.0);
         assert_eq!(r.numbers_grounded_rate, 1.0);
         assert!(table(&r).contains("lead-3"));
+    }
+
+    #[test]
+    fn resumed_run_skips_done_articles_and_scores_them_all() {
+        use crate::generate::ScriptedGenerator;
+        let reply = r#"{"headline": "Rain in Lahore", "summary": "Rain fell in Lahore on Monday.", "key_facts": ["Rain fell in Lahore on Monday.", "Officials shut 12 roads.", "Schools stayed open."]}"#;
+        let doc = "Rain fell in Lahore on Monday. Officials shut 12 roads. Schools stayed open. Markets were quiet.";
+        let ex: Vec<Example> = ["a", "b"]
+            .iter()
+            .map(|id| Example {
+                id: id.to_string(),
+                document: doc.into(),
+                reference: "Rain fell in Lahore. 12 roads were shut.".into(),
+            })
+            .collect();
+        let prompts = crate::prompt::Prompts::embedded();
+        let s = Summarizer::new(&prompts, Default::default());
+        // A first run that got through article "a" only.
+        let mut g = ScriptedGenerator::new(vec![reply.to_string()]);
+        let mut first = Vec::new();
+        let r = run_summarization(
+            &mut g,
+            &s,
+            "t",
+            &ex[..1],
+            Vec::new(),
+            |_, _| {},
+            |r| {
+                first.push(r.clone());
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!((r.documents, first.len()), (1, 1));
+        // The line round-trips through JSON.
+        let line = serde_json::to_string(&first[0]).unwrap();
+        let back: ArticleResult = serde_json::from_str(&line).unwrap();
+        assert_eq!(back.summary, "Rain fell in Lahore on Monday.");
+        // The rerun asks the model about "b" only and scores both.
+        let mut g = ScriptedGenerator::new(vec![reply.to_string()]);
+        let mut new = Vec::new();
+        let mut asked = Vec::new();
+        let r = run_summarization(
+            &mut g,
+            &s,
+            "t",
+            &ex,
+            vec![back],
+            |_, id| asked.push(id.to_string()),
+            |r| {
+                new.push(r.id.clone());
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(asked, vec!["b".to_string()]);
+        assert_eq!(new, vec!["b".to_string()]);
+        assert_eq!(g.seen.len(), 1);
+        assert_eq!(r.documents, 2);
+        assert_eq!(r.grounding_rate, 1.0);
+    }
+
+    #[test]
+    fn results_file_errors_name_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("r.jsonl");
+        assert!(read_results(&p).unwrap().is_empty());
+        std::fs::write(&p, "not json\n").unwrap();
+        let e = read_results(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("r.jsonl") && e.contains("delete the file"),
+            "{e}"
+        );
     }
 }

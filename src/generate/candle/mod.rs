@@ -142,7 +142,7 @@ impl CandleGenerator {
     /// Logits after `ids` in one forward pass from an empty cache.
     pub fn logits(&mut self, ids: &[u32]) -> Result<Vec<f32>> {
         self.model.clear();
-        self.model.forward(ids, 0, &self.device)
+        Ok(self.model.prefill(ids, &self.device)?.0)
     }
 
     /// Times a prompt pass over `prompt` and `generate` greedy decode steps

@@ -16,7 +16,6 @@ use std::sync::Arc;
 use candle_core::quantized::{gguf_file, QMatMul, QTensor};
 use candle_core::{DType, Device, IndexOp, Module, Tensor};
 use candle_transformers::quantized_nn::RmsNorm;
-use candle_transformers::utils::repeat_kv;
 
 use super::kernels;
 use crate::error::{Error, Result};
@@ -36,8 +35,56 @@ struct Layer {
     ffn_norm: RmsNorm,
 }
 
-/// Keys and values of one layer: `[1, kv_heads, positions, head_dim]`.
-type Kv = (Tensor, Tensor);
+/// Keys or values of one layer, `[1, kv_heads, capacity, head_dim]`, of
+/// which the first `len` positions are in use. Appending writes in place;
+/// the buffer doubles when full, so a decode step copies only its own token.
+#[derive(Default)]
+struct KvBuffer {
+    buf: Option<Tensor>,
+    len: usize,
+}
+
+impl KvBuffer {
+    /// Appends `new` (`[1, kv_heads, n, head_dim]`) and returns all positions.
+    fn append(&mut self, new: &Tensor) -> Result<Tensor> {
+        let n = new.dim(2)?;
+        let need = self.len + n;
+        let cap = match &self.buf {
+            Some(b) => b.dim(2)?,
+            None => 0,
+        };
+        let buf = match self.buf.take() {
+            Some(b) if need <= cap => b,
+            old => {
+                let (b, h, _, d) = new.dims4()?;
+                let grown = Tensor::zeros(
+                    (b, h, need.max(cap * 2).next_multiple_of(256), d),
+                    new.dtype(),
+                    new.device(),
+                )?;
+                if let (Some(old), true) = (old, self.len > 0) {
+                    grown.slice_set(&old.narrow(2, 0, self.len)?.contiguous()?, 2, 0)?;
+                }
+                grown
+            }
+        };
+        buf.slice_set(&new.contiguous()?, 2, self.len)?;
+        self.len = need;
+        let all = buf.narrow(2, 0, need)?;
+        self.buf = Some(buf);
+        Ok(all)
+    }
+}
+
+/// Keys and values of one layer.
+#[derive(Default)]
+struct Kv {
+    k: KvBuffer,
+    v: KvBuffer,
+}
+
+/// Most prompt tokens run through the model at once.
+const PREFILL_SLICE: usize = 512;
 
 /// A Qwen2 model with its KV cache.
 pub(crate) struct Qwen2 {
@@ -50,7 +97,7 @@ pub(crate) struct Qwen2 {
     heads: usize,
     kv_heads: usize,
     head_dim: usize,
-    cache: Vec<Option<Kv>>,
+    cache: Vec<Kv>,
     /// The tokens whose keys and values are in `cache`, in position order.
     cached: Vec<u32>,
 }
@@ -162,7 +209,7 @@ impl Qwen2 {
         let (cos, sin) = rotary(head_dim, base, context, device)?;
         Ok(Self {
             embed,
-            cache: vec![None; layers.len()],
+            cache: layers.iter().map(|_| Kv::default()).collect(),
             layers,
             norm,
             output,
@@ -177,22 +224,17 @@ impl Qwen2 {
 
     /// Forgets the KV cache.
     pub(crate) fn clear(&mut self) {
-        self.cache.iter_mut().for_each(|c| *c = None);
-        self.cached.clear();
+        self.keep_positions(0);
     }
 
-    /// Keeps the first `len` cached positions and forgets the rest.
-    fn keep(&mut self, len: usize) -> Result<()> {
-        if len == 0 {
-            self.clear();
-            return Ok(());
-        }
-        for (k, v) in self.cache.iter_mut().flatten() {
-            *k = k.narrow(2, 0, len)?;
-            *v = v.narrow(2, 0, len)?;
+    /// Keeps the first `len` cached positions and forgets the rest (their
+    /// buffers are overwritten by the next tokens).
+    fn keep_positions(&mut self, len: usize) {
+        for kv in &mut self.cache {
+            kv.k.len = kv.k.len.min(len);
+            kv.v.len = kv.v.len.min(len);
         }
         self.cached.truncate(len);
-        Ok(())
     }
 
     /// Runs a prompt, reusing the cached positions it shares with the tokens
@@ -207,8 +249,15 @@ impl Qwen2 {
             .count()
             // The last prompt token is always computed: its logits are needed.
             .min(ids.len().saturating_sub(1));
-        self.keep(shared)?;
-        let logits = self.forward(&ids[shared..], shared, device)?;
+        self.keep_positions(shared);
+        // Long prompts go in slices, which bounds the attention scores held
+        // at once to PREFILL_SLICE rows.
+        let mut logits = Vec::new();
+        let mut pos = shared;
+        for part in ids[shared..].chunks(PREFILL_SLICE) {
+            logits = self.forward(part, pos, device)?;
+            pos += part.len();
+        }
         Ok((logits, shared))
     }
 
@@ -222,7 +271,7 @@ impl Qwen2 {
                     self.cached.len()
                 )));
             }
-            self.keep(pos)?;
+            self.keep_positions(pos);
         }
         let seq = ids.len();
         let input = Tensor::new(ids, device)?;
@@ -264,7 +313,7 @@ impl Qwen2 {
 fn attention(
     layer: &Layer,
     x: &Tensor,
-    cache: &mut Option<Kv>,
+    cache: &mut Kv,
     (cos, sin): (&Tensor, &Tensor),
     mask: Option<&Tensor>,
     (heads, kv_heads, head_dim): (usize, usize, usize),
@@ -280,20 +329,23 @@ fn attention(
     let v = split(layer.wv.forward(x)?.broadcast_add(&layer.bv)?, kv_heads)?;
     let q = candle_nn::rotary_emb::rope(&q, cos, sin)?;
     let k = candle_nn::rotary_emb::rope(&k, cos, sin)?;
-    let (k, v) = match cache.take() {
-        Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?),
-        None => (k, v),
-    };
-    *cache = Some((k.clone(), v.clone()));
-    let k = repeat_kv(k, heads / kv_heads)?;
-    let v = repeat_kv(v, heads / kv_heads)?.contiguous()?;
+    let k = cache.k.append(&k)?;
+    let v = cache.v.append(&v)?;
+    // Grouped-query attention without copying keys and values for every
+    // query head: the `group` query heads of one KV head are stacked as rows.
+    let group = heads / kv_heads;
+    let kv_len = k.dim(2)?;
+    let q = q.reshape((b, kv_heads, group * seq, head_dim))?;
     let scores = (q.matmul(&k.t()?)? / (head_dim as f64).sqrt())?;
     let scores = match mask {
-        Some(m) => scores.broadcast_add(m)?,
+        Some(m) => scores
+            .reshape((b, kv_heads, group, seq, kv_len))?
+            .broadcast_add(m)?
+            .reshape((b, kv_heads, group * seq, kv_len))?,
         None => scores,
     };
     let weights = candle_nn::ops::softmax_last_dim(&scores)?;
-    let y = weights.matmul(&v)?;
+    let y = weights.matmul(&v)?.reshape((b, heads, seq, head_dim))?;
     let y = y.transpose(1, 2)?.reshape((b, seq, hidden))?;
     Ok(layer.wo.forward(&y)?)
 }
@@ -413,6 +465,19 @@ mod tests {
         let (again, reused) = m.prefill(&second, &Device::Cpu).unwrap();
         assert_eq!(reused, second.len() - 1);
         assert!(max_diff(&again, &fresh) < 1e-4);
+        // A prompt longer than one slice gives the logits of one pass.
+        let long: Vec<u32> = (0..PREFILL_SLICE as u32 + 90)
+            .map(|i| (i * 7) % 250)
+            .collect();
+        m.clear();
+        let (sliced, _) = m.prefill(&long, &Device::Cpu).unwrap();
+        m.clear();
+        let whole = m.forward(&long, 0, &Device::Cpu).unwrap();
+        assert!(
+            max_diff(&sliced, &whole) < 1e-4,
+            "{}",
+            max_diff(&sliced, &whole)
+        );
         // A prompt with nothing in common starts from scratch.
         let (_, reused) = m.prefill(&[40, 41], &Device::Cpu).unwrap();
         assert_eq!(reused, 0);
