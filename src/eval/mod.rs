@@ -175,6 +175,9 @@ pub struct Report {
     pub facts_per_digest: f64,
     /// Mean seconds per digested article (timed one by one).
     pub secs_per_article: f64,
+    /// Share of prompt tokens taken from an earlier pass's KV cache (the
+    /// shared system prompt and instructions) instead of computed.
+    pub reused_prompt_share: f64,
 }
 
 /// What one article gave: kept per line in the results file, so that an
@@ -202,6 +205,12 @@ pub struct ArticleResult {
     pub warnings: Vec<String>,
     /// Seconds for this article.
     pub secs: f64,
+    /// Prompt tokens over its passes.
+    #[serde(default)]
+    pub prompt_tokens: usize,
+    /// Of those, tokens reused from an earlier pass's KV cache.
+    #[serde(default)]
+    pub reused_prompt_tokens: usize,
 }
 
 /// Reads the results file of an earlier run (missing file: none).
@@ -264,6 +273,8 @@ pub fn run_summarization(
                     key_facts: d.key_facts,
                     warnings: d.warnings,
                     secs: t0.elapsed().as_secs_f64(),
+                    prompt_tokens: d.timings.prompt_tokens,
+                    reused_prompt_tokens: d.timings.reused_prompt_tokens,
                 }
             }
             Err(Error::Interrupted) => return Err(Error::Interrupted),
@@ -288,6 +299,7 @@ pub fn report(data: &str, model: &str, examples: &[Example], results: &[ArticleR
     };
     let (mut ours, mut summaries, mut lead) = (Vec::new(), Vec::new(), Vec::new());
     let (mut facts, mut grounded, mut numbers_ok, mut secs) = (0usize, 0usize, 0usize, 0.0);
+    let (mut prompt, mut reused) = (0usize, 0usize);
     for ex in examples {
         let Some(r) = results.iter().find(|r| r.id == ex.id) else {
             continue;
@@ -310,6 +322,8 @@ pub fn report(data: &str, model: &str, examples: &[Example], results: &[ArticleR
         rep.regenerated_facts += r.regenerated;
         numbers_ok += usize::from(r.numbers_ok);
         secs += r.secs;
+        prompt += r.prompt_tokens;
+        reused += r.reused_prompt_tokens;
     }
     let done = ours.len();
     let share = |n: usize, d: usize| if d > 0 { n as f64 / d as f64 } else { 0.0 };
@@ -321,6 +335,7 @@ pub fn report(data: &str, model: &str, examples: &[Example], results: &[ArticleR
     rep.numbers_grounded_rate = share(numbers_ok, done);
     rep.facts_per_digest = share(facts, done);
     rep.secs_per_article = if done > 0 { secs / done as f64 } else { 0.0 };
+    rep.reused_prompt_share = share(reused, prompt);
     rep
 }
 
@@ -340,12 +355,13 @@ pub fn table(r: &Report) -> String {
     t.push_str(&row("  summary", &r.summary_only));
     t.push_str(&row("lead-3", &r.lead3));
     t.push_str(&format!(
-        "\ngrounded facts {:.1}% ({} rewritten from evidence) | digests with every number in the source {:.1}% | {:.2} facts per digest | {:.1} s per article | {} failed\n",
+        "\ngrounded facts {:.1}% ({} rewritten from evidence) | digests with every number in the source {:.1}% | {:.2} facts per digest | {:.1} s per article ({:.0}% of prompt tokens reused) | {} failed\n",
         100.0 * r.grounding_rate,
         r.regenerated_facts,
         100.0 * r.numbers_grounded_rate,
         r.facts_per_digest,
         r.secs_per_article,
+        100.0 * r.reused_prompt_share,
         r.failures.len()
     ));
     t
