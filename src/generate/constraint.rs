@@ -354,12 +354,24 @@ impl<'n> DigestMachine<'n> {
         match b {
             b'"' => self.close_string(field),
             b'\\' => {
+                // Only if some escaped character can follow here.
+                if !['"', '\\', '/'].iter().any(|&c| self.probe(field, c, 1)) {
+                    return false;
+                }
                 self.s.escape = true;
                 true
             }
             0..=0x1F | 0x7F => false,
             0x80..=0xC1 | 0xF5..=0xFF => false,
             0xC2..=0xF4 => {
+                // The first byte of a character commits to a character: take it
+                // only if a letter of that length could be accepted here (at a
+                // word bound, for one, no new word can start), so that the
+                // machine never waits for bytes it would then refuse.
+                let len = 2 + u8::from(b >= 0xE0) + u8::from(b >= 0xF0);
+                if !self.probe(field, 'é', len) {
+                    return false;
+                }
                 self.s.utf8[0] = b;
                 self.s.utf8_len = 1;
                 self.s.utf8_need = if b < 0xE0 {
@@ -411,6 +423,13 @@ impl<'n> DigestMachine<'n> {
             Field::Summary => 2,
             Field::Fact(_) => 4 << self.facts.min(24),
         }
+    }
+
+    /// Whether character `c` (of `nbytes` bytes) would be accepted now,
+    /// without changing anything.
+    fn probe(&self, field: Field, c: char, nbytes: u8) -> bool {
+        let mut copy = *self;
+        copy.char(field, c, nbytes)
     }
 
     /// Accepts one character of string content.

@@ -173,10 +173,10 @@ mod tests {
         let p = Prompts::embedded();
         let m = p.render("digest", &vars()).unwrap();
         assert_eq!(m.len(), 2);
-        assert!(m[1].content.contains("3 to 5 other important facts"));
+        assert!(m[1].content.contains("3 to 5 different facts"));
         assert!(m[1].content.ends_with("Rain fell. 12 died."));
         assert!(m[1].content.contains("Title: Rain"));
-        assert!(p.version().contains("digest@2"));
+        assert!(p.version().contains("digest@1"));
     }
 
     #[test]

@@ -203,6 +203,45 @@ proptest::proptest! {
     }
 }
 
+proptest::proptest! {
+    #[test]
+    fn every_reachable_state_has_a_next_byte(choices in proptest::collection::vec(0usize..14, 0..300)) {
+        // Pieces that end inside a character or an escape included: whatever
+        // the machine accepted, some byte must still be accepted after it
+        // (a dead end stops decoding with no valid token).
+        let pieces: [&[u8]; 14] = [b"{", b"\"headline\"", b":", b" ", b"\"", b"ab", b"x.", b"1", b",", b"]", b"\xD8", b"\xE2\x80", b"\\", b"word word word"];
+        let nums = NumberSet::from_source("12 and 1.5");
+        let mut m = DigestMachine::new(DigestShape::default(), Some(&nums));
+        let mut text = Vec::new();
+        for c in choices {
+            if m.allows(pieces[c]) {
+                m.feed(pieces[c]);
+                text.extend_from_slice(pieces[c]);
+            }
+            if m.is_done() {
+                return Ok(());
+            }
+            let next = (0u8..=255).any(|b| m.allows(&[b]));
+            proptest::prop_assert!(next, "dead end after {:?}", String::from_utf8_lossy(&text));
+        }
+    }
+}
+
+#[test]
+fn no_character_or_escape_starts_at_a_word_bound() {
+    // At the headline's 15th word, after a space, only the closing quote fits:
+    // neither the first byte of a character nor a backslash may be taken.
+    let mut m = DigestMachine::new(DigestShape::default(), None);
+    let words = vec!["w"; 15].join(" ");
+    assert!(m.feed(format!("{{\"headline\": \"{words} ").as_bytes()));
+    assert!(m.allows(b"\""));
+    assert!(!m.allows(b"\xE2") && !m.allows(b"\xD8") && !m.allows(b"\\"));
+    // Inside a word the same bytes are fine.
+    let mut m = DigestMachine::new(DigestShape::default(), None);
+    assert!(m.feed(br#"{"headline": "w"#));
+    assert!(m.allows(b"\xE2") && m.allows(b"\\"));
+}
+
 #[test]
 fn closing_after_an_over_long_word() {
     let mut m = DigestMachine::new(DigestShape::default(), None);
