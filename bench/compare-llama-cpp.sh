@@ -5,20 +5,32 @@
 #   bench/compare-llama-cpp.sh [MODEL_ID] [THREADS]
 #
 # llama.cpp comes from the pinned registry package llama-cpp-python, built
-# from source for this CPU (-march=native) into a virtual environment in
-# khulasa's cache folder (outside the repository); the first run compiles it
-# (several minutes on 2 cores).
+# from source into a virtual environment in khulasa's cache folder (outside
+# the repository) with every SIMD extension this CPU reports (AVX2, FMA, F16C,
+# AVX-512, VNNI, ...), except AMX: with -march=native llama.cpp 0.3.36's AMX
+# backend segfaults in llama_decode on this machine (llama.cpp issue #20824
+# reports the same crash). The first run compiles it (about 25 minutes on
+# 2 cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL="${1:-qwen2.5-coder-0.5b-instruct}"
 THREADS="${2:-$(nproc)}"
 LLAMA_CPP_PYTHON="llama-cpp-python==0.3.36"
 CACHE="${KHULASA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/khulasa}"
-VENV="$CACHE/bench-venv"
+VENV="$CACHE/bench-venv-noamx"
+
+cpu_flags="$(grep -m1 '^flags' /proc/cpuinfo || true)"
+cmake_args="-DGGML_NATIVE=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF"
+for pair in avx:AVX avx2:AVX2 fma:FMA f16c:F16C bmi2:BMI2 avx_vnni:AVX_VNNI avx512f:AVX512 \
+            avx512_vnni:AVX512_VNNI avx512vbmi:AVX512_VBMI avx512_bf16:AVX512_BF16; do
+  if grep -qw "${pair%%:*}" <<<"$cpu_flags"; then
+    cmake_args="$cmake_args -DGGML_${pair##*:}=ON"
+  fi
+done
 
 if ! "$VENV/bin/python" -c "import llama_cpp" 2>/dev/null; then
   python3 -m venv "$VENV"
-  CMAKE_ARGS="-DGGML_NATIVE=ON" "$VENV/bin/pip" install --quiet --no-binary llama-cpp-python "$LLAMA_CPP_PYTHON"
+  CMAKE_ARGS="$cmake_args" "$VENV/bin/pip" install --quiet --no-binary llama-cpp-python "$LLAMA_CPP_PYTHON"
 fi
 
 cargo build --release --quiet
