@@ -3,6 +3,7 @@
 # threads, in one run, and prints the ratios.
 #
 #   bench/compare-llama-cpp.sh [MODEL_ID] [THREADS]
+#   bench/compare-llama-cpp.sh --prepare     (only build llama.cpp)
 #
 # llama.cpp comes from the pinned registry package llama-cpp-python, built
 # from source into a virtual environment in khulasa's cache folder (outside
@@ -28,9 +29,17 @@ for pair in avx:AVX avx2:AVX2 fma:FMA f16c:F16C bmi2:BMI2 avx_vnni:AVX_VNNI avx5
   fi
 done
 
-if ! "$VENV/bin/python" -c "import llama_cpp" 2>/dev/null; then
+# pip's wheel cache does not know the CMake flags, so the build skips it, and
+# a venv whose llama.cpp reports AMX (an older build) is rebuilt.
+if ! "$VENV/bin/python" -c "import llama_cpp, sys; sys.exit(b'AMX_INT8 = 1' in llama_cpp.llama_print_system_info())" 2>/dev/null; then
+  rm -rf "$VENV"
   python3 -m venv "$VENV"
-  CMAKE_ARGS="$cmake_args" "$VENV/bin/pip" install --quiet --no-binary llama-cpp-python "$LLAMA_CPP_PYTHON"
+  CMAKE_ARGS="$cmake_args" "$VENV/bin/pip" install --quiet --no-cache-dir --no-binary llama-cpp-python "$LLAMA_CPP_PYTHON"
+fi
+
+if [ "$MODEL" = "--prepare" ]; then
+  "$VENV/bin/python" -c "import llama_cpp; print('llama-cpp-python', llama_cpp.__version__)"
+  exit 0
 fi
 
 cargo build --release --quiet

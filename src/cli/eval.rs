@@ -57,12 +57,21 @@ pub fn run(a: EvalArgs) -> anyhow::Result<ExitCode> {
         Some(p) => eval::read_results(p)?,
         None => Vec::new(),
     };
-    let resumed = examples
-        .iter()
-        .filter(|e| done.iter().any(|r| r.id == e.id))
-        .count();
-    if resumed > 0 {
-        eprintln!("{resumed} of {total} articles already in the results file; resuming");
+    let earlier = |failed: bool| {
+        examples
+            .iter()
+            .filter(|e| {
+                done.iter()
+                    .any(|r| r.id == e.id && r.error.is_some() == failed)
+            })
+            .count()
+    };
+    let (resumed, retried) = (earlier(false), earlier(true));
+    if resumed + retried > 0 {
+        eprintln!(
+            "{resumed} of {total} articles already in the results file; resuming \
+             ({retried} that failed are tried again)"
+        );
     }
     let mut sink = match &a.results {
         Some(p) => Some(

@@ -213,30 +213,33 @@ pub struct ArticleResult {
     pub reused_prompt_tokens: usize,
 }
 
-/// Reads the results file of an earlier run (missing file: none).
+/// Reads the results file of an earlier run (missing file: none). An
+/// article with several lines (a failure, then a retry) keeps its last.
 pub fn read_results(path: &Path) -> Result<Vec<ArticleResult>> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(Error::io(path, e)),
     };
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            serde_json::from_str(l).map_err(|source| Error::Json {
-                what: format!(
-                    "{} (a results line; delete the file to start over)",
-                    path.display()
-                ),
-                source,
-            })
-        })
-        .collect()
+    let mut results: Vec<ArticleResult> = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let r: ArticleResult = serde_json::from_str(line).map_err(|source| Error::Json {
+            what: format!(
+                "{} (a results line; delete the file to start over)",
+                path.display()
+            ),
+            source,
+        })?;
+        results.retain(|old| old.id != r.id);
+        results.push(r);
+    }
+    Ok(results)
 }
 
-/// Summarizes every example whose id is not in `done` (results of an
-/// earlier run, which count as they are) and scores all of them. Each new
-/// result is passed to `on_result` as soon as it is known.
+/// Summarizes every example that has no successful result in `done`
+/// (results of an earlier run, which count as they are; failed articles are
+/// tried again) and scores all of them. Each new result is passed to
+/// `on_result` as soon as it is known.
 pub fn run_summarization(
     g: &mut dyn Generator,
     s: &Summarizer<'_>,
@@ -246,7 +249,7 @@ pub fn run_summarization(
     mut progress: impl FnMut(usize, &str),
     mut on_result: impl FnMut(&ArticleResult) -> Result<()>,
 ) -> Result<Report> {
-    let mut results: Vec<ArticleResult> = done;
+    let mut results: Vec<ArticleResult> = done.into_iter().filter(|r| r.error.is_none()).collect();
     for (i, ex) in examples.iter().enumerate() {
         if results.iter().any(|r| r.id == ex.id) {
             continue;
@@ -445,49 +448,78 @@ mod tests {
             .collect();
         let prompts = crate::prompt::Prompts::embedded();
         let s = Summarizer::new(&prompts, Default::default());
+        // One run over `examples` with the results `done` of an earlier run:
+        // the report, the ids the model was asked about, the new results and
+        // the number of model calls.
+        let run = |examples: &[Example], done: Vec<ArticleResult>| {
+            let mut g = ScriptedGenerator::new(vec![reply.to_string()]);
+            let (mut asked, mut new) = (Vec::new(), Vec::new());
+            let r = run_summarization(
+                &mut g,
+                &s,
+                "t",
+                examples,
+                done,
+                |_, id| asked.push(id.to_string()),
+                |r| {
+                    new.push(r.clone());
+                    Ok(())
+                },
+            )
+            .unwrap();
+            (r, asked, new, g.seen.len())
+        };
         // A first run that got through article "a" only.
-        let mut g = ScriptedGenerator::new(vec![reply.to_string()]);
-        let mut first = Vec::new();
-        let r = run_summarization(
-            &mut g,
-            &s,
-            "t",
-            &ex[..1],
-            Vec::new(),
-            |_, _| {},
-            |r| {
-                first.push(r.clone());
-                Ok(())
-            },
-        )
-        .unwrap();
+        let (r, _, first, _) = run(&ex[..1], Vec::new());
         assert_eq!((r.documents, first.len()), (1, 1));
         // The line round-trips through JSON.
         let line = serde_json::to_string(&first[0]).unwrap();
-        let back: ArticleResult = serde_json::from_str(&line).unwrap();
-        assert_eq!(back.summary, "Rain fell in Lahore on Monday.");
+        let back = || serde_json::from_str::<ArticleResult>(&line).unwrap();
+        assert_eq!(back().summary, "Rain fell in Lahore on Monday.");
         // The rerun asks the model about "b" only and scores both.
-        let mut g = ScriptedGenerator::new(vec![reply.to_string()]);
-        let mut new = Vec::new();
-        let mut asked = Vec::new();
-        let r = run_summarization(
-            &mut g,
-            &s,
-            "t",
-            &ex,
-            vec![back],
-            |_, id| asked.push(id.to_string()),
-            |r| {
-                new.push(r.id.clone());
-                Ok(())
-            },
-        )
-        .unwrap();
+        let (r, asked, new, calls) = run(&ex, vec![back()]);
         assert_eq!(asked, vec!["b".to_string()]);
-        assert_eq!(new, vec!["b".to_string()]);
-        assert_eq!(g.seen.len(), 1);
+        assert_eq!(new.len(), 1);
+        assert_eq!(new[0].id, "b");
+        assert_eq!(calls, 1);
         assert_eq!(r.documents, 2);
         assert_eq!(r.grounding_rate, 1.0);
+        // An article that failed in the earlier run is tried again.
+        let failed = ArticleResult {
+            id: "b".into(),
+            error: Some("the model ran out of memory".into()),
+            ..Default::default()
+        };
+        let (r, asked, _, _) = run(&ex, vec![back(), failed]);
+        assert_eq!(asked, vec!["b".to_string()]);
+        assert_eq!((r.documents, r.failures.len()), (2, 0));
+    }
+
+    #[test]
+    fn the_last_line_of_an_article_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("r.jsonl");
+        let line = |id: &str, error: Option<&str>| {
+            serde_json::to_string(&ArticleResult {
+                id: id.into(),
+                error: error.map(String::from),
+                ..Default::default()
+            })
+            .unwrap()
+        };
+        let text = [
+            line("a", Some("interrupted")),
+            line("b", None),
+            line("a", None),
+        ]
+        .join("\n");
+        std::fs::write(&p, text).unwrap();
+        let got = read_results(&p).unwrap();
+        let ids: Vec<(&str, bool)> = got
+            .iter()
+            .map(|r| (r.id.as_str(), r.error.is_none()))
+            .collect();
+        assert_eq!(ids, vec![("b", true), ("a", true)]);
     }
 
     #[test]

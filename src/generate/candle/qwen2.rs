@@ -6,31 +6,32 @@
 //! - the token-embedding table stays quantized and only the rows of the
 //!   tokens in a pass are dequantized (candle's model keeps an f32 copy of the
 //!   whole table: 0.9 GB for the 1.5B model);
-//! - matrices are prepared by [`super::kernels::prepare`] (Q5_0 as Q8_0);
+//! - matrices are [`super::kernels::Matrix`]: Q5_0 as Q8_0, inner sizes padded to
+//!   candle's tiled kernels where they run;
 //! - the KV cache remembers which tokens it holds, so a prompt that starts
 //!   like the previous one (the same system prompt and instructions for every
 //!   chunk and article) only computes the tokens after the shared prefix.
 
 use std::sync::Arc;
 
-use candle_core::quantized::{gguf_file, QMatMul, QTensor};
+use candle_core::quantized::{gguf_file, QTensor};
 use candle_core::{DType, Device, IndexOp, Module, Tensor};
 use candle_transformers::quantized_nn::RmsNorm;
 
-use super::kernels;
+use super::kernels::{self, Matrix};
 use crate::error::{Error, Result};
 
 struct Layer {
-    wq: QMatMul,
-    wk: QMatMul,
-    wv: QMatMul,
+    wq: Matrix,
+    wk: Matrix,
+    wv: Matrix,
     bq: Tensor,
     bk: Tensor,
     bv: Tensor,
-    wo: QMatMul,
-    gate: QMatMul,
-    up: QMatMul,
-    down: QMatMul,
+    wo: Matrix,
+    gate: Matrix,
+    up: Matrix,
+    down: Matrix,
     attn_norm: RmsNorm,
     ffn_norm: RmsNorm,
 }
@@ -91,7 +92,7 @@ pub(crate) struct Qwen2 {
     embed: Arc<QTensor>,
     layers: Vec<Layer>,
     norm: RmsNorm,
-    output: QMatMul,
+    output: Matrix,
     cos: Tensor,
     sin: Tensor,
     heads: usize,
@@ -143,14 +144,16 @@ struct Loader<'a, R> {
     ct: &'a gguf_file::Content,
     reader: &'a mut R,
     device: &'a Device,
+    /// Pad matrices for candle's tiled kernels.
+    pad: bool,
 }
 
 impl<R: std::io::Seek + std::io::Read> Loader<'_, R> {
     fn raw(&mut self, name: &str) -> Result<QTensor> {
         Ok(self.ct.tensor(self.reader, name, self.device)?)
     }
-    fn matrix(&mut self, name: &str) -> Result<QMatMul> {
-        Ok(QMatMul::from_qtensor(kernels::prepare(self.raw(name)?)?)?)
+    fn matrix(&mut self, name: &str) -> Result<Matrix> {
+        Matrix::new(self.raw(name)?, self.pad)
     }
     fn vector(&mut self, name: &str) -> Result<Tensor> {
         Ok(self.raw(name)?.dequantize(self.device)?)
@@ -158,11 +161,21 @@ impl<R: std::io::Seek + std::io::Read> Loader<'_, R> {
 }
 
 impl Qwen2 {
-    /// Loads the weights from a GGUF file's content.
+    /// Loads the weights from a GGUF file's content, laid out for this CPU.
     pub(crate) fn from_gguf<R: std::io::Seek + std::io::Read>(
         ct: &gguf_file::Content,
         reader: &mut R,
         device: &Device,
+    ) -> Result<Self> {
+        Self::load(ct, reader, device, kernels::tiled_q8_0_kernels())
+    }
+
+    /// Loads the weights, padding matrices for the tiled kernels if `pad`.
+    fn load<R: std::io::Seek + std::io::Read>(
+        ct: &gguf_file::Content,
+        reader: &mut R,
+        device: &Device,
+        pad: bool,
     ) -> Result<Self> {
         let heads = metadata_usize(ct, "qwen2.attention.head_count")?;
         let kv_heads = metadata_usize(ct, "qwen2.attention.head_count_kv")?;
@@ -180,7 +193,12 @@ impl Qwen2 {
             .and_then(|v| v.to_f32().ok())
             .unwrap_or(10_000.0);
         let head_dim = hidden / heads;
-        let mut w = Loader { ct, reader, device };
+        let mut w = Loader {
+            ct,
+            reader,
+            device,
+            pad,
+        };
         let mut layers = Vec::with_capacity(blocks);
         for l in 0..blocks {
             let p = format!("blk.{l}");
@@ -203,7 +221,7 @@ impl Qwen2 {
         let output = if ct.tensor_infos.contains_key("output.weight") {
             w.matrix("output.weight")?
         } else {
-            QMatMul::from_arc(embed.clone())?
+            Matrix::shared(embed.clone())?
         };
         let norm = RmsNorm::from_qtensor(w.raw("output_norm.weight")?, eps)?;
         let (cos, sin) = rotary(head_dim, base, context, device)?;
@@ -347,7 +365,7 @@ fn attention(
     let weights = candle_nn::ops::softmax_last_dim(&scores)?;
     let y = weights.matmul(&v)?.reshape((b, heads, seq, head_dim))?;
     let y = y.transpose(1, 2)?.reshape((b, seq, hidden))?;
-    Ok(layer.wo.forward(&y)?)
+    layer.wo.forward(&y)
 }
 
 #[cfg(test)]
@@ -356,8 +374,10 @@ mod tests {
     use std::fs::File;
     use std::io::BufReader;
 
+    /// Our model (matrices padded if `pad`) and candle's.
     fn load_both(
         path: &std::path::Path,
+        pad: bool,
     ) -> (
         Qwen2,
         candle_transformers::models::quantized_qwen2::ModelWeights,
@@ -365,7 +385,7 @@ mod tests {
         let device = Device::Cpu;
         let mut r = BufReader::new(File::open(path).unwrap());
         let ct = gguf_file::Content::read(&mut r).unwrap();
-        let ours = Qwen2::from_gguf(&ct, &mut r, &device).unwrap();
+        let ours = Qwen2::load(&ct, &mut r, &device, pad).unwrap();
         let mut r = BufReader::new(File::open(path).unwrap());
         let ct = gguf_file::Content::read(&mut r).unwrap();
         let theirs = candle_transformers::models::quantized_qwen2::ModelWeights::from_gguf(
@@ -416,7 +436,7 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("tiny.gguf");
             super::super::tiny::write_tiny_as("qwen2", &path, 7, dtype).unwrap();
-            let (mut ours, mut theirs) = load_both(&path);
+            let (mut ours, mut theirs) = load_both(&path, false);
             let prompt = [5u32, 70, 71, 200, 13, 44, 90, 91, 92];
             let mut a = ours.forward(&prompt, 0, &Device::Cpu).unwrap();
             let mut b = reference_logits(&mut theirs, &prompt, 0);
@@ -441,11 +461,38 @@ mod tests {
     }
 
     #[test]
+    fn padded_matrices_keep_the_logits() {
+        // Hidden size 64 is a quarter superblock, so every Q8_0 matrix is
+        // padded; candle's tiled kernels quantize the activations in
+        // 256-value blocks instead of 32, which moves the logits a little.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tiny.gguf");
+        super::super::tiny::write_tiny_as(
+            "qwen2",
+            &path,
+            11,
+            candle_core::quantized::GgmlDType::Q8_0,
+        )
+        .unwrap();
+        let (mut padded, mut theirs) = load_both(&path, true);
+        assert!(padded.layers[0].wq.padding() > 0);
+        let prompt = [5u32, 70, 71, 200, 13, 44, 90, 91, 92];
+        let a = padded.forward(&prompt, 0, &Device::Cpu).unwrap();
+        let b = reference_logits(&mut theirs, &prompt, 0);
+        let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
+        assert!(
+            max_diff(&a, &b) < 0.05 * scale,
+            "{} of {scale}",
+            max_diff(&a, &b)
+        );
+    }
+
+    #[test]
     fn prefix_reuse_gives_the_logits_of_a_fresh_pass() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tiny.gguf");
         super::super::tiny::write_tiny("qwen2", &path, 3).unwrap();
-        let (mut m, _) = load_both(&path);
+        let (mut m, _) = load_both(&path, true);
         let first = [1u32, 2, 3, 4, 5, 6, 7, 8];
         let (_, reused) = m.prefill(&first, &Device::Cpu).unwrap();
         assert_eq!(reused, 0);

@@ -15,8 +15,21 @@
 //! Upstream, the same effect would come from a SIMD `vec_dot` for
 //! `BlockQ5_0` in `candle-core/src/quantized/avx.rs` (the Q8_0 one with the
 //! fifth bit merged in), which would keep the smaller blocks.
+//!
+//! candle's tiled x86 kernels (weights repacked for 16 rows at a time,
+//! AVX-512 VNNI or AVX-VNNI integer dot products, several tokens per pass over
+//! the weights) only take matrices whose inner size is a whole number of
+//! 256-value superblocks. Qwen2.5-0.5B's hidden size is 896 = 3.5 × 256, so
+//! most of its matrices fell back to one dot product per row and token. A
+//! [`Matrix`] whose inner size is not a multiple of 256 is padded with zero
+//! blocks up to the next multiple (896 → 1024) and its inputs with zero
+//! columns: the products are unchanged (the extra terms are zero) and the
+//! tiled kernels run. This costs 14 % more weight bytes for those matrices,
+//! so it is only done where the tiled Q8_0 kernels exist. Upstream, the
+//! tiled kernels would accept a partial last superblock instead.
 
-use candle_core::quantized::{ggml_file, GgmlDType, QTensor};
+use candle_core::quantized::{ggml_file, GgmlDType, QMatMul, QTensor};
+use candle_core::{Module, Tensor, D};
 
 use crate::error::{Error, Result};
 
@@ -42,9 +55,100 @@ fn widen_block(q5: &[u8], q8: &mut [u8]) {
     }
 }
 
+/// Values in one superblock, the unit of candle's tiled kernels.
+const SUPERBLOCK: usize = 256;
+/// Rows in one tile of candle's tiled kernels.
+const TILE_ROWS: usize = 16;
+
+/// Whether candle 0.11.1 runs its tiled Q8_0 kernels on this CPU (it needs
+/// integer dot products: AVX-512 VNNI, or AVX-VNNI with AVX2).
+pub(crate) fn tiled_q8_0_kernels() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        (is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vnni"))
+            || (is_x86_feature_detected!("avxvnni") && is_x86_feature_detected!("avx2"))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// A weight matrix prepared for candle's fastest CPU kernels, and the number
+/// of zero columns its inputs get (see the module notes).
+pub(crate) struct Matrix {
+    mm: QMatMul,
+    pad: usize,
+}
+
+impl Matrix {
+    /// A matrix that shares its tensor with another use (a tied embedding
+    /// table), taken as it is.
+    pub(crate) fn shared(t: std::sync::Arc<QTensor>) -> Result<Self> {
+        Ok(Self {
+            mm: QMatMul::from_arc(t)?,
+            pad: 0,
+        })
+    }
+
+    /// Prepares `t` (`[rows, inner]`), padding its inner size to whole
+    /// superblocks if `pad` (pass [`tiled_q8_0_kernels`]).
+    pub(crate) fn new(t: QTensor, pad: bool) -> Result<Self> {
+        let t = widen(t)?;
+        let (rows, inner) = t.shape().dims2()?;
+        let padded = inner.next_multiple_of(SUPERBLOCK);
+        if !pad
+            || t.dtype() != GgmlDType::Q8_0
+            || padded == inner
+            || rows % TILE_ROWS != 0
+            || inner % BLOCK != 0
+        {
+            return Ok(Self {
+                mm: QMatMul::from_qtensor(t)?,
+                pad: 0,
+            });
+        }
+        let src = t.data()?;
+        let (row_bytes, padded_row_bytes) =
+            (inner / BLOCK * Q8_0_BYTES, padded / BLOCK * Q8_0_BYTES);
+        // A zero Q8_0 block is all zero bytes (scale +0.0, integers 0).
+        let mut out = vec![0u8; rows * padded_row_bytes];
+        for (row, dst) in src
+            .chunks_exact(row_bytes)
+            .zip(out.chunks_exact_mut(padded_row_bytes))
+        {
+            dst[..row_bytes].copy_from_slice(row);
+        }
+        let device = t.device();
+        drop(src);
+        drop(t);
+        let t = ggml_file::qtensor_from_ggml(GgmlDType::Q8_0, &out, vec![rows, padded], &device)?;
+        Ok(Self {
+            mm: QMatMul::from_qtensor(t)?,
+            pad: padded - inner,
+        })
+    }
+
+    /// Zero columns added to the inputs.
+    #[cfg(test)]
+    pub(crate) fn padding(&self) -> usize {
+        self.pad
+    }
+
+    /// `x · Wᵀ` for `x` of shape `[.., inner]`.
+    pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if self.pad == 0 {
+            return Ok(self.mm.forward(x)?);
+        }
+        Ok(self
+            .mm
+            .forward(&x.pad_with_zeros(D::Minus1, 0, self.pad)?)?)
+    }
+}
+
 /// The same tensor with a layout candle computes on faster: Q5_0 becomes
 /// Q8_0 with identical values; every other type is returned as it is.
-pub(crate) fn prepare(t: QTensor) -> Result<QTensor> {
+fn widen(t: QTensor) -> Result<QTensor> {
     if t.dtype() != GgmlDType::Q5_0 {
         return Ok(t);
     }
@@ -99,7 +203,7 @@ mod tests {
             t.flatten_all().unwrap().to_vec1().unwrap()
         };
         let want = values(&q5);
-        let q8 = prepare(q5).unwrap();
+        let q8 = widen(q5).unwrap();
         assert_eq!(q8.dtype(), GgmlDType::Q8_0);
         assert_eq!(q8.shape().dims(), &[48, 256]);
         let got = values(&q8);
@@ -125,7 +229,7 @@ mod tests {
             let q5_err = max_abs(
                 (&exact - QMatMul::from_qtensor(q5()).unwrap().forward(&x).unwrap()).unwrap(),
             );
-            let q8 = QMatMul::from_qtensor(prepare(q5()).unwrap()).unwrap();
+            let q8 = QMatMul::from_qtensor(widen(q5()).unwrap()).unwrap();
             let q8_err = max_abs((&exact - q8.forward(&x).unwrap()).unwrap());
             // Both kernels quantize the activations to 8 bits (candle's Q8_0
             // path may use 256-value blocks), so neither is exact; the widened
@@ -143,8 +247,49 @@ mod tests {
         let w = random(16, 256, 5);
         let q = QTensor::quantize(&w, GgmlDType::Q4K).unwrap();
         let before = q.data().unwrap().to_vec();
-        let after = prepare(q).unwrap();
+        let after = widen(q).unwrap();
         assert_eq!(after.dtype(), GgmlDType::Q4K);
         assert_eq!(after.data().unwrap().to_vec(), before);
+    }
+
+    #[test]
+    fn padded_matrices_give_the_products_of_the_unpadded_ones() {
+        // 896 = 3.5 superblocks, as in Qwen2.5-0.5B; Q5_0 as that model stores it.
+        let (rows, inner) = (32, 896);
+        let w = random(rows, inner, 6);
+        let q5 = || QTensor::quantize(&w, GgmlDType::Q5_0).unwrap();
+        let exact_w = q5().dequantize(&Device::Cpu).unwrap();
+        let padded = Matrix::new(q5(), true).unwrap();
+        assert_eq!(padded.pad, 128);
+        let plain = Matrix::new(q5(), false).unwrap();
+        assert_eq!(plain.pad, 0);
+        // A prompt (batch of 1, 9 tokens) and a decode step.
+        for (shape, seed) in [((1, 9, inner), 7), ((1, 1, inner), 8)] {
+            let x = random(shape.1, inner, seed).reshape(shape).unwrap();
+            let exact = x.broadcast_matmul(&exact_w.t().unwrap()).unwrap();
+            let scale = max_abs(exact.clone());
+            let got = padded.forward(&x).unwrap();
+            assert_eq!(got.dims(), &[1, shape.1, rows]);
+            let err = max_abs((&exact - &got).unwrap());
+            let plain_err = max_abs((&exact - plain.forward(&x).unwrap()).unwrap());
+            assert!(err < 0.02 * scale, "padded error {err} of {scale}");
+            assert!(
+                plain_err < 0.02 * scale,
+                "plain error {plain_err} of {scale}"
+            );
+        }
+    }
+
+    #[test]
+    fn matrices_already_in_whole_superblocks_are_not_padded() {
+        for (rows, inner, dtype) in [
+            (32, 512, GgmlDType::Q8_0),
+            (16, 256, GgmlDType::Q4K),
+            (8, 896, GgmlDType::Q8_0),
+        ] {
+            let q = QTensor::quantize(&random(rows, inner, 9), dtype).unwrap();
+            let m = Matrix::new(q, true).unwrap();
+            assert_eq!(m.pad, 0, "{rows}x{inner} {dtype:?}");
+        }
     }
 }
