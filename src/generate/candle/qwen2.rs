@@ -313,8 +313,10 @@ impl Qwen2 {
             )?;
             x = (x + a)?;
             let h = layer.ffn_norm.forward(&x)?;
-            let gated =
-                (candle_nn::ops::silu(&layer.gate.forward(&h)?)? * layer.up.forward(&h)?)?;
+            let [gate, up]: [Tensor; 2] = Matrix::forward_shared(&[&layer.gate, &layer.up], &h)?
+                .try_into()
+                .map_err(|_| Error::Generation("gate and up projections".into()))?;
+            let gated = (candle_nn::ops::silu(&gate)? * up)?;
             x = (x + layer.down.forward(&gated)?)?;
         }
         self.cached.extend_from_slice(ids);
@@ -342,9 +344,12 @@ fn attention(
             .transpose(1, 2)?
             .contiguous()?)
     };
-    let q = split(layer.wq.forward(x)?.broadcast_add(&layer.bq)?, heads)?;
-    let k = split(layer.wk.forward(x)?.broadcast_add(&layer.bk)?, kv_heads)?;
-    let v = split(layer.wv.forward(x)?.broadcast_add(&layer.bv)?, kv_heads)?;
+    let [q, k, v]: [Tensor; 3] = Matrix::forward_shared(&[&layer.wq, &layer.wk, &layer.wv], x)?
+        .try_into()
+        .map_err(|_| Error::Generation("query, key and value projections".into()))?;
+    let q = split(q.broadcast_add(&layer.bq)?, heads)?;
+    let k = split(k.broadcast_add(&layer.bk)?, kv_heads)?;
+    let v = split(v.broadcast_add(&layer.bv)?, kv_heads)?;
     let q = candle_nn::rotary_emb::rope(&q, cos, sin)?;
     let k = candle_nn::rotary_emb::rope(&k, cos, sin)?;
     let k = cache.k.append(&k)?;

@@ -178,20 +178,36 @@ fn a_number_can_never_lead_to_a_dead_end() {
     assert!(m.allows(b".5 m") && !m.allows(b".6"));
 }
 
+/// Walks a digest machine (numbers "12 and 1.5") through the pieces that
+/// `choices` picks, skipping those it does not allow; `step` sees the machine
+/// and the text after each choice and ends the walk by returning false.
+fn walk<'n>(
+    nums: &'n NumberSet,
+    pieces: &[&[u8]],
+    choices: &[usize],
+    mut step: impl FnMut(&DigestMachine<'n>, &[u8]) -> bool,
+) -> (DigestMachine<'n>, Vec<u8>) {
+    let mut m = DigestMachine::new(DigestShape::default(), Some(nums));
+    let mut text = Vec::new();
+    for &c in choices {
+        if m.allows(pieces[c]) {
+            m.feed(pieces[c]);
+            text.extend_from_slice(pieces[c]);
+        }
+        if !step(&m, &text) {
+            break;
+        }
+    }
+    (m, text)
+}
+
 proptest::proptest! {
     #[test]
     fn closing_completes_every_reachable_state(choices in proptest::collection::vec(0usize..12, 0..300)) {
         // Walk the machine with random allowed pieces, then close it.
         let pieces: [&[u8]; 12] = [b"{", b"\"headline\"", b":", b" ", b"\"", b"ab", b"x.", b"1", b",", b"]", "ییی".as_bytes(), b"wordwordwordword"];
         let nums = NumberSet::from_source("12 and 1.5");
-        let mut m = DigestMachine::new(DigestShape::default(), Some(&nums));
-        let mut text = Vec::new();
-        for c in choices {
-            if m.allows(pieces[c]) {
-                m.feed(pieces[c]);
-                text.extend_from_slice(pieces[c]);
-            }
-        }
+        let (m, mut text) = walk(&nums, &pieces, &choices, |_, _| true);
         if !m.at_safe_point() {
             return Ok(());
         }
@@ -211,19 +227,18 @@ proptest::proptest! {
         // (a dead end stops decoding with no valid token).
         let pieces: [&[u8]; 14] = [b"{", b"\"headline\"", b":", b" ", b"\"", b"ab", b"x.", b"1", b",", b"]", b"\xD8", b"\xE2\x80", b"\\", b"word word word"];
         let nums = NumberSet::from_source("12 and 1.5");
-        let mut m = DigestMachine::new(DigestShape::default(), Some(&nums));
-        let mut text = Vec::new();
-        for c in choices {
-            if m.allows(pieces[c]) {
-                m.feed(pieces[c]);
-                text.extend_from_slice(pieces[c]);
-            }
+        let mut dead_end = None;
+        walk(&nums, &pieces, &choices, |m, text| {
             if m.is_done() {
-                return Ok(());
+                return false;
             }
-            let next = (0u8..=255).any(|b| m.allows(&[b]));
-            proptest::prop_assert!(next, "dead end after {:?}", String::from_utf8_lossy(&text));
-        }
+            if !(0u8..=255).any(|b| m.allows(&[b])) {
+                dead_end = Some(String::from_utf8_lossy(text).into_owned());
+                return false;
+            }
+            true
+        });
+        proptest::prop_assert!(dead_end.is_none(), "dead end after {:?}", dead_end);
     }
 }
 

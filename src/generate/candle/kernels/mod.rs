@@ -129,6 +129,33 @@ impl Matrix {
         })
     }
 
+    /// `x · Wᵀ` for each of `ms`, which share the input `x` of one token
+    /// (`[1, 1, inner]`, a decode step). Where candle's fused kernel applies
+    /// (same type and inner size, tiled), the input is quantized once and all
+    /// products run in one parallel region; otherwise one by one.
+    pub(crate) fn forward_shared(ms: &[&Matrix], x: &Tensor) -> Result<Vec<Tensor>> {
+        let one_token = x.elem_count() == x.dim(D::Minus1)?;
+        let pad = ms.first().map_or(0, |m| m.pad);
+        let tensors: Option<Vec<&QTensor>> = ms
+            .iter()
+            .map(|m| match &m.mm {
+                QMatMul::QTensor(t) if m.pad == pad => Some(t.as_ref()),
+                _ => None,
+            })
+            .collect();
+        if let (true, Some(tensors)) = (one_token, tensors) {
+            let input = if pad > 0 {
+                x.pad_with_zeros(D::Minus1, 0, pad)?
+            } else {
+                x.contiguous()?
+            };
+            if let Some(out) = QTensor::gemv_fused_shared_lhs(&tensors, &input)? {
+                return Ok(out);
+            }
+        }
+        ms.iter().map(|m| m.forward(x)).collect()
+    }
+
     /// Zero columns added to the inputs.
     #[cfg(test)]
     pub(crate) fn padding(&self) -> usize {
@@ -290,6 +317,36 @@ mod tests {
             let q = QTensor::quantize(&random(rows, inner, 9), dtype).unwrap();
             let m = Matrix::new(q, true).unwrap();
             assert_eq!(m.pad, 0, "{rows}x{inner} {dtype:?}");
+        }
+    }
+
+    #[test]
+    fn shared_input_products_equal_the_single_ones() {
+        let inner = 896;
+        let mats: Vec<Matrix> = [(32, 10), (16, 11), (48, 12)]
+            .iter()
+            .map(|&(rows, seed)| {
+                let q = QTensor::quantize(&random(rows, inner, seed), GgmlDType::Q5_0).unwrap();
+                Matrix::new(q, tiled_q8_0_kernels()).unwrap()
+            })
+            .collect();
+        let refs: Vec<&Matrix> = mats.iter().collect();
+        // One token (the fused path where the CPU has it) and three tokens.
+        for tokens in [1, 3] {
+            let x = random(tokens, inner, 13)
+                .reshape((1, tokens, inner))
+                .unwrap();
+            let fused = Matrix::forward_shared(&refs, &x).unwrap();
+            assert_eq!(fused.len(), 3);
+            for (m, got) in mats.iter().zip(&fused) {
+                let want = m.forward(&x).unwrap();
+                assert_eq!(got.dims(), want.dims());
+                let diff = max_abs((got - &want).unwrap());
+                assert!(
+                    diff < 1e-4 * (1.0 + max_abs(want)),
+                    "{tokens} tokens: {diff}"
+                );
+            }
         }
     }
 }
