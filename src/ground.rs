@@ -141,36 +141,89 @@ fn names(text: &str) -> Vec<String> {
     out
 }
 
-/// Numbers written in `text`, in digits or as number words, normalized.
+/// Numbers written in `text`, in digits or as number words, normalized. A
+/// scale word right after a number ("8 million", "2.5 billion") is not a
+/// number of its own: the product is (see [`scaled_numbers`]).
 pub fn numbers_in(text: &str) -> Vec<String> {
     let mut out = numbers::extract(text);
-    for w in words(text) {
-        if let Some((_, v)) = NUMBER_WORDS.iter().find(|(n, _)| *n == w) {
+    let ws = words(text);
+    for (i, w) in ws.iter().enumerate() {
+        let Some((_, v)) = NUMBER_WORDS.iter().find(|(n, _)| n == w) else {
+            continue;
+        };
+        let after_number = i > 0 && word_value(&ws[i - 1]).is_some();
+        if !(after_number && *v >= 100) {
             out.push(v.to_string());
+        }
+    }
+    out.extend(scaled_numbers(text));
+    out
+}
+
+/// The value of a word or token that is a number: digits (with thousands
+/// separators or a decimal point) or a number word.
+fn word_value(w: &str) -> Option<f64> {
+    if w.starts_with(|c: char| c.is_ascii_digit()) {
+        let plain: String = w.chars().filter(|c| *c != ',').collect();
+        return plain.parse().ok();
+    }
+    NUMBER_WORDS
+        .iter()
+        .find(|(n, _)| *n == w)
+        .map(|x| x.1 as f64)
+}
+
+/// Scales written as a word or a suffix: "million", "£8m", "1.75bn", "5k".
+fn scale_value(s: &str) -> Option<f64> {
+    match s {
+        "k" | "thousand" => Some(1e3),
+        "m" | "mn" | "million" => Some(1e6),
+        "b" | "bn" | "billion" => Some(1e9),
+        "hundred" => Some(1e2),
+        _ => None,
+    }
+}
+
+/// Products such as "2.5 million", "two hundred", "£8m" or "1.75bn",
+/// normalized like the other numbers.
+fn scaled_numbers(text: &str) -> Vec<String> {
+    let tokens: Vec<String> = text
+        .split_whitespace()
+        .map(|t| {
+            t.trim_matches(|c: char| !c.is_alphanumeric())
+                .to_lowercase()
+        })
+        .collect();
+    let mut out = Vec::new();
+    let mut push = |base: f64, scale: f64| out.push(format!("{}", (base * scale).round() as u64));
+    for (i, t) in tokens.iter().enumerate() {
+        // "8m", "1.75bn", "35million": digits with a scale suffix.
+        let split = t
+            .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == ','))
+            .unwrap_or(t.len());
+        if split > 0 && split < t.len() {
+            if let (Some(b), Some(s)) = (word_value(&t[..split]), scale_value(&t[split..])) {
+                push(b, s);
+            }
+        }
+        // "8 million", "two hundred".
+        if let (Some(b), Some(s)) = (
+            i.checked_sub(1).and_then(|p| word_value(&tokens[p])),
+            scale_value(t).filter(|_| t.len() > 2),
+        ) {
+            push(b, s);
         }
     }
     out
 }
 
-/// Numbers the source supports: its digits, its number words, and simple
-/// products such as "2.5 million" or "two hundred".
+/// Numbers the source supports: its digits, its number words (scale words
+/// on their own included) and products such as "2.5 million" or "£8m".
 fn source_numbers(source: &str) -> HashSet<String> {
     let mut set: HashSet<String> = numbers_in(source).into_iter().collect();
-    let ws = words(source);
-    for pair in ws.windows(2) {
-        let scale = NUMBER_WORDS
-            .iter()
-            .find(|(n, _)| *n == pair[1])
-            .map(|x| x.1)
-            .filter(|v| *v >= 100);
-        let base = pair[0].parse::<f64>().ok().or_else(|| {
-            NUMBER_WORDS
-                .iter()
-                .find(|(n, _)| *n == pair[0])
-                .map(|x| x.1 as f64)
-        });
-        if let (Some(b), Some(s)) = (base, scale) {
-            set.insert(format!("{}", (b * s as f64).round() as u64));
+    for w in words(source) {
+        if let Some((_, v)) = NUMBER_WORDS.iter().find(|(n, _)| *n == w) {
+            set.insert(v.to_string());
         }
     }
     set
@@ -340,6 +393,37 @@ mod tests {
             vec!["3".to_string(), "12".to_string()]
         );
         assert!(unsupported_numbers("a 48-hour curfew", SOURCE) == vec!["48".to_string()]);
+    }
+
+    #[test]
+    fn scales_in_words_and_suffixes() {
+        let src = "The club paid £8m for him, a £1.75million bonus and 2.5 billion rupees. A million fans watched.";
+        for ok in [
+            "The transfer cost around £8 million.",
+            "A bonus of £1.75 million.",
+            "2.5 billion rupees were paid.",
+            "It cost 8m.",
+            "A million fans.",
+        ] {
+            assert!(
+                unsupported_numbers(ok, src).is_empty(),
+                "{ok}: {:?}",
+                unsupported_numbers(ok, src)
+            );
+        }
+        // A wrong scale or a wrong base is caught.
+        assert_eq!(
+            unsupported_numbers("£8 billion", src),
+            vec!["8000000000".to_string()]
+        );
+        assert_eq!(
+            unsupported_numbers("£9 million", src),
+            vec!["9".to_string(), "9000000".to_string()]
+        );
+        assert_eq!(
+            unsupported_numbers("2.5 million rupees", src),
+            vec!["2500000".to_string()]
+        );
     }
 
     #[test]
