@@ -148,16 +148,21 @@ pub fn numbers_in(text: &str) -> Vec<String> {
     let mut out = numbers::extract(text);
     let ws = words(text);
     for (i, w) in ws.iter().enumerate() {
-        let Some((_, v)) = NUMBER_WORDS.iter().find(|(n, _)| n == w) else {
+        let Some(v) = number_word(w) else {
             continue;
         };
         let after_number = i > 0 && word_value(&ws[i - 1]).is_some();
-        if !(after_number && *v >= 100) {
+        if !(after_number && scale_value(w).is_some()) {
             out.push(v.to_string());
         }
     }
     out.extend(scaled_numbers(text));
     out
+}
+
+/// The value of a number word ("two", "dozens", "million").
+fn number_word(w: &str) -> Option<u64> {
+    NUMBER_WORDS.iter().find(|(n, _)| *n == w).map(|x| x.1)
 }
 
 /// The value of a word or token that is a number: digits (with thousands
@@ -167,10 +172,7 @@ fn word_value(w: &str) -> Option<f64> {
         let plain: String = w.chars().filter(|c| *c != ',').collect();
         return plain.parse().ok();
     }
-    NUMBER_WORDS
-        .iter()
-        .find(|(n, _)| *n == w)
-        .map(|x| x.1 as f64)
+    number_word(w).map(|v| v as f64)
 }
 
 /// Scales written as a word or a suffix: "million", "£8m", "1.75bn", "5k".
@@ -222,7 +224,7 @@ fn scaled_numbers(text: &str) -> Vec<String> {
 fn source_numbers(source: &str) -> HashSet<String> {
     let mut set: HashSet<String> = numbers_in(source).into_iter().collect();
     for w in words(source) {
-        if let Some((_, v)) = NUMBER_WORDS.iter().find(|(n, _)| *n == w) {
+        if let Some(v) = number_word(&w) {
             set.insert(v.to_string());
         }
     }
