@@ -18,10 +18,17 @@ use crate::ground::FactCheck;
 use crate::prompt::Prompts;
 use crate::segment::{self, ends_sentence, Sentence};
 
+/// The default chunk budget, in the model's tokens. Room for a whole news
+/// article of about 2,300 words in one pass: a single pass keeps the
+/// article's own order and emphasis, which the notes of a map step lose, and
+/// takes a fraction of the time of map and reduce.
+pub const DEFAULT_CONTEXT_TOKENS: usize = 3072;
+
 /// Options for summarizing.
 #[derive(Debug, Clone)]
 pub struct SummarizeOptions {
-    /// Most article tokens in one model call (the chunk budget; default 1536).
+    /// Most article tokens in one model call (the chunk budget; default
+    /// [`DEFAULT_CONTEXT_TOKENS`]).
     pub context_tokens: usize,
     /// Tokens repeated between consecutive chunks (default 0).
     pub overlap_tokens: usize,
@@ -59,7 +66,7 @@ pub enum OnUngrounded {
 impl Default for SummarizeOptions {
     fn default() -> Self {
         Self {
-            context_tokens: 1536,
+            context_tokens: DEFAULT_CONTEXT_TOKENS,
             overlap_tokens: 0,
             max_new_tokens: 512,
             notes_tokens: 448,

@@ -84,7 +84,7 @@ pub struct EngineArgs {
     #[arg(long, default_value_t = 512)]
     pub max_new_tokens: usize,
     /// Chunk budget: most article tokens in one model call.
-    #[arg(long, default_value_t = 1536)]
+    #[arg(long, default_value_t = crate::summarize::DEFAULT_CONTEXT_TOKENS)]
     pub context_tokens: usize,
     /// Most key facts (at least 3).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(3..=20))]
