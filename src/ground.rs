@@ -105,7 +105,9 @@ pub fn words(text: &str) -> Vec<String> {
         .collect()
 }
 
-fn is_mark(c: char) -> bool {
+/// Combining marks of Arabic-script text, and the zero-width non-joiner:
+/// parts of a word.
+pub(crate) fn is_mark(c: char) -> bool {
     matches!(c as u32, 0x064B..=0x065F | 0x0670 | 0x06D6..=0x06ED | 0x200C)
 }
 
@@ -161,7 +163,7 @@ pub fn numbers_in(text: &str) -> Vec<String> {
 }
 
 /// The value of a number word ("two", "dozens", "million").
-fn number_word(w: &str) -> Option<u64> {
+pub(crate) fn number_word(w: &str) -> Option<u64> {
     NUMBER_WORDS.iter().find(|(n, _)| *n == w).map(|x| x.1)
 }
 
@@ -176,7 +178,7 @@ fn word_value(w: &str) -> Option<f64> {
 }
 
 /// Scales written as a word or a suffix: "million", "£8m", "1.75bn", "5k".
-fn scale_value(s: &str) -> Option<f64> {
+pub(crate) fn scale_value(s: &str) -> Option<f64> {
     match s {
         "k" | "thousand" => Some(1e3),
         "m" | "mn" | "million" => Some(1e6),
@@ -184,6 +186,11 @@ fn scale_value(s: &str) -> Option<f64> {
         "hundred" => Some(1e2),
         _ => None,
     }
+}
+
+/// `base` times `scale`, normalized like the other numbers.
+pub(crate) fn scaled(base: f64, scale: f64) -> String {
+    format!("{}", (base * scale).round() as u64)
 }
 
 /// Products such as "2.5 million", "two hundred", "£8m" or "1.75bn",
@@ -197,7 +204,7 @@ fn scaled_numbers(text: &str) -> Vec<String> {
         })
         .collect();
     let mut out = Vec::new();
-    let mut push = |base: f64, scale: f64| out.push(format!("{}", (base * scale).round() as u64));
+    let mut push = |base: f64, scale: f64| out.push(scaled(base, scale));
     for (i, t) in tokens.iter().enumerate() {
         // "8m", "1.75bn", "35million": digits with a scale suffix.
         let split = t
@@ -221,7 +228,7 @@ fn scaled_numbers(text: &str) -> Vec<String> {
 
 /// Numbers the source supports: its digits, its number words (scale words
 /// on their own included) and products such as "2.5 million" or "£8m".
-fn source_numbers(source: &str) -> HashSet<String> {
+pub(crate) fn source_numbers(source: &str) -> HashSet<String> {
     let mut set: HashSet<String> = numbers_in(source).into_iter().collect();
     for w in words(source) {
         if let Some(v) = number_word(&w) {

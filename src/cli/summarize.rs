@@ -80,6 +80,10 @@ pub struct EngineArgs {
     /// Seed for sampling.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Penalty for tokens already written in the same field (1 = off).
+    #[arg(long, default_value_t = crate::generate::Sampling::default().repeat_penalty,
+          value_parser = parse_penalty)]
+    pub repeat_penalty: f32,
     /// Most tokens for the digest JSON.
     #[arg(long, default_value_t = 512)]
     pub max_new_tokens: usize,
@@ -123,6 +127,7 @@ impl EngineArgs {
         opts.shape.max_facts = self.max_facts;
         opts.sampling.temperature = self.temperature;
         opts.sampling.seed = self.seed;
+        opts.sampling.repeat_penalty = self.repeat_penalty;
         opts.on_ungrounded = self.on_ungrounded;
         opts.regenerate_facts = !self.no_regenerate;
         opts
@@ -260,4 +265,14 @@ pub fn run(a: SummarizeArgs) -> anyhow::Result<ExitCode> {
     }
     super::print(&output::render(&digest, a.format, a.evidence)?)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A repeat penalty: a number from 1 (off) to 2.
+fn parse_penalty(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(v) if (1.0..=2.0).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "`{s}` is not a repeat penalty: give a number from 1 (off) to 2"
+        )),
+    }
 }

@@ -5,8 +5,10 @@
 //! whether a token's bytes may come next, so a malformed digest cannot be
 //! produced. Field bounds live in the machine itself: headline words, summary
 //! sentences, words per fact and the number of facts. Numbers inside strings
-//! must be numbers that occur in the source article.
+//! must be numbers that occur in the source article, in digits ("12", "1,500",
+//! "2.5m") or in words ("twelve", "dozens", "8 million").
 
+use crate::ground;
 use crate::segment::is_abbreviation;
 
 /// Bounds on the digest's fields.
@@ -54,7 +56,12 @@ pub enum Field {
 /// thousands separators removed and digits mapped to Latin.
 #[derive(Debug, Clone, Default)]
 pub struct NumberSet {
+    /// Numbers written in digits.
     sorted: Vec<String>,
+    /// Every number the source supports, as the fact check reads it: digits,
+    /// number words and products such as "2.5 million" (see
+    /// [`ground::unsupported_numbers`]).
+    supported: Vec<String>,
 }
 
 impl NumberSet {
@@ -63,7 +70,16 @@ impl NumberSet {
         let mut sorted = crate::numbers::extract(source);
         sorted.sort();
         sorted.dedup();
-        Self { sorted }
+        let mut supported: Vec<String> = ground::source_numbers(source).into_iter().collect();
+        supported.sort();
+        Self { sorted, supported }
+    }
+
+    /// True when the source supports the normalized number `n`.
+    fn supports(&self, n: &str) -> bool {
+        self.supported
+            .binary_search_by(|s| s.as_str().cmp(n))
+            .is_ok()
     }
 
     /// True when some source number starts with `prefix`.
@@ -174,6 +190,27 @@ struct StrState {
     num: [u8; 24],
     num_len: u8,
     num_sep: u8,
+    run: Run,
+    /// The value of the last finished run, when it was a number: the base of
+    /// a scale word that follows ("8 million").
+    prev_value: Option<f64>,
+}
+
+/// The current run of letters and digits, as [`ground::words`] splits them:
+/// enough to tell a number word ("three") or a number with a scale suffix
+/// ("8m", "1.75bn") when the run ends.
+#[derive(Debug, Clone, Copy, Default)]
+struct Run {
+    chars: u8,
+    /// Starts with digits.
+    digits: bool,
+    /// Lower-case ASCII letters after the digits, if any.
+    letters: [u8; 10],
+    letters_len: u8,
+    /// Anything else: too long, non-ASCII letters, digits after letters.
+    other: bool,
+    /// The digits' value, taken when the first letter follows them.
+    value: Option<f64>,
 }
 
 /// The digest grammar as a byte-level state machine. Cheap to copy.
@@ -206,9 +243,10 @@ impl<'n> DigestMachine<'n> {
     }
 
     /// True at a point a forced close can start from: not inside a
-    /// multi-byte character, an escape or a number.
+    /// multi-byte character, an escape or a number, and not after a number
+    /// word the source lacks.
     pub fn at_safe_point(&self) -> bool {
-        self.s.utf8_need == 0 && !self.s.escape && self.s.num_len == 0
+        self.s.utf8_need == 0 && !self.s.escape && self.s.num_len == 0 && self.run_may_end()
     }
 
     /// True once the closing brace has been accepted.
@@ -237,9 +275,13 @@ impl<'n> DigestMachine<'n> {
         bytes.iter().all(|&b| self.byte(b))
     }
 
-    /// True when `bytes` may come next.
+    /// True when `bytes` (a token) may come next. A token that ends on a
+    /// number word the source lacks (" three" when the source has no 3) is
+    /// refused before the word's end is seen: the word could only go on into
+    /// an unlikely longer one.
     pub fn allows(&self, bytes: &[u8]) -> bool {
-        !bytes.is_empty() && self.clone().feed(bytes)
+        let mut m = *self;
+        !bytes.is_empty() && m.feed(bytes) && m.run_may_end()
     }
 
     /// Bytes that close the current string (if any) and the rest of the JSON
@@ -388,7 +430,7 @@ impl<'n> DigestMachine<'n> {
     }
 
     fn close_string(&mut self, field: Field) -> bool {
-        if self.s.words == 0 || !self.number_ends() {
+        if self.s.words == 0 || !self.number_ends() || !self.end_run() {
             return false;
         }
         let complete =
@@ -435,7 +477,7 @@ impl<'n> DigestMachine<'n> {
     /// Accepts one character of string content.
     fn char(&mut self, field: Field, c: char, nbytes: u8) -> bool {
         let digit = crate::numbers::latin_digit(c);
-        if !self.number_char(c, digit) {
+        if !self.run_char(c, digit) || !self.number_char(c, digit) {
             return false;
         }
         if c.is_whitespace() {
@@ -531,6 +573,91 @@ impl<'n> DigestMachine<'n> {
         self.s.num_len = 0;
         self.s.num_sep = 0;
         ok
+    }
+
+    /// Tracks runs of letters and digits; at the end of one, returns false
+    /// when it wrote a number the source lacks.
+    fn run_char(&mut self, c: char, digit: Option<u8>) -> bool {
+        if self.numbers.is_none() {
+            return true;
+        }
+        if !(c.is_alphanumeric() || ground::is_mark(c)) {
+            return self.end_run();
+        }
+        let value = self.digits_value();
+        let r = &mut self.s.run;
+        r.chars = r.chars.saturating_add(1);
+        if digit.is_some() {
+            r.digits |= r.chars == 1;
+            r.other |= r.letters_len > 0;
+        } else if c.is_ascii_alphabetic() && (r.letters_len as usize) < r.letters.len() {
+            if r.digits && r.letters_len == 0 {
+                r.value = value;
+            }
+            r.letters[r.letters_len as usize] = c.to_ascii_lowercase() as u8;
+            r.letters_len += 1;
+        } else {
+            r.other = true;
+        }
+        true
+    }
+
+    /// Ends the current run: false when it wrote a number the source lacks.
+    fn end_run(&mut self) -> bool {
+        if self.s.run.chars == 0 {
+            return true;
+        }
+        let (ok, value) = self.run_verdict();
+        self.s.prev_value = value;
+        self.s.run = Run::default();
+        ok
+    }
+
+    /// True when the current run, if it ended now, would be allowed.
+    fn run_may_end(&self) -> bool {
+        self.s.run.chars == 0 || self.run_verdict().0
+    }
+
+    /// Whether the current run may end here, and the number it writes:
+    /// digits (checked digit by digit elsewhere), digits with a scale suffix
+    /// ("8m"), a number word, or a scale word after a number ("8 million").
+    fn run_verdict(&self) -> (bool, Option<f64>) {
+        let Some(set) = self.numbers else {
+            return (true, None);
+        };
+        let r = &self.s.run;
+        let letters = std::str::from_utf8(&r.letters[..r.letters_len as usize]).unwrap_or("");
+        if r.other {
+            return (true, None);
+        }
+        if r.digits {
+            return match (letters.is_empty(), r.value, ground::scale_value(letters)) {
+                (true, ..) => (true, self.digits_value()),
+                (false, Some(base), Some(scale)) => {
+                    (set.supports(&ground::scaled(base, scale)), None)
+                }
+                _ => (true, None),
+            };
+        }
+        let Some(v) = ground::number_word(letters) else {
+            return (true, None);
+        };
+        match (self.s.prev_value, ground::scale_value(letters)) {
+            (Some(base), Some(scale)) => (
+                set.supports(&ground::scaled(base, scale)),
+                Some(base * scale),
+            ),
+            _ => (set.supports(&v.to_string()), Some(v as f64)),
+        }
+    }
+
+    /// The value of the digits being written ("2.5" after "2.5").
+    fn digits_value(&self) -> Option<f64> {
+        let len = self.s.num_len as usize;
+        std::str::from_utf8(&self.s.num[..len])
+            .ok()
+            .filter(|s| !s.is_empty())
+            .and_then(|s| s.parse().ok())
     }
 
     fn number_ends(&self) -> bool {

@@ -142,6 +142,18 @@ fn bad_inputs_give_one_line_and_exit_2() {
 }
 
 #[test]
+fn out_of_range_repeat_penalty_is_refused() {
+    let f = Fixture::new(&[DIGEST]);
+    f.summarize(&[&f.path("a.txt"), "--repeat-penalty", "3"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("from 1 (off) to 2"));
+    f.summarize(&[&f.path("a.txt"), "--repeat-penalty", "1"])
+        .assert()
+        .success();
+}
+
+#[test]
 fn unknown_model_and_offline_miss_exit_2() {
     let f = Fixture::new(&[DIGEST]);
     f.cmd()

@@ -271,3 +271,67 @@ fn closing_after_an_over_long_word() {
         String::from_utf8_lossy(&tail)
     );
 }
+
+/// Fields (the summary) that the machine accepts and refuses, as the fact
+/// check reads their numbers.
+#[test]
+fn number_words_follow_the_fact_check() {
+    let source = "Three people died and 12 were hurt. The bill came to £8 million, \
+                  2.5 billion rupees in all. Dozens fled.";
+    let set = NumberSet::from_source(source);
+    let d = DigestShape::default();
+    let cases = [
+        "Three people died.",
+        "Twelve were hurt.",
+        "A dozen were hurt.",
+        "Dozens fled.",
+        "It cost 8 million.",
+        "It cost £8m.",
+        "It cost 2.5 billion rupees.",
+        "It cost 2.5bn rupees.",
+        "Someone fled, and no one stayed.",
+        "Tenants fled.",
+        "Four people died.",
+        "Twenty-two were hurt.",
+        "Seven fled.",
+        "It cost 8 billion.",
+        "It cost £8bn.",
+        "It cost 2.5 million rupees.",
+        "Hundreds fled.",
+    ];
+    for summary in cases {
+        let text = digest("h", summary, &["a.", "b.", "c."]);
+        let ok = ground::unsupported_numbers(summary, source).is_empty();
+        assert_eq!(accepts(d, Some(&set), &text), ok, "{summary}");
+    }
+    // "one" is a number the source lacks: the check and the machine agree.
+    assert!(!ground::unsupported_numbers("no one stayed", source).is_empty());
+}
+
+#[test]
+fn token_ending_on_a_missing_number_word_is_refused() {
+    let set = NumberSet::from_source("Three people died.");
+    let mut m = DigestMachine::new(DigestShape::default(), Some(&set));
+    assert!(m.feed(br#"{"headline": "Blast kills"#));
+    assert!(m.allows(b" three"));
+    assert!(!m.allows(b" four"));
+    assert!(!m.allows(b" Four"));
+    // A longer word that starts like one is fine, and so is a prefix.
+    assert!(m.allows(b" fourth"));
+    assert!(m.allows(b" fou"));
+    // Spelled out piece by piece, the word still cannot end.
+    assert!(m.feed(b" fo"));
+    assert!(m.feed(b"ur"));
+    assert!(!m.allows(b" "));
+    assert!(!m.allows(b"\""));
+    assert!(!m.at_safe_point());
+}
+
+#[test]
+fn number_words_are_free_without_a_source() {
+    assert!(accepts(
+        DigestShape::default(),
+        None,
+        &digest("h", "Four people died.", &["a.", "b.", "c."])
+    ));
+}
