@@ -172,7 +172,8 @@ impl M2M100 {
     pub fn from_tensors(model: &str, dir: &Path, tensors: HashMap<String, Tensor>) -> Result<Self> {
         let config: Config = weights::config(model, dir)?;
         let c = &config;
-        if c.d_model % c.encoder_attention_heads != 0 || c.d_model % c.decoder_attention_heads != 0
+        if !c.d_model.is_multiple_of(c.encoder_attention_heads)
+            || !c.d_model.is_multiple_of(c.decoder_attention_heads)
         {
             return Err(Error::model(
                 model,

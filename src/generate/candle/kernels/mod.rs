@@ -33,6 +33,8 @@ use candle_core::{Module, Tensor, D};
 
 use crate::error::{Error, Result};
 
+mod q4k;
+
 /// Bytes of one Q5_0 block: f16 scale, 32 high bits, 16 bytes of nibbles.
 const Q5_0_BYTES: usize = 22;
 /// Bytes of one Q8_0 block: f16 scale, 32 signed bytes.
@@ -79,6 +81,8 @@ pub(crate) fn tiled_q8_0_kernels() -> bool {
 pub(crate) struct Matrix {
     mm: QMatMul,
     pad: usize,
+    /// One-token products run on the compact Q4_K blocks ([`q4k`]).
+    compact: bool,
 }
 
 impl Matrix {
@@ -86,6 +90,7 @@ impl Matrix {
     /// table), taken as it is.
     pub(crate) fn shared(t: std::sync::Arc<QTensor>) -> Result<Self> {
         Ok(Self {
+            compact: compact_q4k(&t),
             mm: QMatMul::from_arc(t)?,
             pad: 0,
         })
@@ -104,6 +109,7 @@ impl Matrix {
             || inner % BLOCK != 0
         {
             return Ok(Self {
+                compact: compact_q4k(&t),
                 mm: QMatMul::from_qtensor(t)?,
                 pad: 0,
             });
@@ -126,6 +132,7 @@ impl Matrix {
         Ok(Self {
             mm: QMatMul::from_qtensor(t)?,
             pad: padded - inner,
+            compact: false,
         })
     }
 
@@ -135,6 +142,9 @@ impl Matrix {
     /// products run in one parallel region; otherwise one by one.
     pub(crate) fn forward_shared(ms: &[&Matrix], x: &Tensor) -> Result<Vec<Tensor>> {
         let one_token = x.elem_count() == x.dim(D::Minus1)?;
+        if one_token && ms.iter().all(|m| m.compact) {
+            return compact_products(ms, x);
+        }
         let pad = ms.first().map_or(0, |m| m.pad);
         let tensors: Option<Vec<&QTensor>> = ms
             .iter()
@@ -164,6 +174,10 @@ impl Matrix {
 
     /// `x · Wᵀ` for `x` of shape `[.., inner]`.
     pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if self.compact && x.elem_count() == x.dim(D::Minus1)? {
+            let mut out = compact_products(&[self], x)?;
+            return Ok(out.remove(0));
+        }
         if self.pad == 0 {
             return Ok(self.mm.forward(x)?);
         }
@@ -171,6 +185,42 @@ impl Matrix {
             .mm
             .forward(&x.pad_with_zeros(D::Minus1, 0, self.pad)?)?)
     }
+}
+
+/// Whether one-token products of `t` run on its compact blocks: Q4_K,
+/// `[rows, inner]` with whole superblocks.
+fn compact_q4k(t: &QTensor) -> bool {
+    t.dtype() == GgmlDType::Q4K
+        && t.shape()
+            .dims2()
+            .is_ok_and(|(_, inner)| inner % q4k::QK_K == 0)
+}
+
+/// [`q4k::gemv`] of each compact matrix of `ms` with the one-token input `x`
+/// (`[.., inner]`, quantized once): each product shaped like `x` with the
+/// matrix's rows as its last size.
+fn compact_products(ms: &[&Matrix], x: &Tensor) -> Result<Vec<Tensor>> {
+    let input: Vec<f32> = x
+        .flatten_all()?
+        .to_dtype(candle_core::DType::F32)?
+        .to_vec1()?;
+    let xq = q4k::Q8K::quantize(&input)?;
+    ms.iter()
+        .map(|m| {
+            let QMatMul::QTensor(t) = &m.mm else {
+                return Err(Error::Generation(
+                    "a compact product needs a quantized matrix".into(),
+                ));
+            };
+            let (rows, _) = t.shape().dims2()?;
+            let out = q4k::gemv(&t.data()?, rows, &xq)?;
+            let mut dims = x.dims().to_vec();
+            if let Some(last) = dims.last_mut() {
+                *last = rows;
+            }
+            Ok(Tensor::from_vec(out, dims.as_slice(), x.device())?.to_dtype(x.dtype())?)
+        })
+        .collect()
 }
 
 /// The same tensor with a layout candle computes on faster: Q5_0 becomes

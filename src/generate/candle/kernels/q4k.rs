@@ -1,0 +1,363 @@
+//! One-token products over compact Q4_K blocks.
+//!
+//! For several tokens at once candle's tiled kernels are the fastest: they
+//! repack each Q4_K matrix into 16-row tiles with the 6-bit scales and mins
+//! unpacked, and reuse every tile across the tokens. For one token (a decode
+//! step) there is no reuse, and the tiles cost 6 bits a weight against 4.5 in
+//! the file; decoding reads every weight once per token, so it is bound by
+//! those bytes, and the tiles are a second packed copy of every matrix beside
+//! the AMX tiles that candle builds for prompts on CPUs with AMX.
+//!
+//! Here a one-token product reads the compact blocks as the file stores them.
+//! The input is quantized once per token the way ggml's Q8_K does (one scale
+//! per 256 values, integers in -127..=127, sums per 32 values for the mins).
+//! On x86-64 with AVX-512 VNNI (checked at run time) each 32-byte quarter of
+//! a block's nibbles is unpacked into its 64 unsigned 4-bit weights and
+//! multiplied with the input's 64 signed bytes in one `vpdpbusd`; elsewhere a
+//! portable loop computes the same integer sums. Rows are split across
+//! candle's own worker pool, the one its kernels use: a second pool beside it
+//! would compete with candle's workers, which spin between operations.
+//!
+//! Upstream, this is a `vec_dot` for `BlockQ4K` in
+//! `candle-core/src/quantized/avx.rs` with AVX-512 VNNI, and
+//! `repack_x86::select` keeping single-row Q4_K products on the compact
+//! blocks, as it already does for Q6_K.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::error::{Error, Result};
+
+/// Values in one Q4_K superblock.
+pub(crate) const QK_K: usize = 256;
+/// Bytes of one Q4_K block: f16 scale, f16 min scale, 12 bytes of 6-bit
+/// scales and mins, 128 bytes of 4-bit weights.
+pub(crate) const BLOCK_BYTES: usize = 144;
+
+/// One input row quantized like ggml's Q8_K.
+pub(crate) struct Q8K {
+    /// Scale of each 256-value block.
+    d: Vec<f32>,
+    /// The integers, 256 per block.
+    qs: Vec<i8>,
+    /// Sum of each 32 integers (8 per block), for the mins.
+    sums: Vec<i32>,
+}
+
+impl Q8K {
+    /// Quantizes `x` (a whole number of 256-value blocks).
+    pub(crate) fn quantize(x: &[f32]) -> Result<Self> {
+        if !x.len().is_multiple_of(QK_K) {
+            return Err(Error::Generation(format!(
+                "input of {} values is not a whole number of {QK_K}-value blocks",
+                x.len()
+            )));
+        }
+        let blocks = x.len() / QK_K;
+        let mut out = Self {
+            d: Vec::with_capacity(blocks),
+            qs: Vec::with_capacity(x.len()),
+            sums: Vec::with_capacity(blocks * 8),
+        };
+        for block in x.chunks_exact(QK_K) {
+            let max = block
+                .iter()
+                .copied()
+                .fold(0f32, |m, v| if v.abs() > m.abs() { v } else { m });
+            if max == 0.0 {
+                out.d.push(0.0);
+                out.qs.extend(std::iter::repeat_n(0, QK_K));
+                out.sums.extend(std::iter::repeat_n(0, 8));
+                continue;
+            }
+            let iscale = -127.0 / max;
+            out.d.push(1.0 / iscale);
+            let start = out.qs.len();
+            out.qs.extend(
+                block
+                    .iter()
+                    .map(|v| (iscale * v).round().clamp(-127.0, 127.0) as i8),
+            );
+            out.sums.extend(
+                out.qs[start..]
+                    .chunks_exact(32)
+                    .map(|c| c.iter().map(|&q| q as i32).sum::<i32>()),
+            );
+        }
+        Ok(out)
+    }
+
+    /// Values in the row.
+    pub(crate) fn len(&self) -> usize {
+        self.qs.len()
+    }
+}
+
+/// The 6-bit scale and min of sub-block `j` (0..8) of a Q4_K block.
+fn scale_min(j: usize, s: &[u8]) -> (i32, i32) {
+    if j < 4 {
+        ((s[j] & 63) as i32, (s[j + 4] & 63) as i32)
+    } else {
+        (
+            ((s[j + 4] & 0x0F) | ((s[j - 4] >> 6) << 4)) as i32,
+            ((s[j + 4] >> 4) | ((s[j] >> 6) << 4)) as i32,
+        )
+    }
+}
+
+/// The 8 scales and 8 mins of a Q4_K block's 12 scale bytes, each in 0..64,
+/// as [`scale_min`] gives them one by one: four at a time, in 32-bit words.
+fn scales_mins(s: &[u8]) -> ([u8; 8], [u8; 8]) {
+    const LOW6: u32 = 0x3f3f_3f3f;
+    const LOW4: u32 = 0x0f0f_0f0f;
+    const LOW2: u32 = 0x0303_0303;
+    let word = |i: usize| u32::from_le_bytes([s[4 * i], s[4 * i + 1], s[4 * i + 2], s[4 * i + 3]]);
+    let (a, b, c) = (word(0), word(1), word(2));
+    let sc = [a & LOW6, (c & LOW4) | (((a >> 6) & LOW2) << 4)];
+    let m = [b & LOW6, ((c >> 4) & LOW4) | (((b >> 6) & LOW2) << 4)];
+    let bytes = |w: [u32; 2]| {
+        let mut out = [0u8; 8];
+        out[..4].copy_from_slice(&w[0].to_le_bytes());
+        out[4..].copy_from_slice(&w[1].to_le_bytes());
+        out
+    };
+    (bytes(sc), bytes(m))
+}
+
+fn f16_at(b: &[u8], at: usize) -> f32 {
+    half::f16::from_le_bytes([b[at], b[at + 1]]).to_f32()
+}
+
+/// One row (`blocks` Q4_K blocks) times `x`, with a plain loop.
+fn dot_portable(row: &[u8], x: &Q8K) -> f32 {
+    let mut acc = 0f32;
+    for (b, block) in row.chunks_exact(BLOCK_BYTES).enumerate() {
+        let (scales, qs) = (&block[4..16], &block[16..]);
+        let q8 = &x.qs[b * QK_K..(b + 1) * QK_K];
+        let (mut sumi, mut summ) = (0i32, 0i32);
+        for c in 0..4 {
+            let (lo, hi) = (&q8[64 * c..64 * c + 32], &q8[64 * c + 32..64 * c + 64]);
+            let bytes = &qs[32 * c..32 * c + 32];
+            let s_lo: i32 = bytes
+                .iter()
+                .zip(lo)
+                .map(|(&w, &v)| (w & 0x0F) as i32 * v as i32)
+                .sum();
+            let s_hi: i32 = bytes
+                .iter()
+                .zip(hi)
+                .map(|(&w, &v)| (w >> 4) as i32 * v as i32)
+                .sum();
+            let (sc0, m0) = scale_min(2 * c, scales);
+            let (sc1, m1) = scale_min(2 * c + 1, scales);
+            sumi += sc0 * s_lo + sc1 * s_hi;
+            summ += m0 * x.sums[b * 8 + 2 * c] + m1 * x.sums[b * 8 + 2 * c + 1];
+        }
+        acc += x.d[b] * (f16_at(block, 0) * sumi as f32 - f16_at(block, 2) * summ as f32);
+    }
+    acc
+}
+
+/// Whether this CPU runs the AVX-512 VNNI dot product.
+fn has_vnni() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512bw")
+            && is_x86_feature_detected!("avx512vnni")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod vnni {
+    use super::{BLOCK_BYTES, Q8K, QK_K};
+    use std::arch::x86_64::*;
+
+    /// [`super::dot_portable`] with AVX-512 VNNI.
+    pub(super) fn dot(row: &[u8], x: &Q8K) -> f32 {
+        assert!(
+            super::has_vnni(),
+            "the AVX-512 VNNI product needs a CPU that has it"
+        );
+        assert!(
+            row.len().is_multiple_of(BLOCK_BYTES) && row.len() / BLOCK_BYTES * QK_K <= x.qs.len()
+        );
+        // SAFETY: the CPU has the features `dot_vnni` is compiled for
+        // (checked above), and every block it reads is in bounds (its loads
+        // stay within `row` and `x.qs`, whose lengths are checked above).
+        unsafe { dot_vnni(row, x) }
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    fn dot_vnni(row: &[u8], x: &Q8K) -> f32 {
+        let mask = _mm512_set1_epi8(0x0F);
+        // The low 32 bytes keep their low nibbles, the high 32 bytes
+        // (the same bytes broadcast) give their high nibbles.
+        let shifts = _mm512_inserti64x4::<1>(_mm512_setzero_si512(), _mm256_set1_epi16(4));
+        // Lanes 0..8 of chunk c's products belong to sub-block 2c, lanes
+        // 8..16 to sub-block 2c + 1: each picks its scale.
+        let pick = [0, 2, 4, 6].map(|j| {
+            _mm512_inserti64x4::<1>(
+                _mm512_castsi256_si512(_mm256_set1_epi32(j)),
+                _mm256_set1_epi32(j + 1),
+            )
+        });
+        let mut accf = _mm512_setzero_ps();
+        let mut accm = _mm256_setzero_ps();
+        for (b, block) in row.chunks_exact(BLOCK_BYTES).enumerate() {
+            let (sc, m) = super::scales_mins(&block[4..16]);
+            let sc = _mm512_cvtepu8_epi32(_mm_set_epi64x(0, i64::from_le_bytes(sc)));
+            let m = _mm256_cvtepu8_epi32(_mm_set_epi64x(0, i64::from_le_bytes(m)));
+            let qs = block[16..].as_ptr();
+            let q8 = x.qs[b * QK_K..].as_ptr();
+            let mut sumi = _mm512_setzero_si512();
+            for (c, pick) in pick.iter().enumerate() {
+                // SAFETY: `qs + 32c` has 32 bytes (128 in a block) and
+                // `q8 + 64c` has 64 (256 in a block): unaligned loads in bounds.
+                let raw = unsafe { _mm256_loadu_si256(qs.add(32 * c).cast()) };
+                let w =
+                    _mm512_and_si512(_mm512_srlv_epi16(_mm512_broadcast_i64x4(raw), shifts), mask);
+                let v = unsafe { _mm512_loadu_si512(q8.add(64 * c).cast()) };
+                let p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, v);
+                let scale = _mm512_permutexvar_epi32(*pick, sc);
+                sumi = _mm512_add_epi32(sumi, _mm512_mullo_epi32(p, scale));
+            }
+            let sums = &x.sums[b * 8..b * 8 + 8];
+            // SAFETY: `sums` has 8 values of 4 bytes: an unaligned 32-byte load.
+            let sums = unsafe { _mm256_loadu_si256(sums.as_ptr().cast()) };
+            let d = x.d[b] * super::f16_at(block, 0);
+            let dmin = x.d[b] * super::f16_at(block, 2);
+            accf = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi), _mm512_set1_ps(d), accf);
+            let summ = _mm256_cvtepi32_ps(_mm256_mullo_epi32(m, sums));
+            accm = _mm256_fmadd_ps(summ, _mm256_set1_ps(dmin), accm);
+        }
+        _mm512_reduce_add_ps(accf) - _mm512_reduce_add_ps(_mm512_zextps256_ps512(accm))
+    }
+}
+
+/// One row of Q4_K blocks times `x`: AVX-512 VNNI where the CPU has it,
+/// the portable loop otherwise.
+pub(crate) fn dot(row: &[u8], x: &Q8K, vnni: bool) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if vnni {
+        return vnni::dot(row, x);
+    }
+    let _ = vnni;
+    dot_portable(row, x)
+}
+
+/// `W · x` for the Q4_K matrix `w` (`rows` rows of whole blocks, as bytes):
+/// one value per row, rows split across the threads.
+pub(crate) fn gemv(w: &[u8], rows: usize, x: &Q8K) -> Result<Vec<f32>> {
+    let row_bytes = x.len() / QK_K * BLOCK_BYTES;
+    if w.len() != rows * row_bytes {
+        return Err(Error::Generation(format!(
+            "a Q4_K matrix of {} bytes is not {rows} rows of {} values",
+            w.len(),
+            x.len()
+        )));
+    }
+    let vnni = has_vnni();
+    // Each row's result is stored once, by the one thread that computes it.
+    let out: Vec<AtomicU32> = (0..rows).map(|_| AtomicU32::new(0)).collect();
+    candle_core::utils::barrier_pool().execute_chunked(rows, |range| {
+        for r in range {
+            let y = dot(&w[r * row_bytes..(r + 1) * row_bytes], x, vnni);
+            out[r].store(y.to_bits(), Ordering::Relaxed);
+        }
+    });
+    Ok(out
+        .into_iter()
+        .map(|y| f32::from_bits(y.into_inner()))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+    use candle_core::{Device, Module, Tensor};
+    use rand::{rngs::StdRng, Rng, SeedableRng};
+
+    fn random(n: usize, seed: u64) -> Vec<f32> {
+        let mut rng = StdRng::seed_from_u64(seed);
+        (0..n).map(|_| rng.random::<f32>() * 2.0 - 1.0).collect()
+    }
+
+    #[test]
+    fn products_match_candle_and_a_plain_loop() {
+        let (rows, inner) = (80, 512);
+        let w = Tensor::from_vec(random(rows * inner, 7), (rows, inner), &Device::Cpu).unwrap();
+        let q = QTensor::quantize(&w, GgmlDType::Q4K).unwrap();
+        let bytes = q.data().unwrap().to_vec();
+        let x = random(inner, 8);
+        let xq = Q8K::quantize(&x).unwrap();
+        let got = gemv(&bytes, rows, &xq).unwrap();
+        // The same sums without SIMD, candle's own product (its tiled kernel
+        // where the CPU has one) and a plain f32 loop over the dequantized
+        // weights.
+        let row_bytes = inner / QK_K * BLOCK_BYTES;
+        let portable: Vec<f32> = bytes
+            .chunks_exact(row_bytes)
+            .map(|r| dot_portable(r, &xq))
+            .collect();
+        let xt = Tensor::from_vec(x.clone(), (1, inner), &Device::Cpu).unwrap();
+        let q2 = QTensor::quantize(&w, GgmlDType::Q4K).unwrap();
+        let candle: Vec<f32> = QMatMul::from_qtensor(q2)
+            .unwrap()
+            .forward(&xt)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let dq: Vec<f32> = q
+            .dequantize(&Device::Cpu)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let scale = candle.iter().fold(0f32, |m, v| m.max(v.abs()));
+        for r in 0..rows {
+            let plain: f32 = (0..inner).map(|c| dq[r * inner + c] * x[c]).sum();
+            // The integer sums are exact, so SIMD and portable differ only in
+            // the order of the float sums. candle quantizes the input to Q8_K
+            // too (with -128 for its largest value, here -127), and the plain
+            // loop keeps it in f32: about 1 % of the scale.
+            assert!((got[r] - portable[r]).abs() <= 1e-5 * scale, "row {r}");
+            assert!((got[r] - candle[r]).abs() <= 0.01 * scale, "row {r}");
+            assert!((got[r] - plain).abs() <= 0.01 * scale, "row {r}");
+        }
+    }
+
+    #[test]
+    fn scales_and_mins_unpack_like_one_by_one() {
+        let mut rng = StdRng::seed_from_u64(3);
+        for _ in 0..100 {
+            let s: Vec<u8> = (0..12).map(|_| rng.random()).collect();
+            let (sc, m) = scales_mins(&s);
+            for j in 0..8 {
+                assert_eq!((sc[j] as i32, m[j] as i32), scale_min(j, &s));
+            }
+        }
+    }
+
+    #[test]
+    fn zero_input_and_wrong_sizes() {
+        let xq = Q8K::quantize(&[0.0; 256]).unwrap();
+        let w = Tensor::from_vec(random(32 * 256, 9), (32, 256), &Device::Cpu).unwrap();
+        let bytes = QTensor::quantize(&w, GgmlDType::Q4K)
+            .unwrap()
+            .data()
+            .unwrap()
+            .to_vec();
+        assert_eq!(gemv(&bytes, 32, &xq).unwrap(), vec![0.0; 32]);
+        assert!(gemv(&bytes, 31, &xq).is_err());
+        assert!(Q8K::quantize(&[1.0; 100]).is_err());
+    }
+}
