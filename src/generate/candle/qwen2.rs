@@ -269,10 +269,16 @@ impl Qwen2 {
             .min(ids.len().saturating_sub(1));
         self.keep_positions(shared);
         // Long prompts go in slices, which bounds the attention scores held
-        // at once to PREFILL_SLICE rows.
+        // at once to PREFILL_SLICE rows. The slices are of equal size, so no
+        // last slice of a few tokens takes the kernels for short passes (and
+        // makes candle pack a second copy of the weights for them).
+        let rest = &ids[shared..];
+        let slice = rest
+            .len()
+            .div_ceil(rest.len().div_ceil(PREFILL_SLICE).max(1));
         let mut logits = Vec::new();
         let mut pos = shared;
-        for part in ids[shared..].chunks(PREFILL_SLICE) {
+        for part in rest.chunks(slice.max(1)) {
             logits = self.forward(part, pos, device)?;
             pos += part.len();
         }
