@@ -92,20 +92,10 @@ impl Q8K {
     }
 }
 
-/// The 6-bit scale and min of sub-block `j` (0..8) of a Q4_K block.
-fn scale_min(j: usize, s: &[u8]) -> (i32, i32) {
-    if j < 4 {
-        ((s[j] & 63) as i32, (s[j + 4] & 63) as i32)
-    } else {
-        (
-            ((s[j + 4] & 0x0F) | ((s[j - 4] >> 6) << 4)) as i32,
-            ((s[j + 4] >> 4) | ((s[j] >> 6) << 4)) as i32,
-        )
-    }
-}
-
-/// The 8 scales and 8 mins of a Q4_K block's 12 scale bytes, each in 0..64,
-/// as [`scale_min`] gives them one by one: four at a time, in 32-bit words.
+/// The 8 scales and 8 mins of a Q4_K block's 12 scale bytes, each in 0..64:
+/// sub-block j < 4 has the low 6 bits of bytes j and j + 4; sub-block j ≥ 4
+/// has the nibbles of byte j + 4 with the top 2 bits of bytes j − 4 and j
+/// above them. Unpacked four at a time, in 32-bit words.
 fn scales_mins(s: &[u8]) -> ([u8; 8], [u8; 8]) {
     const LOW6: u32 = 0x3f3f_3f3f;
     const LOW4: u32 = 0x0f0f_0f0f;
@@ -131,7 +121,8 @@ fn f16_at(b: &[u8], at: usize) -> f32 {
 fn dot_portable(row: &[u8], x: &Q8K) -> f32 {
     let mut acc = 0f32;
     for (b, block) in row.chunks_exact(BLOCK_BYTES).enumerate() {
-        let (scales, qs) = (&block[4..16], &block[16..]);
+        let (sc, m) = scales_mins(&block[4..16]);
+        let qs = &block[16..];
         let q8 = &x.qs[b * QK_K..(b + 1) * QK_K];
         let (mut sumi, mut summ) = (0i32, 0i32);
         for c in 0..4 {
@@ -147,10 +138,9 @@ fn dot_portable(row: &[u8], x: &Q8K) -> f32 {
                 .zip(hi)
                 .map(|(&w, &v)| (w >> 4) as i32 * v as i32)
                 .sum();
-            let (sc0, m0) = scale_min(2 * c, scales);
-            let (sc1, m1) = scale_min(2 * c + 1, scales);
-            sumi += sc0 * s_lo + sc1 * s_hi;
-            summ += m0 * x.sums[b * 8 + 2 * c] + m1 * x.sums[b * 8 + 2 * c + 1];
+            let (j, k) = (2 * c, 2 * c + 1);
+            sumi += sc[j] as i32 * s_lo + sc[k] as i32 * s_hi;
+            summ += m[j] as i32 * x.sums[b * 8 + j] + m[k] as i32 * x.sums[b * 8 + k];
         }
         acc += x.d[b] * (f16_at(block, 0) * sumi as f32 - f16_at(block, 2) * summ as f32);
     }
@@ -241,7 +231,7 @@ mod vnni {
 
 /// One row of Q4_K blocks times `x`: AVX-512 VNNI where the CPU has it,
 /// the portable loop otherwise.
-pub(crate) fn dot(row: &[u8], x: &Q8K, vnni: bool) -> f32 {
+fn dot(row: &[u8], x: &Q8K, vnni: bool) -> f32 {
     #[cfg(target_arch = "x86_64")]
     if vnni {
         return vnni::dot(row, x);
@@ -332,6 +322,19 @@ mod tests {
             assert!((got[r] - portable[r]).abs() <= 1e-5 * scale, "row {r}");
             assert!((got[r] - candle[r]).abs() <= 0.01 * scale, "row {r}");
             assert!((got[r] - plain).abs() <= 0.01 * scale, "row {r}");
+        }
+    }
+
+    /// Scale and min of sub-block `j`, one at a time, as ggml's
+    /// `get_scale_min_k4` defines them.
+    fn scale_min(j: usize, s: &[u8]) -> (i32, i32) {
+        if j < 4 {
+            ((s[j] & 63) as i32, (s[j + 4] & 63) as i32)
+        } else {
+            (
+                ((s[j + 4] & 0x0F) | ((s[j - 4] >> 6) << 4)) as i32,
+                ((s[j + 4] >> 4) | ((s[j] >> 6) << 4)) as i32,
+            )
         }
     }
 
