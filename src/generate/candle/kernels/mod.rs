@@ -27,13 +27,24 @@
 //! tiled kernels run. This costs 14 % more weight bytes for those matrices,
 //! so it is only done where the tiled Q8_0 kernels exist. Upstream, the
 //! tiled kernels would accept a partial last superblock instead.
+//!
+//! Q4_K and Q6_K matrices never reach candle's matrix products for several
+//! tokens, whose fast paths keep repacked copies of every matrix (candle's
+//! AMX Q4_K tiles: 10 bits a weight, beside the file's 4.5): prompts run on
+//! the file's blocks with [`amx`] (AMX tiles, unpacked 16 rows at a time) or,
+//! without AMX, [`gemm`]; one token runs with [`q4k`] (Q4_K) or candle's
+//! single-row product, which reads the compact blocks (Q6_K).
 
 use candle_core::quantized::{ggml_file, GgmlDType, QMatMul, QTensor};
 use candle_core::{Module, Tensor, D};
 
 use crate::error::{Error, Result};
 
+mod amx;
+mod gemm;
 mod q4k;
+#[cfg(test)]
+mod testing;
 
 /// Bytes of one Q5_0 block: f16 scale, 32 high bits, 16 bytes of nibbles.
 const Q5_0_BYTES: usize = 22;
@@ -81,8 +92,9 @@ pub(crate) fn tiled_q8_0_kernels() -> bool {
 pub(crate) struct Matrix {
     mm: QMatMul,
     pad: usize,
-    /// One-token products run on the compact Q4_K blocks ([`q4k`]).
-    compact: bool,
+    /// Products run on the file's compact blocks: one-token Q4_K ones with
+    /// [`q4k`], those of several tokens with [`gemm`].
+    compact: Option<gemm::Kind>,
 }
 
 impl Matrix {
@@ -90,7 +102,7 @@ impl Matrix {
     /// table), taken as it is.
     pub(crate) fn shared(t: std::sync::Arc<QTensor>) -> Result<Self> {
         Ok(Self {
-            compact: compact_q4k(&t),
+            compact: compact_kind(&t),
             mm: QMatMul::from_arc(t)?,
             pad: 0,
         })
@@ -109,7 +121,7 @@ impl Matrix {
             || inner % BLOCK != 0
         {
             return Ok(Self {
-                compact: compact_q4k(&t),
+                compact: compact_kind(&t),
                 mm: QMatMul::from_qtensor(t)?,
                 pad: 0,
             });
@@ -132,19 +144,21 @@ impl Matrix {
         Ok(Self {
             mm: QMatMul::from_qtensor(t)?,
             pad: padded - inner,
-            compact: false,
+            compact: None,
         })
     }
 
-    /// `x · Wᵀ` for each of `ms`, which share the input `x` of one token
-    /// (`[1, 1, inner]`, a decode step). Where candle's fused kernel applies
-    /// (same type and inner size, tiled), the input is quantized once and all
-    /// products run in one parallel region; otherwise one by one.
+    /// `x · Wᵀ` for each of `ms`, which share the input `x`. Where all of
+    /// them run on compact blocks, `x` is quantized once for all. Otherwise,
+    /// for one token (`[1, 1, inner]`, a decode step) where candle's fused
+    /// kernel applies (same type and inner size, tiled), the input is
+    /// quantized once and all products run in one parallel region; else one
+    /// by one.
     pub(crate) fn forward_shared(ms: &[&Matrix], x: &Tensor) -> Result<Vec<Tensor>> {
-        let one_token = x.elem_count() == x.dim(D::Minus1)?;
-        if one_token && ms.iter().all(|m| m.compact) {
+        if ms.iter().all(|m| m.compact.is_some()) {
             return compact_products(ms, x);
         }
+        let one_token = x.elem_count() == x.dim(D::Minus1)?;
         let pad = ms.first().map_or(0, |m| m.pad);
         let tensors: Option<Vec<&QTensor>> = ms
             .iter()
@@ -174,7 +188,7 @@ impl Matrix {
 
     /// `x · Wᵀ` for `x` of shape `[.., inner]`.
     pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        if self.compact && x.elem_count() == x.dim(D::Minus1)? {
+        if self.compact.is_some() {
             let mut out = compact_products(&[self], x)?;
             return Ok(out.remove(0));
         }
@@ -187,33 +201,64 @@ impl Matrix {
     }
 }
 
-/// Whether one-token products of `t` run on its compact blocks: Q4_K,
-/// `[rows, inner]` with whole superblocks.
-fn compact_q4k(t: &QTensor) -> bool {
-    t.dtype() == GgmlDType::Q4K
-        && t.shape()
-            .dims2()
-            .is_ok_and(|(_, inner)| inner % q4k::QK_K == 0)
+/// The block type of `t` if its products run on its compact blocks: Q4_K or
+/// Q6_K, `[rows, inner]` with whole superblocks.
+fn compact_kind(t: &QTensor) -> Option<gemm::Kind> {
+    let kind = match t.dtype() {
+        GgmlDType::Q4K => gemm::Kind::Q4K,
+        GgmlDType::Q6K => gemm::Kind::Q6K,
+        _ => return None,
+    };
+    let (_, inner) = t.shape().dims2().ok()?;
+    inner.is_multiple_of(q4k::QK_K).then_some(kind)
 }
 
-/// [`q4k::gemv`] of each compact matrix of `ms` with the one-token input `x`
-/// (`[.., inner]`, quantized once): each product shaped like `x` with the
-/// matrix's rows as its last size.
+/// An input quantized for the compact kernels.
+enum Quantized {
+    /// One token, for [`q4k::gemv`].
+    One(q4k::Q8K),
+    /// Several, for [`amx::gemm`].
+    Tiles(amx::Tokens),
+    /// Several, for [`gemm::gemm`].
+    Many(gemm::Tokens),
+}
+
+/// The products of the compact matrices `ms` with `x` (`[.., inner]`), the
+/// input quantized once: each shaped like `x` with the matrix's rows as its
+/// last size. One token goes through [`q4k::gemv`] for Q4_K and candle's
+/// own one-row product (on the compact blocks) for Q6_K; several through
+/// [`gemm::gemm`].
 fn compact_products(ms: &[&Matrix], x: &Tensor) -> Result<Vec<Tensor>> {
+    let inner = x.dim(D::Minus1)?;
     let input: Vec<f32> = x
         .flatten_all()?
         .to_dtype(candle_core::DType::F32)?
         .to_vec1()?;
-    let xq = q4k::Q8K::quantize(&input)?;
+    let rows = |m: &&Matrix| match &m.mm {
+        QMatMul::QTensor(t) => t.shape().dims2().map_or(0, |(rows, _)| rows),
+        _ => 0,
+    };
+    let input = if input.len() == inner {
+        Quantized::One(q4k::Q8K::quantize(&input)?)
+    } else if amx::available() && ms.iter().all(|m| rows(m).is_multiple_of(16)) {
+        Quantized::Tiles(amx::Tokens::quantize(&input, inner)?)
+    } else {
+        Quantized::Many(gemm::Tokens::quantize(&input, inner)?)
+    };
     ms.iter()
         .map(|m| {
-            let QMatMul::QTensor(t) = &m.mm else {
+            let (QMatMul::QTensor(t), Some(kind)) = (&m.mm, m.compact) else {
                 return Err(Error::Generation(
                     "a compact product needs a quantized matrix".into(),
                 ));
             };
             let (rows, _) = t.shape().dims2()?;
-            let out = q4k::gemv(&t.data()?, rows, &xq)?;
+            let out = match (&input, kind) {
+                (Quantized::One(xq), gemm::Kind::Q4K) => q4k::gemv(&t.data()?, rows, xq)?,
+                (Quantized::One(_), gemm::Kind::Q6K) => return Ok(m.mm.forward(x)?),
+                (Quantized::Tiles(xs), kind) => amx::gemm(kind, &t.data()?, rows, xs)?,
+                (Quantized::Many(xs), kind) => gemm::gemm(kind, &t.data()?, rows, xs)?,
+            };
             let mut dims = x.dims().to_vec();
             if let Some(last) = dims.last_mut() {
                 *last = rows;

@@ -1,12 +1,9 @@
 //! One-token products over compact Q4_K blocks.
 //!
-//! For several tokens at once candle's tiled kernels are the fastest: they
-//! repack each Q4_K matrix into 16-row tiles with the 6-bit scales and mins
-//! unpacked, and reuse every tile across the tokens. For one token (a decode
-//! step) there is no reuse, and the tiles cost 6 bits a weight against 4.5 in
-//! the file; decoding reads every weight once per token, so it is bound by
-//! those bytes, and the tiles are a second packed copy of every matrix beside
-//! the AMX tiles that candle builds for prompts on CPUs with AMX.
+//! Decoding reads every weight once per token, so it is bound by the bytes
+//! of the weights; candle's tiled kernels repack each Q4_K matrix into
+//! 16-row tiles of 6 bits a weight against 4.5 in the file, a second copy
+//! beside the file's blocks.
 //!
 //! Here a one-token product reads the compact blocks as the file stores them.
 //! The input is quantized once per token the way ggml's Q8_K does (one scale
@@ -59,24 +56,9 @@ impl Q8K {
             sums: Vec::with_capacity(blocks * 8),
         };
         for block in x.chunks_exact(QK_K) {
-            let max = block
-                .iter()
-                .copied()
-                .fold(0f32, |m, v| if v.abs() > m.abs() { v } else { m });
-            if max == 0.0 {
-                out.d.push(0.0);
-                out.qs.extend(std::iter::repeat_n(0, QK_K));
-                out.sums.extend(std::iter::repeat_n(0, 8));
-                continue;
-            }
-            let iscale = -127.0 / max;
-            out.d.push(1.0 / iscale);
             let start = out.qs.len();
-            out.qs.extend(
-                block
-                    .iter()
-                    .map(|v| (iscale * v).round().clamp(-127.0, 127.0) as i8),
-            );
+            out.qs.resize(start + QK_K, 0);
+            out.d.push(quantize_block(block, &mut out.qs[start..]));
             out.sums.extend(
                 out.qs[start..]
                     .chunks_exact(32)
@@ -92,11 +74,29 @@ impl Q8K {
     }
 }
 
+/// Quantizes one block of values to `out` like ggml's Q8_K (the value of
+/// largest magnitude becomes ±127) and returns the scale.
+pub(super) fn quantize_block(block: &[f32], out: &mut [i8]) -> f32 {
+    let max = block
+        .iter()
+        .copied()
+        .fold(0f32, |m, v| if v.abs() > m.abs() { v } else { m });
+    if max == 0.0 {
+        out.fill(0);
+        return 0.0;
+    }
+    let iscale = -127.0 / max;
+    for (q, v) in out.iter_mut().zip(block) {
+        *q = (iscale * v).round().clamp(-127.0, 127.0) as i8;
+    }
+    1.0 / iscale
+}
+
 /// The 8 scales and 8 mins of a Q4_K block's 12 scale bytes, each in 0..64:
 /// sub-block j < 4 has the low 6 bits of bytes j and j + 4; sub-block j ≥ 4
 /// has the nibbles of byte j + 4 with the top 2 bits of bytes j − 4 and j
 /// above them. Unpacked four at a time, in 32-bit words.
-fn scales_mins(s: &[u8]) -> ([u8; 8], [u8; 8]) {
+pub(super) fn scales_mins(s: &[u8]) -> ([u8; 8], [u8; 8]) {
     const LOW6: u32 = 0x3f3f_3f3f;
     const LOW4: u32 = 0x0f0f_0f0f;
     const LOW2: u32 = 0x0303_0303;
@@ -113,7 +113,7 @@ fn scales_mins(s: &[u8]) -> ([u8; 8], [u8; 8]) {
     (bytes(sc), bytes(m))
 }
 
-fn f16_at(b: &[u8], at: usize) -> f32 {
+pub(super) fn f16_at(b: &[u8], at: usize) -> f32 {
     half::f16::from_le_bytes([b[at], b[at + 1]]).to_f32()
 }
 
@@ -147,8 +147,8 @@ fn dot_portable(row: &[u8], x: &Q8K) -> f32 {
     acc
 }
 
-/// Whether this CPU runs the AVX-512 VNNI dot product.
-fn has_vnni() -> bool {
+/// Whether this CPU runs the AVX-512 VNNI kernels (with AVX-512 BW).
+pub(super) fn has_vnni() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         is_x86_feature_detected!("avx512f")
@@ -240,6 +240,14 @@ fn dot(row: &[u8], x: &Q8K, vnni: bool) -> f32 {
     dot_portable(row, x)
 }
 
+/// The values stored in `out` (floats as bits, written by the worker
+/// threads, one each).
+pub(super) fn floats(out: Vec<AtomicU32>) -> Vec<f32> {
+    out.into_iter()
+        .map(|y| f32::from_bits(y.into_inner()))
+        .collect()
+}
+
 /// `W · x` for the Q4_K matrix `w` (`rows` rows of whole blocks, as bytes):
 /// one value per row, rows split across the threads.
 pub(crate) fn gemv(w: &[u8], rows: usize, x: &Q8K) -> Result<Vec<f32>> {
@@ -260,23 +268,16 @@ pub(crate) fn gemv(w: &[u8], rows: usize, x: &Q8K) -> Result<Vec<f32>> {
             out[r].store(y.to_bits(), Ordering::Relaxed);
         }
     });
-    Ok(out
-        .into_iter()
-        .map(|y| f32::from_bits(y.into_inner()))
-        .collect())
+    Ok(floats(out))
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing::random;
     use super::*;
     use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
     use candle_core::{Device, Module, Tensor};
     use rand::{rngs::StdRng, Rng, SeedableRng};
-
-    fn random(n: usize, seed: u64) -> Vec<f32> {
-        let mut rng = StdRng::seed_from_u64(seed);
-        (0..n).map(|_| rng.random::<f32>() * 2.0 - 1.0).collect()
-    }
 
     #[test]
     fn products_match_candle_and_a_plain_loop() {
