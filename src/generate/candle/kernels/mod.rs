@@ -92,8 +92,7 @@ pub(crate) fn tiled_q8_0_kernels() -> bool {
 pub(crate) struct Matrix {
     mm: QMatMul,
     pad: usize,
-    /// Products run on the file's compact blocks: one-token Q4_K ones with
-    /// [`q4k`], those of several tokens with [`gemm`].
+    /// Products run on the file's compact blocks (see [`compact_products`]).
     compact: Option<gemm::Kind>,
 }
 
@@ -227,7 +226,8 @@ enum Quantized {
 /// input quantized once: each shaped like `x` with the matrix's rows as its
 /// last size. One token goes through [`q4k::gemv`] for Q4_K and candle's
 /// own one-row product (on the compact blocks) for Q6_K; several through
-/// [`gemm::gemm`].
+/// [`amx::gemm`] where the CPU has AMX (and the row counts are multiples of
+/// 16), [`gemm::gemm`] otherwise.
 fn compact_products(ms: &[&Matrix], x: &Tensor) -> Result<Vec<Tensor>> {
     let inner = x.dim(D::Minus1)?;
     let input: Vec<f32> = x
