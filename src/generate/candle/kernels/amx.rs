@@ -28,8 +28,8 @@
 
 use std::sync::Mutex;
 
-use super::gemm::Kind;
-use super::q4k::{f16_at, quantize_block, scales_mins, QK_K};
+use super::gemm::{span, span_scales, unpack_block, Kind};
+use super::q4k::{quantize_block, QK_K};
 use crate::error::{Error, Result};
 
 /// Rows of weights, and tokens, in one tile.
@@ -145,43 +145,6 @@ fn pack(rows: &[f32], inner: usize) -> TokenBlock {
     out
 }
 
-/// Integers of one block as unsigned bytes in their natural order.
-fn unpack_block(kind: Kind, block: &[u8], out: &mut [u8]) {
-    match kind {
-        Kind::Q4K => {
-            for c in 0..4 {
-                for (j, &byte) in block[16 + 32 * c..48 + 32 * c].iter().enumerate() {
-                    out[64 * c + j] = byte & 0x0F;
-                    out[64 * c + 32 + j] = byte >> 4;
-                }
-            }
-        }
-        Kind::Q6K => {
-            for h in 0..2 {
-                let (ql, qh) = (
-                    &block[64 * h..64 * h + 64],
-                    &block[128 + 32 * h..160 + 32 * h],
-                );
-                let dst = &mut out[128 * h..128 * h + 128];
-                for l in 0..32 {
-                    dst[l] = (ql[l] & 0x0F) | ((qh[l] & 3) << 4);
-                    dst[l + 32] = (ql[l + 32] & 0x0F) | (((qh[l] >> 2) & 3) << 4);
-                    dst[l + 64] = (ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4);
-                    dst[l + 96] = (ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4);
-                }
-            }
-        }
-    }
-}
-
-/// Values that share one weight scale: one tile product.
-fn span(kind: Kind) -> usize {
-    match kind {
-        Kind::Q4K => 32,
-        Kind::Q6K => 16,
-    }
-}
-
 /// 16 weight rows unpacked: per scale group (`span` values) the 16 rows'
 /// integers one after the other (one AMX A tile), and per group and row its
 /// scale (and for Q4_K its min).
@@ -205,25 +168,11 @@ fn unpack_rows(kind: Kind, w: &[u8], row_bytes: usize, r0: usize, out: &mut Rows
                 let at = (g * TILE + r) * k;
                 out.w[at..at + k].copy_from_slice(part);
             }
-            let groups = b * per * TILE..(b + 1) * per * TILE;
-            let (scale, min) = (&mut out.scale[groups.clone()], &mut out.min[groups]);
-            match kind {
-                Kind::Q4K => {
-                    let (sc, m) = scales_mins(&block[4..16]);
-                    let (d, dmin) = (f16_at(block, 0), f16_at(block, 2));
-                    for s in 0..per {
-                        scale[s * TILE + r] = d * sc[s] as f32;
-                        min[s * TILE + r] = dmin * m[s] as f32;
-                    }
-                }
-                Kind::Q6K => {
-                    let d = f16_at(block, 208);
-                    for s in 0..per {
-                        scale[s * TILE + r] = d * block[192 + s] as i8 as f32;
-                        min[s * TILE + r] = 0.0;
-                    }
-                }
-            }
+            span_scales(kind, block, |s, scale, min| {
+                let at = (b * per + s) * TILE + r;
+                out.scale[at] = scale;
+                out.min[at] = min;
+            });
         }
     }
 }
@@ -358,18 +307,18 @@ mod tiles {
                         "tileloadd tmm4, [{w} + {stride}*1]",
                         "tileloadd tmm6, [{x} + {sixty_four}*1]",
                         "tdpbusd tmm0, tmm4, tmm6",
-                        "add {w}, {wk}",
-                        "add {x}, {xk}",
+                        "add {w}, {step}",
+                        "add {x}, {step}",
                         "tileloadd tmm5, [{w} + {stride}*1]",
                         "tileloadd tmm7, [{x} + {sixty_four}*1]",
                         "tdpbusd tmm1, tmm5, tmm7",
-                        "add {w}, {wk}",
-                        "add {x}, {xk}",
+                        "add {w}, {step}",
+                        "add {x}, {step}",
                         "tileloadd tmm4, [{w} + {stride}*1]",
                         "tileloadd tmm6, [{x} + {sixty_four}*1]",
                         "tdpbusd tmm2, tmm4, tmm6",
-                        "add {w}, {wk}",
-                        "add {x}, {xk}",
+                        "add {w}, {step}",
+                        "add {x}, {step}",
                         "tileloadd tmm5, [{w} + {stride}*1]",
                         "tileloadd tmm7, [{x} + {sixty_four}*1]",
                         "tdpbusd tmm3, tmm5, tmm7",
@@ -382,10 +331,9 @@ mod tiles {
                         "tilestored [{c} + {sixty_four}*1], tmm3",
                         w = inout(reg) rows.w.as_ptr().add(g * TILE * k) => _,
                         stride = in(reg) k,
-                        wk = in(reg) k * TILE,
+                        step = in(reg) k * TILE,
                         x = inout(reg) x.tiles.as_ptr().add(g * k * TILE) => _,
                         c = inout(reg) sums.as_mut_ptr() => _,
-                        xk = in(reg) k * TILE,
                         sixty_four = in(reg) 64usize,
                         options(nostack)
                     );
@@ -406,8 +354,12 @@ mod tiles {
                         }
                         t
                     };
-                    let min_sum = _mm512_mul_ps(d, isum);
-                    let thirty_two = _mm512_mul_ps(_mm512_set1_ps(32.0), isum);
+                    // Q4_K: token scale × sum, times each row's min;
+                    // Q6_K: 32 × sum, off each row's integer sums.
+                    let offset = match kind {
+                        Kind::Q4K => _mm512_mul_ps(d, isum),
+                        Kind::Q6K => _mm512_mul_ps(_mm512_set1_ps(32.0), isum),
+                    };
                     for (r, acc) in acc.iter_mut().enumerate() {
                         // SAFETY: row `r` of sums tile `j`; scale and min of
                         // group `g`.
@@ -422,10 +374,10 @@ mod tiles {
                         match kind {
                             Kind::Q4K => {
                                 *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(c), f, *acc);
-                                *acc = _mm512_fnmadd_ps(_mm512_set1_ps(min), min_sum, *acc);
+                                *acc = _mm512_fnmadd_ps(_mm512_set1_ps(min), offset, *acc);
                             }
                             Kind::Q6K => {
-                                let c = _mm512_sub_ps(_mm512_cvtepi32_ps(c), thirty_two);
+                                let c = _mm512_sub_ps(_mm512_cvtepi32_ps(c), offset);
                                 *acc = _mm512_fmadd_ps(c, f, *acc);
                             }
                         }

@@ -146,58 +146,87 @@ impl Row {
     }
 }
 
-/// A block's scale and offset per group: Q4_K `d·sc` and `−dmin·m` of the
-/// 32-value sub-block the group is in; Q6_K `d·sc` and `−32·d·sc`.
-fn group_scales(kind: Kind, block: &[u8], scale: &mut [f32], offset: &mut [f32]) {
+/// The values that share one weight scale in a block of `kind`.
+pub(super) fn span(kind: Kind) -> usize {
+    match kind {
+        Kind::Q4K => 32,
+        Kind::Q6K => 16,
+    }
+}
+
+/// Calls `f(s, scale, min)` for each scale group `s` (of [`span`] values) of
+/// a block: Q4_K `d·sc` and `dmin·m`; Q6_K `d·sc` and no min.
+pub(super) fn span_scales(kind: Kind, block: &[u8], mut f: impl FnMut(usize, f32, f32)) {
     match kind {
         Kind::Q4K => {
             let (sc, m) = scales_mins(&block[4..16]);
             let (d, dmin) = (f16_at(block, 0), f16_at(block, 2));
-            for g in 0..GROUPS {
-                scale[g] = d * sc[g / 2] as f32;
-                offset[g] = -dmin * m[g / 2] as f32;
+            for s in 0..QK_K / span(kind) {
+                f(s, d * sc[s] as f32, dmin * m[s] as f32);
             }
         }
         Kind::Q6K => {
             let d = f16_at(block, 208);
-            for g in 0..GROUPS {
-                let s = d * block[192 + g] as i8 as f32;
-                scale[g] = s;
-                offset[g] = -32.0 * s;
+            for s in 0..QK_K / span(kind) {
+                f(s, d * block[192 + s] as i8 as f32, 0.0);
             }
         }
     }
 }
 
-/// Integer `v` of a block, as ggml's dequantization reads it.
-fn natural_value(kind: Kind, block: &[u8], v: usize) -> u8 {
+/// A block's scale and offset per 16-value group: Q4_K `d·sc` and `−dmin·m`
+/// of the 32-value sub-block the group is in; Q6_K `d·sc` and `−32·d·sc`.
+fn group_scales(kind: Kind, block: &[u8], scale: &mut [f32], offset: &mut [f32]) {
+    let per = span(kind) / GROUP;
+    span_scales(kind, block, |s, sc, min| {
+        for g in per * s..per * (s + 1) {
+            scale[g] = sc;
+            offset[g] = match kind {
+                Kind::Q4K => -min,
+                Kind::Q6K => -32.0 * sc,
+            };
+        }
+    });
+}
+
+/// The integers of one block as unsigned bytes in their natural order, as
+/// ggml's dequantization reads them.
+pub(super) fn unpack_block(kind: Kind, block: &[u8], out: &mut [u8; QK_K]) {
     match kind {
         Kind::Q4K => {
-            let (c, at) = (v / 64, v % 64);
-            let byte = block[16 + 32 * c + at % 32];
-            if at < 32 {
-                byte & 0x0F
-            } else {
-                byte >> 4
+            for c in 0..4 {
+                for (j, &byte) in block[16 + 32 * c..48 + 32 * c].iter().enumerate() {
+                    out[64 * c + j] = byte & 0x0F;
+                    out[64 * c + 32 + j] = byte >> 4;
+                }
             }
         }
         Kind::Q6K => {
-            let (h, at) = (v / 128, v % 128);
-            let (quarter, pos) = (at / 32, at % 32);
-            let low = block[64 * h + pos + 32 * (quarter % 2)];
-            let low = if quarter < 2 { low & 0x0F } else { low >> 4 };
-            let high = (block[128 + 32 * h + pos] >> (2 * quarter)) & 3;
-            low | (high << 4)
+            for h in 0..2 {
+                let (ql, qh) = (
+                    &block[64 * h..64 * h + 64],
+                    &block[128 + 32 * h..160 + 32 * h],
+                );
+                let dst = &mut out[128 * h..128 * h + 128];
+                for l in 0..32 {
+                    dst[l] = (ql[l] & 0x0F) | ((qh[l] & 3) << 4);
+                    dst[l + 32] = (ql[l + 32] & 0x0F) | (((qh[l] >> 2) & 3) << 4);
+                    dst[l + 64] = (ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4);
+                    dst[l + 96] = (ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4);
+                }
+            }
         }
     }
 }
 
 /// Unpacks one row of blocks with plain loops.
 fn unpack_portable(kind: Kind, row: &[u8], out: &mut Row) {
+    let mut natural = [0u8; QK_K];
     for (b, block) in row.chunks_exact(kind.block_bytes()).enumerate() {
+        unpack_block(kind, block, &mut natural);
         let w = &mut out.w[b * QK_K..(b + 1) * QK_K];
-        for v in 0..QK_K {
-            w[lane_position(v)] = natural_value(kind, block, v);
+        for (v, &q) in natural.iter().enumerate() {
+            w[lane_position(v)] = q;
         }
         let groups = b * GROUPS..(b + 1) * GROUPS;
         group_scales(
