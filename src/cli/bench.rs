@@ -33,6 +33,9 @@ pub struct BenchArgs {
     /// Article for the full-digest timing.
     #[arg(long, default_value = "examples/ntrex-shark-en.txt")]
     pub article: PathBuf,
+    /// Skip the full-digest timing (engine figures only).
+    #[arg(long)]
+    pub no_digest: bool,
     /// Use only local files.
     #[arg(long)]
     pub offline: bool,
@@ -79,11 +82,15 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
         pp.push(a.prompt_tokens as f64 / p);
         tg.push(a.gen_tokens as f64 / t);
     }
-    let art = article::read(&a.article.display().to_string(), &Default::default())?;
-    let prompts = Prompts::embedded();
-    let t1 = Instant::now();
-    Summarizer::new(&prompts, SummarizeOptions::default()).run(&mut g, &art)?;
-    let digest = t1.elapsed().as_secs_f64();
+    let (digest, words) = if a.no_digest {
+        (None, None)
+    } else {
+        let art = article::read(&a.article.display().to_string(), &Default::default())?;
+        let prompts = Prompts::embedded();
+        let t1 = Instant::now();
+        Summarizer::new(&prompts, SummarizeOptions::default()).run(&mut g, &art)?;
+        (Some(t1.elapsed().as_secs_f64()), Some(art.word_count))
+    };
     let rss = peak_rss().unwrap_or(0);
     let report = serde_json::json!({
         "model": r.id, "threads": engine::threads(), "load_secs": load,
@@ -91,7 +98,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
         "prompt_tokens_per_sec": median(pp), "gen_tokens_per_sec": median(tg),
         "peak_rss_bytes": rss, "file_bytes": file_size,
         "rss_over_file": if file_size > 0 { rss as f64 / file_size as f64 } else { 0.0 },
-        "digest_secs": digest, "digest_article": a.article.display().to_string(), "digest_words": art.word_count,
+        "digest_secs": digest, "digest_article": a.article.display().to_string(), "digest_words": words,
     });
     super::print(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
     Ok(ExitCode::SUCCESS)
