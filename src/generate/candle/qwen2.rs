@@ -75,6 +75,24 @@ impl KvBuffer {
         self.buf = Some(buf);
         Ok(all)
     }
+
+    /// Calls `f` with the whole buffer's floats (`[kv_heads, capacity,
+    /// head_dim]`, the first `len` positions in use) and the floats between
+    /// two heads.
+    fn with_floats<T>(&self, f: impl FnOnce(&[f32], usize) -> Result<T>) -> Result<T> {
+        let Some(buf) = &self.buf else {
+            return Err(Error::Generation("the KV cache is empty".into()));
+        };
+        let (_, _, cap, head_dim) = buf.dims4()?;
+        let (storage, layout) = buf.storage_and_layout();
+        let candle_core::Storage::Cpu(cpu) = &*storage else {
+            return Err(Error::Generation(
+                "the KV cache is not in CPU memory".into(),
+            ));
+        };
+        let data = cpu.as_slice::<f32>()?;
+        f(&data[layout.start_offset()..], cap * head_dim)
+    }
 }
 
 /// Keys and values of one layer.
@@ -360,6 +378,23 @@ fn attention(
     let k = candle_nn::rotary_emb::rope(&k, cos, sin)?;
     let k = cache.k.append(&k)?;
     let v = cache.v.append(&v)?;
+    if seq == 1 && b == 1 && x.device().is_cpu() && q.dtype() == DType::F32 {
+        let q: Vec<f32> = q.flatten_all()?.to_vec1()?;
+        let shape = kernels::attention::Heads {
+            heads,
+            kv_heads,
+            head_dim,
+        };
+        let len = cache.k.len;
+        let y = cache.k.with_floats(|k, stride| {
+            cache
+                .v
+                .with_floats(|v, _| kernels::attention::one_token(&q, k, v, len, stride, shape))
+        })?;
+        return layer
+            .wo
+            .forward(&Tensor::from_vec(y, (1, 1, hidden), x.device())?);
+    }
     // Grouped-query attention without copying keys and values for every
     // query head: the `group` query heads of one KV head are stacked as rows.
     let group = heads / kv_heads;

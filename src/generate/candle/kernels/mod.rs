@@ -41,6 +41,7 @@ use candle_core::{Module, Tensor, D};
 use crate::error::{Error, Result};
 
 mod amx;
+pub(crate) mod attention;
 mod gemm;
 mod q4k;
 #[cfg(test)]
