@@ -29,7 +29,7 @@
 use std::sync::Mutex;
 
 use super::gemm::{span, span_scales, unpack_block, Kind};
-use super::q4k::{quantize_block, QK_K};
+use super::gemv::{quantize_block, QK_K};
 use crate::error::{Error, Result};
 
 /// Rows of weights, and tokens, in one tile.
@@ -45,7 +45,7 @@ pub(crate) fn available() -> bool {
     *OK.get_or_init(|| {
         #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
         {
-            if !super::q4k::has_vnni() {
+            if !super::gemv::has_vnni() {
                 return false;
             }
             // CPUID leaf 7: EDX bit 24 is AMX-TILE, bit 25 AMX-INT8.
@@ -435,7 +435,7 @@ pub(crate) fn gemm(kind: Kind, w: &[u8], rows: usize, x: &Tokens) -> Result<Vec<
                 }
             }
         });
-        Ok(super::q4k::floats(out))
+        Ok(super::gemv::floats(out))
     }
     #[cfg(not(target_arch = "x86_64"))]
     unreachable!("AMX is only available on x86-64")

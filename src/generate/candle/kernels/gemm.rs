@@ -34,7 +34,7 @@
 use std::ops::Range;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use super::q4k::{f16_at, floats, has_vnni, quantize_block, scales_mins, QK_K};
+use super::gemv::{f16_at, floats, has_vnni, quantize_block, scales_mins, QK_K};
 use crate::error::{Error, Result};
 
 /// Values per group: each group has one scale and one offset.

@@ -32,8 +32,7 @@
 //! tokens, whose fast paths keep repacked copies of every matrix (candle's
 //! AMX Q4_K tiles: 10 bits a weight, beside the file's 4.5): prompts run on
 //! the file's blocks with [`amx`] (AMX tiles, unpacked 16 rows at a time) or,
-//! without AMX, [`gemm`]; one token runs with [`q4k`] (Q4_K) or candle's
-//! single-row product, which reads the compact blocks (Q6_K).
+//! without AMX, [`gemm`]; one token runs with [`gemv`].
 
 use candle_core::quantized::{ggml_file, GgmlDType, QMatMul, QTensor};
 use candle_core::{Module, Tensor, D};
@@ -43,7 +42,7 @@ use crate::error::{Error, Result};
 mod amx;
 pub(crate) mod attention;
 mod gemm;
-mod q4k;
+mod gemv;
 #[cfg(test)]
 mod testing;
 
@@ -210,13 +209,13 @@ fn compact_kind(t: &QTensor) -> Option<gemm::Kind> {
         _ => return None,
     };
     let (_, inner) = t.shape().dims2().ok()?;
-    inner.is_multiple_of(q4k::QK_K).then_some(kind)
+    inner.is_multiple_of(gemv::QK_K).then_some(kind)
 }
 
 /// An input quantized for the compact kernels.
 enum Quantized {
-    /// One token, for [`q4k::gemv`].
-    One(q4k::Q8K),
+    /// One token, for [`gemv::gemv`].
+    One(gemv::Q8K),
     /// Several, for [`amx::gemm`].
     Tiles(amx::Tokens),
     /// Several, for [`gemm::gemm`].
@@ -225,8 +224,7 @@ enum Quantized {
 
 /// The products of the compact matrices `ms` with `x` (`[.., inner]`), the
 /// input quantized once: each shaped like `x` with the matrix's rows as its
-/// last size. One token goes through [`q4k::gemv`] for Q4_K and candle's
-/// own one-row product (on the compact blocks) for Q6_K; several through
+/// last size. One token goes through [`gemv::gemv`]; several through
 /// [`amx::gemm`] where the CPU has AMX (and the row counts are multiples of
 /// 16), [`gemm::gemm`] otherwise.
 fn compact_products(ms: &[&Matrix], x: &Tensor) -> Result<Vec<Tensor>> {
@@ -240,7 +238,7 @@ fn compact_products(ms: &[&Matrix], x: &Tensor) -> Result<Vec<Tensor>> {
         _ => 0,
     };
     let input = if input.len() == inner {
-        Quantized::One(q4k::Q8K::quantize(&input)?)
+        Quantized::One(gemv::Q8K::quantize(&input)?)
     } else if amx::available() && ms.iter().all(|m| rows(m).is_multiple_of(16)) {
         Quantized::Tiles(amx::Tokens::quantize(&input, inner)?)
     } else {
@@ -255,8 +253,7 @@ fn compact_products(ms: &[&Matrix], x: &Tensor) -> Result<Vec<Tensor>> {
             };
             let (rows, _) = t.shape().dims2()?;
             let out = match (&input, kind) {
-                (Quantized::One(xq), gemm::Kind::Q4K) => q4k::gemv(&t.data()?, rows, xq)?,
-                (Quantized::One(_), gemm::Kind::Q6K) => return Ok(m.mm.forward(x)?),
+                (Quantized::One(xq), kind) => gemv::gemv(kind, &t.data()?, rows, xq)?,
                 (Quantized::Tiles(xs), kind) => amx::gemm(kind, &t.data()?, rows, xs)?,
                 (Quantized::Many(xs), kind) => gemm::gemm(kind, &t.data()?, rows, xs)?,
             };

@@ -1,0 +1,564 @@
+//! One-token products over compact Q4_K and Q6_K blocks.
+//!
+//! Decoding reads every weight once per token, so it is bound by the bytes
+//! of the weights; candle's tiled kernels repack each Q4_K matrix into
+//! 16-row tiles of 6 bits a weight against 4.5 in the file, a second copy
+//! beside the file's blocks.
+//!
+//! Here a one-token product reads the compact blocks as the file stores them.
+//! The input is quantized once per token the way ggml's Q8_K does (one scale
+//! per 256 values, integers in -127..=127, sums per 32 values for Q4_K's
+//! mins and per 16 for Q6_K's offset of 32). On x86-64 with AVX-512 VNNI
+//! (checked at run time) each 64 weights of a block are unpacked into bytes
+//! (Q4_K: one mask or shift of 64 bytes of nibbles; Q6_K: nibbles and two
+//! high bits merged), multiplied with 64 input bytes by `vpmaddubsw` (pairs
+//! summed in 16 bits) and then with their scales by `vpdpwssd`; the next
+//! blocks are prefetched a fixed distance ahead, without which a decode
+//! step's products ran at about two thirds of the memory bandwidth on a
+//! 2-core AVX-512 machine. Elsewhere a portable loop computes the same
+//! integer sums. Rows are split across candle's own worker pool, the one its
+//! kernels use: a second pool beside it would compete with candle's workers,
+//! which spin between operations.
+//!
+//! Upstream, this is a `vec_dot` for `BlockQ4K` and `BlockQ6K` in
+//! `candle-core/src/quantized/avx.rs` with AVX-512 VNNI and prefetching, and
+//! `repack_x86::select` keeping single-row Q4_K products on the compact
+//! blocks, as it already does for Q6_K.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use super::gemm::{unpack_block, Kind};
+use crate::error::{Error, Result};
+
+/// Values in one Q4_K superblock.
+pub(crate) const QK_K: usize = 256;
+/// Bytes of one Q4_K block: f16 scale, f16 min scale, 12 bytes of 6-bit
+/// scales and mins, 128 bytes of 4-bit weights.
+pub(crate) const BLOCK_BYTES: usize = 144;
+
+/// One input row quantized like ggml's Q8_K.
+pub(crate) struct Q8K {
+    /// Scale of each 256-value block.
+    d: Vec<f32>,
+    /// The integers, 256 per block.
+    qs: Vec<i8>,
+    /// The same integers in the order the AVX-512 kernel reads them (see
+    /// [`PAIRED`]).
+    paired: Vec<i8>,
+    /// Sum of each 32 integers (8 per block), for Q4_K's mins.
+    sums: Vec<i32>,
+    /// Sum of each 16 integers (16 per block), for Q6_K's offset.
+    sums16: Vec<i32>,
+}
+
+/// The order of a block's 32-value sub-blocks in [`Q8K::paired`]: the
+/// kernel loads 64 bytes of nibbles at a time, two 32-byte quarters whose low
+/// nibbles are sub-blocks 0 and 2 (then 4 and 6) and whose high nibbles are
+/// sub-blocks 1 and 3 (then 5 and 7), and multiplies each half with 64
+/// input bytes laid out the same way.
+const PAIRED: [usize; 8] = [0, 2, 1, 3, 4, 6, 5, 7];
+
+impl Q8K {
+    /// Quantizes `x` (a whole number of 256-value blocks).
+    pub(crate) fn quantize(x: &[f32]) -> Result<Self> {
+        if !x.len().is_multiple_of(QK_K) {
+            return Err(Error::Generation(format!(
+                "input of {} values is not a whole number of {QK_K}-value blocks",
+                x.len()
+            )));
+        }
+        let blocks = x.len() / QK_K;
+        let mut out = Self {
+            d: Vec::with_capacity(blocks),
+            qs: Vec::with_capacity(x.len()),
+            paired: Vec::with_capacity(x.len()),
+            sums: Vec::with_capacity(blocks * 8),
+            sums16: Vec::with_capacity(blocks * 16),
+        };
+        for block in x.chunks_exact(QK_K) {
+            let start = out.qs.len();
+            out.qs.resize(start + QK_K, 0);
+            out.d.push(quantize_block(block, &mut out.qs[start..]));
+            for sub in PAIRED {
+                let at = start + 32 * sub;
+                out.paired.extend_from_slice(&out.qs[at..at + 32]);
+            }
+            let sums16: Vec<i32> = out.qs[start..]
+                .chunks_exact(16)
+                .map(|c| c.iter().map(|&q| q as i32).sum())
+                .collect();
+            out.sums.extend(sums16.chunks_exact(2).map(|p| p[0] + p[1]));
+            out.sums16.extend(sums16);
+        }
+        Ok(out)
+    }
+
+    /// Values in the row.
+    pub(crate) fn len(&self) -> usize {
+        self.qs.len()
+    }
+}
+
+/// Quantizes one block of values to `out` like ggml's Q8_K (the value of
+/// largest magnitude becomes ±127) and returns the scale.
+pub(super) fn quantize_block(block: &[f32], out: &mut [i8]) -> f32 {
+    let max = block
+        .iter()
+        .copied()
+        .fold(0f32, |m, v| if v.abs() > m.abs() { v } else { m });
+    if max == 0.0 {
+        out.fill(0);
+        return 0.0;
+    }
+    let iscale = -127.0 / max;
+    for (q, v) in out.iter_mut().zip(block) {
+        *q = (iscale * v).round().clamp(-127.0, 127.0) as i8;
+    }
+    1.0 / iscale
+}
+
+/// The 8 scales and 8 mins of a Q4_K block's 12 scale bytes, each in 0..64:
+/// sub-block j < 4 has the low 6 bits of bytes j and j + 4; sub-block j ≥ 4
+/// has the nibbles of byte j + 4 with the top 2 bits of bytes j − 4 and j
+/// above them. Unpacked four at a time, in 32-bit words.
+#[inline(always)]
+pub(super) fn scales_mins(s: &[u8]) -> ([u8; 8], [u8; 8]) {
+    const LOW6: u32 = 0x3f3f_3f3f;
+    const LOW4: u32 = 0x0f0f_0f0f;
+    const LOW2: u32 = 0x0303_0303;
+    let word = |i: usize| u32::from_le_bytes([s[4 * i], s[4 * i + 1], s[4 * i + 2], s[4 * i + 3]]);
+    let (a, b, c) = (word(0), word(1), word(2));
+    let sc = [a & LOW6, (c & LOW4) | (((a >> 6) & LOW2) << 4)];
+    let m = [b & LOW6, ((c >> 4) & LOW4) | (((b >> 6) & LOW2) << 4)];
+    let bytes = |w: [u32; 2]| {
+        let mut out = [0u8; 8];
+        out[..4].copy_from_slice(&w[0].to_le_bytes());
+        out[4..].copy_from_slice(&w[1].to_le_bytes());
+        out
+    };
+    (bytes(sc), bytes(m))
+}
+
+#[inline(always)]
+pub(super) fn f16_at(b: &[u8], at: usize) -> f32 {
+    half::f16::from_le_bytes([b[at], b[at + 1]]).to_f32()
+}
+
+/// One row (`blocks` Q4_K blocks) times `x`, with a plain loop.
+fn dot_portable(row: &[u8], x: &Q8K) -> f32 {
+    let mut acc = 0f32;
+    for (b, block) in row.chunks_exact(BLOCK_BYTES).enumerate() {
+        let (sc, m) = scales_mins(&block[4..16]);
+        let qs = &block[16..];
+        let q8 = &x.qs[b * QK_K..(b + 1) * QK_K];
+        let (mut sumi, mut summ) = (0i32, 0i32);
+        for c in 0..4 {
+            let (lo, hi) = (&q8[64 * c..64 * c + 32], &q8[64 * c + 32..64 * c + 64]);
+            let bytes = &qs[32 * c..32 * c + 32];
+            let s_lo: i32 = bytes
+                .iter()
+                .zip(lo)
+                .map(|(&w, &v)| (w & 0x0F) as i32 * v as i32)
+                .sum();
+            let s_hi: i32 = bytes
+                .iter()
+                .zip(hi)
+                .map(|(&w, &v)| (w >> 4) as i32 * v as i32)
+                .sum();
+            let (j, k) = (2 * c, 2 * c + 1);
+            sumi += sc[j] as i32 * s_lo + sc[k] as i32 * s_hi;
+            summ += m[j] as i32 * x.sums[b * 8 + j] + m[k] as i32 * x.sums[b * 8 + k];
+        }
+        acc += x.d[b] * (f16_at(block, 0) * sumi as f32 - f16_at(block, 2) * summ as f32);
+    }
+    acc
+}
+
+/// One row (`blocks` Q6_K blocks) times `x`, with a plain loop.
+fn dot_q6k_portable(row: &[u8], x: &Q8K) -> f32 {
+    let mut acc = 0f32;
+    let mut q = [0u8; QK_K];
+    for (b, block) in row.chunks_exact(Kind::Q6K.block_bytes()).enumerate() {
+        unpack_block(Kind::Q6K, block, &mut q);
+        let q8 = &x.qs[b * QK_K..(b + 1) * QK_K];
+        let mut sumi = 0i32;
+        for (g, (w, v)) in q.chunks_exact(16).zip(q8.chunks_exact(16)).enumerate() {
+            let s: i32 = w.iter().zip(v).map(|(&w, &v)| w as i32 * v as i32).sum();
+            sumi += block[192 + g] as i8 as i32 * (s - 32 * x.sums16[b * 16 + g]);
+        }
+        acc += x.d[b] * f16_at(block, 208) * sumi as f32;
+    }
+    acc
+}
+
+/// Whether this CPU runs the AVX-512 VNNI kernels (with AVX-512 BW).
+pub(super) fn has_vnni() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512bw")
+            && is_x86_feature_detected!("avx512vnni")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod vnni {
+    use super::{Kind, Q8K, QK_K};
+    use std::arch::x86_64::*;
+
+    /// [`super::dot_portable`] (Q4_K) or [`super::dot_q6k_portable`] (Q6_K)
+    /// with AVX-512 VNNI.
+    pub(super) fn dot(kind: Kind, row: &[u8], x: &Q8K) -> f32 {
+        assert!(
+            super::has_vnni(),
+            "the AVX-512 VNNI product needs a CPU that has it"
+        );
+        let bytes = kind.block_bytes();
+        let blocks = row.len() / bytes;
+        assert!(row.len().is_multiple_of(bytes) && blocks * QK_K <= x.qs.len());
+        assert!(x.paired.len() == x.qs.len() && blocks * 16 <= x.sums16.len());
+        // SAFETY: the CPU has the features the kernels are compiled for
+        // (checked above), and every block they read is in bounds (their
+        // loads stay within `row`, `x.qs`, `x.paired` and `x.sums16`, whose
+        // lengths are checked above).
+        unsafe {
+            match kind {
+                Kind::Q4K => dot_q4k(row, x),
+                Kind::Q6K => dot_q6k(row, x),
+            }
+        }
+    }
+
+    /// Blocks ahead of the one in use that each block prefetches.
+    const PREFETCH_BLOCKS: usize = 16;
+
+    /// Prefetches the cache lines of the block `PREFETCH_BLOCKS` after
+    /// `block` (of `bytes` bytes). A prefetch is a hint: an address past the
+    /// row is not read.
+    #[inline(always)]
+    fn prefetch_ahead(block: &[u8], bytes: usize) {
+        let ahead = block.as_ptr().wrapping_add(PREFETCH_BLOCKS * bytes);
+        for line in (0..bytes).step_by(64) {
+            // SAFETY: `_mm_prefetch` only needs SSE, which x86-64 always has.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(line).cast()) };
+        }
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    fn dot_q4k(row: &[u8], x: &Q8K) -> f32 {
+        let mask = _mm512_set1_epi8(0x0F);
+        // Lanes 0..8 of each product take the scale of its first sub-block,
+        // lanes 8..16 that of its second (in the order of `PAIRED`).
+        let pick = [(0, 2), (1, 3), (4, 6), (5, 7)].map(|(a, b)| {
+            _mm512_inserti64x4::<1>(
+                _mm512_castsi256_si512(_mm256_set1_epi32(a)),
+                _mm256_set1_epi32(b),
+            )
+        });
+        let mut accf = _mm512_setzero_ps();
+        let mut accm = _mm256_setzero_ps();
+        for (b, block) in row.chunks_exact(super::BLOCK_BYTES).enumerate() {
+            prefetch_ahead(block, super::BLOCK_BYTES);
+            let (sc, m) = super::scales_mins(&block[4..16]);
+            // Each scale in both 16-bit halves of its 32-bit lane, the
+            // multiplier of `vpdpwssd`'s pairs.
+            let sc = _mm512_cvtepu8_epi32(_mm_set_epi64x(0, i64::from_le_bytes(sc)));
+            let sc = _mm512_or_si512(sc, _mm512_slli_epi32::<16>(sc));
+            let m = _mm256_cvtepu8_epi32(_mm_set_epi64x(0, i64::from_le_bytes(m)));
+            let qs = block[16..].as_ptr();
+            let q8 = x.paired[b * QK_K..].as_ptr();
+            let mut sumi = _mm512_setzero_si512();
+            for h in 0..2 {
+                // SAFETY: `qs + 64h` has 64 bytes (128 in a block) and
+                // `q8 + 128h` has 128 (256 in a block): unaligned loads in
+                // bounds.
+                let (raw, xlo, xhi) = unsafe {
+                    (
+                        _mm512_loadu_si512(qs.add(64 * h).cast()),
+                        _mm512_loadu_si512(q8.add(128 * h).cast()),
+                        _mm512_loadu_si512(q8.add(128 * h + 64).cast()),
+                    )
+                };
+                let lo = _mm512_and_si512(raw, mask);
+                let hi = _mm512_and_si512(_mm512_srli_epi16::<4>(raw), mask);
+                // Weights 0..=15 times inputs -127..=127, pairs summed in 16
+                // bits (at most 3,810), then times the scales in 32 bits.
+                let (slo, shi) = (
+                    _mm512_permutexvar_epi32(pick[2 * h], sc),
+                    _mm512_permutexvar_epi32(pick[2 * h + 1], sc),
+                );
+                sumi = _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(lo, xlo), slo);
+                sumi = _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(hi, xhi), shi);
+            }
+            let sums = &x.sums[b * 8..b * 8 + 8];
+            // SAFETY: `sums` has 8 values of 4 bytes: an unaligned 32-byte load.
+            let sums = unsafe { _mm256_loadu_si256(sums.as_ptr().cast()) };
+            let d = x.d[b] * super::f16_at(block, 0);
+            let dmin = x.d[b] * super::f16_at(block, 2);
+            accf = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi), _mm512_set1_ps(d), accf);
+            let summ = _mm256_cvtepi32_ps(_mm256_mullo_epi32(m, sums));
+            accm = _mm256_fmadd_ps(summ, _mm256_set1_ps(dmin), accm);
+        }
+        _mm512_reduce_add_ps(accf) - _mm512_reduce_add_ps(_mm512_zextps256_ps512(accm))
+    }
+
+    /// Word indices that give lane `l` of a Q6_K product of 64 values `k`
+    /// (four values, of group `4k + l / 4`) its group's scale.
+    const GROUP_PICK: [[i32; 16]; 4] = {
+        let mut out = [[0; 16]; 4];
+        let mut k = 0;
+        while k < 4 {
+            let mut l = 0;
+            while l < 16 {
+                out[k][l] = (4 * k + l / 4) as i32;
+                l += 1;
+            }
+            k += 1;
+        }
+        out
+    };
+
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    fn dot_q6k(row: &[u8], x: &Q8K) -> f32 {
+        let bytes = Kind::Q6K.block_bytes();
+        let (low4, bits45) = (_mm512_set1_epi8(0x0F), _mm512_set1_epi8(0x30));
+        let low16 = _mm512_set1_epi32(0xFFFF);
+        // The high bits of each 32 values sit in 2-bit fields of the same 32
+        // bytes `qh`: fields 0 and 1 go under the low nibbles of the first and
+        // second 32 bytes of `ql`, fields 2 and 3 under the high nibbles. Each
+        // is moved to bits 4..6 by a 16-bit shift (low 256 bits by the first
+        // amount, high by the second) and masked.
+        let under_low = _mm512_inserti64x4::<1>(
+            _mm512_castsi256_si512(_mm256_set1_epi16(4)),
+            _mm256_set1_epi16(2),
+        );
+        let under_high = _mm512_inserti64x4::<1>(
+            _mm512_castsi256_si512(_mm256_set1_epi16(0)),
+            _mm256_set1_epi16(2),
+        );
+        // SAFETY: each row of `GROUP_PICK` is 16 words: 64-byte loads in bounds.
+        let pick = GROUP_PICK.map(|p| unsafe { _mm512_loadu_si512(p.as_ptr().cast()) });
+        let mut accf = _mm512_setzero_ps();
+        for (b, block) in row.chunks_exact(bytes).enumerate() {
+            prefetch_ahead(block, bytes);
+            let p = block.as_ptr();
+            // SAFETY: a block's 16 scale bytes start at 192 (of 210).
+            let sc = _mm512_cvtepi8_epi32(unsafe { _mm_loadu_si128(p.add(192).cast()) });
+            // Each scale in both 16-bit halves of its lane (for the products)
+            // and −32 times it in the low half only (for the offset, against
+            // the 32-bit sums of 16 inputs, whose high halves it zeroes).
+            let pairs = _mm512_or_si512(_mm512_and_si512(sc, low16), _mm512_slli_epi32::<16>(sc));
+            let offset = _mm512_and_si512(
+                _mm512_slli_epi32::<5>(_mm512_sub_epi32(_mm512_setzero_si512(), sc)),
+                low16,
+            );
+            // SAFETY: `sums16` has 16 values per block (checked by `dot`).
+            let sums = unsafe { _mm512_loadu_si512(x.sums16[b * 16..].as_ptr().cast()) };
+            let mut sumi = _mm512_dpwssd_epi32(_mm512_setzero_si512(), offset, sums);
+            let q8 = x.qs[b * QK_K..].as_ptr();
+            for h in 0..2 {
+                // SAFETY: `ql` is bytes 0..128 of the block, `qh` 128..192,
+                // and `q8 + 128h` has 128 bytes: unaligned loads in bounds.
+                let (ql, qh, xlo, xhi) = unsafe {
+                    (
+                        _mm512_loadu_si512(p.add(64 * h).cast()),
+                        _mm512_broadcast_i64x4(_mm256_loadu_si256(p.add(128 + 32 * h).cast())),
+                        _mm512_loadu_si512(q8.add(128 * h).cast()),
+                        _mm512_loadu_si512(q8.add(128 * h + 64).cast()),
+                    )
+                };
+                // `a | (b & c)`: a nibble under its two high bits, 0..=63.
+                let lo = _mm512_ternarylogic_epi32::<0xF8>(
+                    _mm512_and_si512(ql, low4),
+                    _mm512_sllv_epi16(qh, under_low),
+                    bits45,
+                );
+                let hi = _mm512_ternarylogic_epi32::<0xF8>(
+                    _mm512_and_si512(_mm512_srli_epi16::<4>(ql), low4),
+                    _mm512_srlv_epi16(qh, under_high),
+                    bits45,
+                );
+                // Weights 0..=63 times inputs -127..=127, pairs summed in 16
+                // bits (at most 16,002), then times the scales in 32 bits.
+                let (slo, shi) = (
+                    _mm512_permutexvar_epi32(pick[2 * h], pairs),
+                    _mm512_permutexvar_epi32(pick[2 * h + 1], pairs),
+                );
+                sumi = _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(lo, xlo), slo);
+                sumi = _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(hi, xhi), shi);
+            }
+            let d = x.d[b] * super::f16_at(block, 208);
+            accf = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi), _mm512_set1_ps(d), accf);
+        }
+        _mm512_reduce_add_ps(accf)
+    }
+}
+
+/// One row of `kind` blocks times `x`: AVX-512 VNNI where the CPU has it,
+/// the portable loops otherwise.
+fn dot(kind: Kind, row: &[u8], x: &Q8K, vnni: bool) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if vnni {
+        return vnni::dot(kind, row, x);
+    }
+    let _ = vnni;
+    match kind {
+        Kind::Q4K => dot_portable(row, x),
+        Kind::Q6K => dot_q6k_portable(row, x),
+    }
+}
+
+/// The values stored in `out` (floats as bits, written by the worker
+/// threads, one each).
+pub(super) fn floats(out: Vec<AtomicU32>) -> Vec<f32> {
+    out.into_iter()
+        .map(|y| f32::from_bits(y.into_inner()))
+        .collect()
+}
+
+/// `W · x` for the matrix `w` of `kind` blocks (`rows` rows of whole
+/// blocks, as bytes): one value per row, rows split across the threads.
+pub(crate) fn gemv(kind: Kind, w: &[u8], rows: usize, x: &Q8K) -> Result<Vec<f32>> {
+    let row_bytes = x.len() / QK_K * kind.block_bytes();
+    if w.len() != rows * row_bytes {
+        return Err(Error::Generation(format!(
+            "a {kind:?} matrix of {} bytes is not {rows} rows of {} values",
+            w.len(),
+            x.len()
+        )));
+    }
+    let vnni = has_vnni();
+    // Each row's result is stored once, by the one thread that computes it.
+    let out: Vec<AtomicU32> = (0..rows).map(|_| AtomicU32::new(0)).collect();
+    candle_core::utils::barrier_pool().execute_chunked(rows, |range| {
+        for r in range {
+            let y = dot(kind, &w[r * row_bytes..(r + 1) * row_bytes], x, vnni);
+            out[r].store(y.to_bits(), Ordering::Relaxed);
+        }
+    });
+    Ok(floats(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::random;
+    use super::*;
+    use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+    use candle_core::{Device, Module, Tensor};
+    use rand::{rngs::StdRng, Rng, SeedableRng};
+
+    #[test]
+    fn products_match_candle_and_a_plain_loop() {
+        let (rows, inner) = (80, 512);
+        for (kind, dtype) in [(Kind::Q4K, GgmlDType::Q4K), (Kind::Q6K, GgmlDType::Q6K)] {
+            let w = Tensor::from_vec(random(rows * inner, 7), (rows, inner), &Device::Cpu).unwrap();
+            let q = QTensor::quantize(&w, dtype).unwrap();
+            let bytes = q.data().unwrap().to_vec();
+            let x = random(inner, 8);
+            let xq = Q8K::quantize(&x).unwrap();
+            let got = gemv(kind, &bytes, rows, &xq).unwrap();
+            // The same sums without SIMD, candle's own product (its tiled
+            // kernel where the CPU has one) and a plain f32 loop over the
+            // dequantized weights.
+            let row_bytes = inner / QK_K * kind.block_bytes();
+            let portable: Vec<f32> = bytes
+                .chunks_exact(row_bytes)
+                .map(|r| dot(kind, r, &xq, false))
+                .collect();
+            let xt = Tensor::from_vec(x.clone(), (1, inner), &Device::Cpu).unwrap();
+            let q2 = QTensor::quantize(&w, dtype).unwrap();
+            let candle: Vec<f32> = QMatMul::from_qtensor(q2)
+                .unwrap()
+                .forward(&xt)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap();
+            let dq = super::super::testing::values(&q);
+            let scale = candle.iter().fold(0f32, |m, v| m.max(v.abs()));
+            for r in 0..rows {
+                let plain: f32 = (0..inner).map(|c| dq[r * inner + c] * x[c]).sum();
+                // The integer sums are exact, so SIMD and portable differ
+                // only in the order of the float sums. candle quantizes the
+                // input to Q8_K too (with -128 for its largest value, here
+                // -127), and the plain loop keeps it in f32: about 1 % of
+                // the scale.
+                assert!(
+                    (got[r] - portable[r]).abs() <= 1e-5 * scale,
+                    "{kind:?} row {r}"
+                );
+                assert!(
+                    (got[r] - candle[r]).abs() <= 0.01 * scale,
+                    "{kind:?} row {r}"
+                );
+                assert!((got[r] - plain).abs() <= 0.01 * scale, "{kind:?} row {r}");
+            }
+        }
+    }
+
+    #[test]
+    fn q6k_extremes_are_exact() {
+        // Every 6-bit weight 63 (+31 after the offset) with scale 127 and
+        // every input -127: the largest sums the 16-bit pairs hold.
+        let mut block = vec![0u8; Kind::Q6K.block_bytes()];
+        block[..192].fill(0xFF);
+        block[192..208].fill(127);
+        block[208..210].copy_from_slice(&half::f16::from_f32(1.0).to_le_bytes());
+        let xq = Q8K::quantize(&[-1.0; QK_K]).unwrap();
+        let got = gemv(Kind::Q6K, &block, 1, &xq).unwrap();
+        // The integer sum is exact; the SIMD kernel scales 16 partial sums.
+        let want = 256.0 * 31.0 * 127.0 * -127.0 * xq.d[0];
+        assert!(
+            (got[0] - want).abs() <= 1e-6 * want.abs(),
+            "{} vs {want}",
+            got[0]
+        );
+        assert_eq!(dot(Kind::Q6K, &block, &xq, false), want);
+    }
+
+    /// Scale and min of sub-block `j`, one at a time, as ggml's
+    /// `get_scale_min_k4` defines them.
+    fn scale_min(j: usize, s: &[u8]) -> (i32, i32) {
+        if j < 4 {
+            ((s[j] & 63) as i32, (s[j + 4] & 63) as i32)
+        } else {
+            (
+                ((s[j + 4] & 0x0F) | ((s[j - 4] >> 6) << 4)) as i32,
+                ((s[j + 4] >> 4) | ((s[j] >> 6) << 4)) as i32,
+            )
+        }
+    }
+
+    #[test]
+    fn scales_and_mins_unpack_like_one_by_one() {
+        let mut rng = StdRng::seed_from_u64(3);
+        for _ in 0..100 {
+            let s: Vec<u8> = (0..12).map(|_| rng.random()).collect();
+            let (sc, m) = scales_mins(&s);
+            for j in 0..8 {
+                assert_eq!((sc[j] as i32, m[j] as i32), scale_min(j, &s));
+            }
+        }
+    }
+
+    #[test]
+    fn zero_input_and_wrong_sizes() {
+        let xq = Q8K::quantize(&[0.0; 256]).unwrap();
+        let w = Tensor::from_vec(random(32 * 256, 9), (32, 256), &Device::Cpu).unwrap();
+        let bytes = QTensor::quantize(&w, GgmlDType::Q4K)
+            .unwrap()
+            .data()
+            .unwrap()
+            .to_vec();
+        assert_eq!(gemv(Kind::Q4K, &bytes, 32, &xq).unwrap(), vec![0.0; 32]);
+        assert!(gemv(Kind::Q4K, &bytes, 31, &xq).is_err());
+        assert!(gemv(Kind::Q6K, &bytes, 32, &xq).is_err());
+        assert!(Q8K::quantize(&[1.0; 100]).is_err());
+    }
+}
