@@ -1,13 +1,15 @@
 //! Qwen2 over GGUF weights, written for khulasa's decode loop.
 //!
 //! It computes what candle-transformers' `quantized_qwen2` computes (the tests
-//! compare the two), with three differences that matter on a small machine:
+//! compare the two), with four differences that matter on a small machine:
 //!
 //! - the token-embedding table stays quantized and only the rows of the
 //!   tokens in a pass are dequantized (candle's model keeps an f32 copy of the
 //!   whole table: 0.9 GB for the 1.5B model);
-//! - matrices are [`super::kernels::Matrix`]: Q5_0 as Q8_0, inner sizes padded to
-//!   candle's tiled kernels where they run;
+//! - matrices are [`super::kernels::Matrix`], multiplied on the file's
+//!   compact blocks with no repacked copy;
+//! - a decode step's attention runs on candle's worker pool
+//!   ([`super::kernels::attention`]);
 //! - the KV cache remembers which tokens it holds, so a prompt that starts
 //!   like the previous one (the same system prompt and instructions for every
 //!   chunk and article) only computes the tokens after the shared prefix.
@@ -104,6 +106,8 @@ struct Kv {
 
 /// Most prompt tokens run through the model at once.
 const PREFILL_SLICE: usize = 512;
+/// Most queries whose attention scores are computed at once.
+const QUERY_CHUNK: usize = 128;
 
 /// A Qwen2 model with its KV cache.
 pub(crate) struct Qwen2 {
@@ -162,8 +166,8 @@ struct Loader<'a, R> {
     ct: &'a gguf_file::Content,
     reader: &'a mut R,
     device: &'a Device,
-    /// Pad matrices for candle's tiled kernels.
-    pad: bool,
+    /// Multiply matrices on their compact blocks (candle's `QMatMul` if not).
+    compact: bool,
 }
 
 impl<R: std::io::Seek + std::io::Read> Loader<'_, R> {
@@ -171,7 +175,7 @@ impl<R: std::io::Seek + std::io::Read> Loader<'_, R> {
         Ok(self.ct.tensor(self.reader, name, self.device)?)
     }
     fn matrix(&mut self, name: &str) -> Result<Matrix> {
-        Matrix::new(self.raw(name)?, self.pad)
+        Matrix::new(self.raw(name)?, self.compact)
     }
     fn vector(&mut self, name: &str) -> Result<Tensor> {
         Ok(self.raw(name)?.dequantize(self.device)?)
@@ -185,15 +189,16 @@ impl Qwen2 {
         reader: &mut R,
         device: &Device,
     ) -> Result<Self> {
-        Self::load(ct, reader, device, kernels::tiled_q8_0_kernels())
+        Self::load(ct, reader, device, true)
     }
 
-    /// Loads the weights, padding matrices for the tiled kernels if `pad`.
+    /// Loads the weights, for products on their compact blocks if `compact`
+    /// (else candle's own products, as the reference model computes them).
     fn load<R: std::io::Seek + std::io::Read>(
         ct: &gguf_file::Content,
         reader: &mut R,
         device: &Device,
-        pad: bool,
+        compact: bool,
     ) -> Result<Self> {
         let heads = metadata_usize(ct, "qwen2.attention.head_count")?;
         let kv_heads = metadata_usize(ct, "qwen2.attention.head_count_kv")?;
@@ -215,7 +220,16 @@ impl Qwen2 {
             ct,
             reader,
             device,
-            pad,
+            compact,
+        };
+        // The two largest tensors first: reading a tensor holds its bytes
+        // twice for a moment (candle copies them into typed blocks), and
+        // this way that moment comes before the rest of the model is loaded.
+        let embed = Arc::new(w.raw("token_embd.weight")?);
+        let output = if ct.tensor_infos.contains_key("output.weight") {
+            w.matrix("output.weight")?
+        } else {
+            Matrix::shared(embed.clone())?
         };
         let mut layers = Vec::with_capacity(blocks);
         for l in 0..blocks {
@@ -235,12 +249,6 @@ impl Qwen2 {
                 ffn_norm: RmsNorm::from_qtensor(w.raw(&format!("{p}.ffn_norm.weight"))?, eps)?,
             });
         }
-        let embed = Arc::new(w.raw("token_embd.weight")?);
-        let output = if ct.tensor_infos.contains_key("output.weight") {
-            w.matrix("output.weight")?
-        } else {
-            Matrix::shared(embed.clone())?
-        };
         let norm = RmsNorm::from_qtensor(w.raw("output_norm.weight")?, eps)?;
         let (cos, sin) = rotary(head_dim, base, context, device)?;
         Ok(Self {
@@ -337,11 +345,7 @@ impl Qwen2 {
             )?;
             x = (x + a)?;
             let h = layer.ffn_norm.forward(&x)?;
-            let [gate, up]: [Tensor; 2] = Matrix::forward_shared(&[&layer.gate, &layer.up], &h)?
-                .try_into()
-                .map_err(|_| Error::Generation("gate and up projections".into()))?;
-            let gated = (candle_nn::ops::silu(&gate)? * up)?;
-            x = (x + layer.down.forward(&gated)?)?;
+            x = (x + kernels::gated_mlp(&layer.gate, &layer.up, &layer.down, &h)?)?;
         }
         self.cached.extend_from_slice(ids);
         let last = self.norm.forward(&x.i((.., seq - 1, ..))?)?;
@@ -397,19 +401,30 @@ fn attention(
     }
     // Grouped-query attention without copying keys and values for every
     // query head: the `group` query heads of one KV head are stacked as rows.
+    // Queries go in chunks, which bounds the scores held at once (for the
+    // 0.5B model and a 512-token slice of a 1,000-token prompt, 29 MB a copy
+    // without chunks).
     let group = heads / kv_heads;
     let kv_len = k.dim(2)?;
-    let q = q.reshape((b, kv_heads, group * seq, head_dim))?;
-    let scores = (q.matmul(&k.t()?)? / (head_dim as f64).sqrt())?;
-    let scores = match mask {
-        Some(m) => scores
-            .reshape((b, kv_heads, group, seq, kv_len))?
-            .broadcast_add(m)?
-            .reshape((b, kv_heads, group * seq, kv_len))?,
-        None => scores,
-    };
-    let weights = candle_nn::ops::softmax_last_dim(&scores)?;
-    let y = weights.matmul(&v)?.reshape((b, heads, seq, head_dim))?;
+    let mut ys = Vec::with_capacity(seq.div_ceil(QUERY_CHUNK));
+    for start in (0..seq).step_by(QUERY_CHUNK) {
+        let n = QUERY_CHUNK.min(seq - start);
+        let q = q
+            .narrow(2, start, n)?
+            .contiguous()?
+            .reshape((b, kv_heads, group * n, head_dim))?;
+        let scores = (q.matmul(&k.t()?)? / (head_dim as f64).sqrt())?;
+        let scores = match mask {
+            Some(m) => scores
+                .reshape((b, kv_heads, group, n, kv_len))?
+                .broadcast_add(&m.narrow(0, start, n)?)?
+                .reshape((b, kv_heads, group * n, kv_len))?,
+            None => scores,
+        };
+        let weights = candle_nn::ops::softmax_last_dim(&scores)?;
+        ys.push(weights.matmul(&v)?.reshape((b, heads, n, head_dim))?);
+    }
+    let y = Tensor::cat(&ys, 2)?;
     let y = y.transpose(1, 2)?.reshape((b, seq, hidden))?;
     layer.wo.forward(&y)
 }
@@ -420,10 +435,11 @@ mod tests {
     use std::fs::File;
     use std::io::BufReader;
 
-    /// Our model (matrices padded if `pad`) and candle's.
+    /// Our model (products on compact blocks if `compact`, else candle's
+    /// products) and candle's model.
     fn load_both(
         path: &std::path::Path,
-        pad: bool,
+        compact: bool,
     ) -> (
         Qwen2,
         candle_transformers::models::quantized_qwen2::ModelWeights,
@@ -431,7 +447,7 @@ mod tests {
         let device = Device::Cpu;
         let mut r = BufReader::new(File::open(path).unwrap());
         let ct = gguf_file::Content::read(&mut r).unwrap();
-        let ours = Qwen2::load(&ct, &mut r, &device, pad).unwrap();
+        let ours = Qwen2::load(&ct, &mut r, &device, compact).unwrap();
         let mut r = BufReader::new(File::open(path).unwrap());
         let ct = gguf_file::Content::read(&mut r).unwrap();
         let theirs = candle_transformers::models::quantized_qwen2::ModelWeights::from_gguf(
@@ -507,10 +523,11 @@ mod tests {
     }
 
     #[test]
-    fn padded_matrices_keep_the_logits() {
-        // Hidden size 64 is a quarter superblock, so every Q8_0 matrix is
-        // padded; candle's tiled kernels quantize the activations in
-        // 256-value blocks instead of 32, which moves the logits a little.
+    fn compact_products_keep_the_logits() {
+        // Hidden size 64 is a quarter of a 256-value unit, read as if padded
+        // with zeros; the compact kernels quantize the activations in
+        // 256-value blocks instead of candle's 32, which moves the logits a
+        // little.
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tiny.gguf");
         super::super::tiny::write_tiny_as(
@@ -520,10 +537,10 @@ mod tests {
             candle_core::quantized::GgmlDType::Q8_0,
         )
         .unwrap();
-        let (mut padded, mut theirs) = load_both(&path, true);
-        assert!(padded.layers[0].wq.padding() > 0);
+        let (mut compact, mut theirs) = load_both(&path, true);
+        assert!(compact.layers[0].wq.is_compact());
         let prompt = [5u32, 70, 71, 200, 13, 44, 90, 91, 92];
-        let a = padded.forward(&prompt, 0, &Device::Cpu).unwrap();
+        let a = compact.forward(&prompt, 0, &Device::Cpu).unwrap();
         let b = reference_logits(&mut theirs, &prompt, 0);
         let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
         assert!(

@@ -11,11 +11,13 @@
 //! The tokens are quantized like ggml's Q8_K (one scale per 256 values) and
 //! stored as AMX B tiles: for each 16 tokens and each 16 values, 4 rows of 16
 //! tokens × 4 values. A tile product covers one group with one weight scale
-//! (Q4_K: 32 values, Q6_K: 16), and its sums are scaled and added, 16 tokens
-//! at a time, to float accumulators held in vector registers, with the
-//! offsets (Q4_K's mins, Q6_K's −32) taken against the tokens' integer sums.
-//! The float operations are those of candle's tiled kernels, in the same
-//! order, so the products are bit-for-bit candle's (tested).
+//! (Q4_K, Q5_0, Q8_0: 32 values, Q6_K: 16), and its sums are scaled and
+//! added, 16 tokens at a time, to float accumulators held in vector
+//! registers, with the offsets (Q4_K's mins, Q6_K's −32, the biases of the
+//! unsigned Q5_0 and Q8_0 integers) taken against the tokens' integer sums.
+//! For Q4_K and Q6_K the float operations are those of candle's tiled
+//! kernels, in the same order, so the products are bit-for-bit candle's
+//! (tested).
 //!
 //! The tile instructions are written with `asm!`: Rust's AMX intrinsics are
 //! not stable. Linux hands out AMX state only on request (`arch_prctl`), made
@@ -161,7 +163,7 @@ fn unpack_rows(kind: Kind, w: &[u8], row_bytes: usize, r0: usize, out: &mut Rows
     let mut values = [0u8; QK_K];
     for r in 0..TILE {
         let row = &w[(r0 + r) * row_bytes..(r0 + r + 1) * row_bytes];
-        for (b, block) in row.chunks_exact(kind.block_bytes()).enumerate() {
+        for (b, block) in row.chunks(kind.unit_bytes()).enumerate() {
             unpack_block(kind, block, &mut values);
             for (s, part) in values.chunks_exact(k).enumerate() {
                 let g = b * per + s;
@@ -354,11 +356,11 @@ mod tiles {
                         }
                         t
                     };
-                    // Q4_K: token scale × sum, times each row's min;
-                    // Q6_K: 32 × sum, off each row's integer sums.
+                    // Q6_K: 32 × sum, off each row's integer sums; the
+                    // others: token scale × sum, times each row's min.
                     let offset = match kind {
-                        Kind::Q4K => _mm512_mul_ps(d, isum),
                         Kind::Q6K => _mm512_mul_ps(_mm512_set1_ps(32.0), isum),
+                        _ => _mm512_mul_ps(d, isum),
                     };
                     for (r, acc) in acc.iter_mut().enumerate() {
                         // SAFETY: row `r` of sums tile `j`; scale and min of
@@ -372,13 +374,13 @@ mod tiles {
                         };
                         let f = _mm512_mul_ps(_mm512_set1_ps(scale), d);
                         match kind {
-                            Kind::Q4K => {
-                                *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(c), f, *acc);
-                                *acc = _mm512_fnmadd_ps(_mm512_set1_ps(min), offset, *acc);
-                            }
                             Kind::Q6K => {
                                 let c = _mm512_sub_ps(_mm512_cvtepi32_ps(c), offset);
                                 *acc = _mm512_fmadd_ps(c, f, *acc);
+                            }
+                            _ => {
+                                *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(c), f, *acc);
+                                *acc = _mm512_fnmadd_ps(_mm512_set1_ps(min), offset, *acc);
                             }
                         }
                     }
@@ -400,8 +402,8 @@ mod tiles {
 /// whole blocks, as bytes): `x.n` rows of `rows` values.
 pub(crate) fn gemm(kind: Kind, w: &[u8], rows: usize, x: &Tokens) -> Result<Vec<f32>> {
     let inner = x.inner;
-    let row_bytes = inner / QK_K * kind.block_bytes();
-    if w.len() != rows * row_bytes || !rows.is_multiple_of(TILE) || !available() {
+    let row_bytes = super::gemm::row_bytes(kind, w, rows, inner)?;
+    if !rows.is_multiple_of(TILE) || !available() {
         return Err(Error::Generation(format!(
             "a {kind:?} matrix of {} bytes is not {rows} rows (a multiple of {TILE}) of {inner} \
              values for AMX tiles",
@@ -451,17 +453,18 @@ mod tests {
     const KINDS: [(Kind, GgmlDType); 2] =
         [(Kind::Q4K, GgmlDType::Q4K), (Kind::Q6K, GgmlDType::Q6K)];
 
-    /// A random matrix of `dtype`, random inputs and their product.
+    /// A random `rows × inner` matrix of `dtype`, random inputs and their
+    /// product.
     fn product(
         kind: Kind,
         dtype: GgmlDType,
-        rows: usize,
+        (rows, inner): (usize, usize),
         tokens: usize,
     ) -> (QTensor, Vec<f32>, Vec<f32>) {
-        let inner = 2 * QK_K;
         let q = quantized(dtype, rows, inner, rows as u64);
         let xs = random(tokens * inner, tokens as u64);
-        let x = Tokens::quantize(&xs, inner).unwrap();
+        let (padded, width) = super::super::gemm::padded_rows(&xs, inner);
+        let x = Tokens::quantize(&padded, width).unwrap();
         let got = gemm(kind, &q.data().unwrap(), rows, &x).unwrap();
         (q, xs, got)
     }
@@ -471,9 +474,15 @@ mod tests {
         if !available() {
             return;
         }
-        for (kind, dtype) in KINDS {
+        // Q5_0 and Q8_0 rows of 896 values end in half a 256-value unit.
+        for (kind, dtype, inner) in [
+            (Kind::Q4K, GgmlDType::Q4K, 2 * QK_K),
+            (Kind::Q6K, GgmlDType::Q6K, 2 * QK_K),
+            (Kind::Q5_0, GgmlDType::Q5_0, 896),
+            (Kind::Q8_0, GgmlDType::Q8_0, 896),
+        ] {
             // 21 tokens: a whole block of 16 and part of one.
-            let (q, xs, got) = product(kind, dtype, 48, 21);
+            let (q, xs, got) = product(kind, dtype, (48, inner), 21);
             assert_near_plain(&got, &q, &xs, 48, &format!("{kind:?}"));
         }
     }
@@ -487,7 +496,7 @@ mod tests {
         // and its VNNI tiles for Q6_K; both sum in the order used here.
         for (kind, dtype) in KINDS {
             let tokens = 40;
-            let (q, xs, got) = product(kind, dtype, 32, tokens);
+            let (q, xs, got) = product(kind, dtype, (32, 2 * QK_K), tokens);
             let inner = 2 * QK_K;
             let x = Tensor::from_vec(xs, (tokens, inner), &Device::Cpu).unwrap();
             let want: Vec<f32> = QMatMul::from_qtensor(q)

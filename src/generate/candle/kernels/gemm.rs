@@ -54,6 +54,10 @@ pub(crate) enum Kind {
     Q4K,
     /// Signed 8-bit scale per 16 values, 6-bit integers minus 32.
     Q6K,
+    /// 32 values with an f16 scale, 5-bit integers minus 16.
+    Q5_0,
+    /// 32 values with an f16 scale, signed 8-bit integers.
+    Q8_0,
 }
 
 impl Kind {
@@ -62,8 +66,61 @@ impl Kind {
         match self {
             Kind::Q4K => 144,
             Kind::Q6K => 210,
+            Kind::Q5_0 => 22,
+            Kind::Q8_0 => 34,
         }
     }
+
+    /// Values in one block.
+    pub(crate) fn block_values(self) -> usize {
+        match self {
+            Kind::Q4K | Kind::Q6K => QK_K,
+            Kind::Q5_0 | Kind::Q8_0 => 32,
+        }
+    }
+
+    /// Bytes of 256 values, the unit the kernels unpack (one K-quant block,
+    /// eight of the 32-value ones). A row of 32-value blocks may end in part
+    /// of one (Qwen2.5-0.5B's 896 values are 3.5 units); the kernels treat
+    /// the missing values as zeros and the inputs are padded to match.
+    pub(crate) fn unit_bytes(self) -> usize {
+        self.block_bytes() * QK_K / self.block_values()
+    }
+
+    /// Bytes of a row of `inner` values, if they are whole blocks.
+    pub(crate) fn row_bytes(self, inner: usize) -> Option<usize> {
+        inner
+            .is_multiple_of(self.block_values())
+            .then(|| inner / self.block_values() * self.block_bytes())
+    }
+
+    /// What the integers are stored as in the unpacked bytes, added to their
+    /// value: Q5_0's −16..=15 become 0..=31, Q8_0's −128..=127 0..=255.
+    pub(super) fn bias(self) -> f32 {
+        match self {
+            Kind::Q4K | Kind::Q6K => 0.0,
+            Kind::Q5_0 => 16.0,
+            Kind::Q8_0 => 128.0,
+        }
+    }
+}
+
+/// The bytes per weight row of `w` (`rows` rows of `kind`) for inputs of
+/// `inner` values (a multiple of 256, the rows' values padded up to it).
+pub(super) fn row_bytes(kind: Kind, w: &[u8], rows: usize, inner: usize) -> Result<usize> {
+    let bytes = w.len().checked_div(rows).unwrap_or(0);
+    let values = bytes / kind.block_bytes() * kind.block_values();
+    if rows == 0
+        || w.len() != rows * bytes
+        || kind.row_bytes(values) != Some(bytes)
+        || values.next_multiple_of(QK_K) != inner
+    {
+        return Err(Error::Generation(format!(
+            "a {kind:?} matrix of {} bytes is not {rows} rows of the {inner} (padded) input values",
+            w.len()
+        )));
+    }
+    Ok(bytes)
 }
 
 /// Where value `v` of a superblock goes in lane order: natural word `w`
@@ -82,6 +139,21 @@ pub(super) fn check_rows(x: &[f32], inner: usize) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// `x` (rows of `inner` values) with each row padded with zeros to a whole
+/// number of 256-value units, and the padded width: the inputs of a matrix
+/// of 32-value blocks whose rows end in part of a unit.
+pub(crate) fn padded_rows(x: &[f32], inner: usize) -> (std::borrow::Cow<'_, [f32]>, usize) {
+    let width = inner.next_multiple_of(QK_K);
+    if width == inner || inner == 0 {
+        return (std::borrow::Cow::Borrowed(x), inner);
+    }
+    let mut out = vec![0f32; x.len() / inner * width];
+    for (src, dst) in x.chunks_exact(inner).zip(out.chunks_exact_mut(width)) {
+        dst[..inner].copy_from_slice(src);
+    }
+    (std::borrow::Cow::Owned(out), width)
 }
 
 /// Tokens quantized like ggml's Q8_K, superblocks in lane order.
@@ -149,15 +221,24 @@ impl Row {
 /// The values that share one weight scale in a block of `kind`.
 pub(super) fn span(kind: Kind) -> usize {
     match kind {
-        Kind::Q4K => 32,
+        Kind::Q4K | Kind::Q5_0 | Kind::Q8_0 => 32,
         Kind::Q6K => 16,
     }
 }
 
 /// Calls `f(s, scale, min)` for each scale group `s` (of [`span`] values) of
-/// a block: Q4_K `d·sc` and `dmin·m`; Q6_K `d·sc` and no min.
+/// a unit (see [`Kind::unit_bytes`]): Q4_K `d·sc` and `dmin·m`; Q6_K `d·sc`
+/// and no min; Q5_0 and Q8_0 `d` and `d` times their bias, zeros past the
+/// end of a partial unit.
 pub(super) fn span_scales(kind: Kind, block: &[u8], mut f: impl FnMut(usize, f32, f32)) {
     match kind {
+        Kind::Q5_0 | Kind::Q8_0 => {
+            let mut blocks = block.chunks_exact(kind.block_bytes());
+            for s in 0..QK_K / span(kind) {
+                let d = blocks.next().map_or(0.0, |b| f16_at(b, 0));
+                f(s, d, d * kind.bias());
+            }
+        }
         Kind::Q4K => {
             let (sc, m) = scales_mins(&block[4..16]);
             let (d, dmin) = (f16_at(block, 0), f16_at(block, 2));
@@ -182,17 +263,37 @@ fn group_scales(kind: Kind, block: &[u8], scale: &mut [f32], offset: &mut [f32])
         for g in per * s..per * (s + 1) {
             scale[g] = sc;
             offset[g] = match kind {
-                Kind::Q4K => -min,
+                Kind::Q4K | Kind::Q5_0 | Kind::Q8_0 => -min,
                 Kind::Q6K => -32.0 * sc,
             };
         }
     });
 }
 
-/// The integers of one block as unsigned bytes in their natural order, as
-/// ggml's dequantization reads them.
+/// The integers of one unit (see [`Kind::unit_bytes`]) as unsigned bytes
+/// in their natural order, as ggml's dequantization reads them (plus
+/// [`Kind::bias`]); zeros past the end of a partial unit.
 pub(super) fn unpack_block(kind: Kind, block: &[u8], out: &mut [u8; QK_K]) {
     match kind {
+        Kind::Q5_0 => {
+            out.fill(0);
+            for (b, bytes) in block.chunks_exact(kind.block_bytes()).enumerate() {
+                let qh = u32::from_le_bytes([bytes[2], bytes[3], bytes[4], bytes[5]]);
+                let dst = &mut out[32 * b..32 * b + 32];
+                for (j, &q) in bytes[6..22].iter().enumerate() {
+                    dst[j] = (q & 0x0F) | ((((qh >> j) & 1) as u8) << 4);
+                    dst[j + 16] = (q >> 4) | ((((qh >> (j + 16)) & 1) as u8) << 4);
+                }
+            }
+        }
+        Kind::Q8_0 => {
+            out.fill(0);
+            for (b, bytes) in block.chunks_exact(kind.block_bytes()).enumerate() {
+                for (o, &q) in out[32 * b..32 * b + 32].iter_mut().zip(&bytes[2..34]) {
+                    *o = q ^ 0x80;
+                }
+            }
+        }
         Kind::Q4K => {
             for c in 0..4 {
                 for (j, &byte) in block[16 + 32 * c..48 + 32 * c].iter().enumerate() {
@@ -222,7 +323,7 @@ pub(super) fn unpack_block(kind: Kind, block: &[u8], out: &mut [u8; QK_K]) {
 /// Unpacks one row of blocks with plain loops.
 fn unpack_portable(kind: Kind, row: &[u8], out: &mut Row) {
     let mut natural = [0u8; QK_K];
-    for (b, block) in row.chunks_exact(kind.block_bytes()).enumerate() {
+    for (b, block) in row.chunks(kind.unit_bytes()).enumerate() {
         unpack_block(kind, block, &mut natural);
         let w = &mut out.w[b * QK_K..(b + 1) * QK_K];
         for (v, &q) in natural.iter().enumerate() {
@@ -308,6 +409,9 @@ mod vnni {
             super::has_vnni(),
             "the AVX-512 VNNI kernels need a CPU that has them"
         );
+        if matches!(kind, Kind::Q5_0 | Kind::Q8_0) {
+            return super::unpack_portable(kind, row, out);
+        }
         let blocks = row.len() / kind.block_bytes();
         assert!(out.w.len() >= blocks * QK_K && out.scale.len() >= blocks * GROUPS);
         for (b, block) in row.chunks_exact(kind.block_bytes()).enumerate() {
@@ -316,7 +420,7 @@ mod vnni {
             unsafe {
                 match kind {
                     Kind::Q4K => unpack_q4k(block, out.w[b * QK_K..].as_mut_ptr()),
-                    Kind::Q6K => unpack_q6k(block, out.w[b * QK_K..].as_mut_ptr()),
+                    _ => unpack_q6k(block, out.w[b * QK_K..].as_mut_ptr()),
                 }
             }
             // SAFETY: as above; `out.scale` and `out.offset` have the
@@ -351,7 +455,7 @@ mod vnni {
                     _mm512_mul_ps(widen(m), _mm512_set1_ps(-dmin)),
                 )
             }
-            Kind::Q6K => {
+            _ => {
                 // SAFETY: a Q6_K block has 16 scale bytes at 192.
                 let sc = unsafe { _mm_loadu_si128(block[192..208].as_ptr().cast()) };
                 let s = _mm512_mul_ps(
@@ -503,14 +607,7 @@ mod vnni {
 /// bytes): `x.len()` rows of `rows` values, rows split across the threads.
 pub(crate) fn gemm(kind: Kind, w: &[u8], rows: usize, x: &Tokens) -> Result<Vec<f32>> {
     let blocks = x.inner / QK_K;
-    let row_bytes = blocks * kind.block_bytes();
-    if w.len() != rows * row_bytes {
-        return Err(Error::Generation(format!(
-            "a {kind:?} matrix of {} bytes is not {rows} rows of {} values",
-            w.len(),
-            x.inner
-        )));
-    }
+    let row_bytes = row_bytes(kind, w, rows, x.inner)?;
     let n = x.len();
     let vnni = has_vnni();
     // Each value is summed by the one thread that computes its row.
@@ -520,7 +617,7 @@ pub(crate) fn gemm(kind: Kind, w: &[u8], rows: usize, x: &Tokens) -> Result<Vec<
         let sum = f32::from_bits(cell.load(Ordering::Relaxed)) + y;
         cell.store(sum.to_bits(), Ordering::Relaxed);
     };
-    let block_bytes = kind.block_bytes();
+    let unit = kind.unit_bytes();
     candle_core::utils::barrier_pool().execute_chunked(rows, |range| {
         let mut row = Row::new(SPAN);
         for t0 in (0..n).step_by(TILE_TOKENS) {
@@ -528,9 +625,8 @@ pub(crate) fn gemm(kind: Kind, w: &[u8], rows: usize, x: &Tokens) -> Result<Vec<
             for b0 in (0..blocks).step_by(SPAN) {
                 let span = b0..blocks.min(b0 + SPAN);
                 for r in range.clone() {
-                    let start = r * row_bytes;
-                    let bytes =
-                        &w[start + span.start * block_bytes..start + span.end * block_bytes];
+                    let weights = &w[r * row_bytes..(r + 1) * row_bytes];
+                    let bytes = &weights[span.start * unit..row_bytes.min(span.end * unit)];
                     let mut t = t0;
                     #[cfg(target_arch = "x86_64")]
                     if vnni {
@@ -569,6 +665,8 @@ mod tests {
         let dtype = match kind {
             Kind::Q4K => GgmlDType::Q4K,
             Kind::Q6K => GgmlDType::Q6K,
+            Kind::Q5_0 => GgmlDType::Q5_0,
+            Kind::Q8_0 => GgmlDType::Q8_0,
         };
         quantized(dtype, rows, inner, seed)
     }
@@ -587,22 +685,30 @@ mod tests {
 
     #[test]
     fn unpacked_rows_dequantize_like_candle() {
-        for kind in [Kind::Q4K, Kind::Q6K] {
-            let (rows, inner) = (4, 512);
+        // Q5_0 and Q8_0 rows of 896 values end in half a 256-value unit.
+        for (kind, inner) in [
+            (Kind::Q4K, 512),
+            (Kind::Q6K, 512),
+            (Kind::Q5_0, 896),
+            (Kind::Q8_0, 896),
+        ] {
+            let rows = 4;
             let q = matrix(kind, rows, inner, 1);
             let bytes = q.data().unwrap().to_vec();
             let want = values(&q);
-            let row_bytes = inner / QK_K * kind.block_bytes();
+            let row_bytes = kind.row_bytes(inner).unwrap();
+            let units = inner.div_ceil(QK_K);
             for r in 0..rows {
-                let mut row = Row::new(inner / QK_K);
+                let mut row = Row::new(units);
                 unpack_portable(kind, &bytes[r * row_bytes..(r + 1) * row_bytes], &mut row);
-                for v in 0..inner {
+                for v in 0..units * QK_K {
                     let (b, at) = (v / QK_K, v % QK_K);
                     let g = b * GROUPS + at / GROUP;
                     let w = row.w[b * QK_K + lane_position(at)] as f32;
-                    // value = scale·q + offset / (token scale) per unit sum.
+                    // value = scale·q + offset / (token scale) per unit sum;
+                    // zero past the row's end.
                     let got = row.scale[g] * w + row.offset[g];
-                    let exact = want[r * inner + v];
+                    let exact = if v < inner { want[r * inner + v] } else { 0.0 };
                     assert!(
                         (got - exact).abs() <= 1e-5 * (1.0 + exact.abs()),
                         "{kind:?} {r} {v}"
@@ -610,7 +716,7 @@ mod tests {
                 }
                 #[cfg(target_arch = "x86_64")]
                 if has_vnni() {
-                    let mut fast = Row::new(inner / QK_K);
+                    let mut fast = Row::new(units);
                     vnni::unpack(kind, &bytes[r * row_bytes..(r + 1) * row_bytes], &mut fast);
                     assert_eq!(fast.w, row.w, "{kind:?} row {r}");
                     assert_eq!(fast.scale, row.scale);
@@ -622,26 +728,33 @@ mod tests {
 
     #[test]
     fn products_match_a_plain_loop_and_the_portable_kernel() {
-        for kind in [Kind::Q4K, Kind::Q6K] {
-            // 37 tokens: a whole tile, then eight groups of four and one left
-            // over; 5 superblocks: a whole span and part of one.
-            let (rows, inner, tokens) = (40, 5 * QK_K, TILE_TOKENS + 5);
+        // 37 tokens: a whole tile, then eight groups of four and one left
+        // over; 5 units: a whole span and part of one (4.5 for the 32-value
+        // blocks: a partial unit at the end).
+        for (kind, inner) in [
+            (Kind::Q4K, 5 * QK_K),
+            (Kind::Q6K, 5 * QK_K),
+            (Kind::Q5_0, 4 * QK_K + 128),
+            (Kind::Q8_0, 4 * QK_K + 128),
+        ] {
+            let (rows, tokens) = (40, TILE_TOKENS + 5);
             let q = matrix(kind, rows, inner, 2);
             let bytes = q.data().unwrap().to_vec();
             let xs = random(tokens * inner, 3);
-            let x = Tokens::quantize(&xs, inner).unwrap();
+            let (padded, width) = padded_rows(&xs, inner);
+            let x = Tokens::quantize(&padded, width).unwrap();
             assert_eq!(x.len(), tokens);
             let got = gemm(kind, &bytes, rows, &x).unwrap();
             assert_near_plain(&got, &q, &xs, rows, &format!("{kind:?}"));
             // Integer sums are exact: the SIMD and portable kernels differ
             // only in the order of float sums.
             let scale = got.iter().fold(0f32, |m, y| m.max(y.abs()));
-            let row_bytes = inner / QK_K * kind.block_bytes();
+            let row_bytes = kind.row_bytes(inner).unwrap();
             for r in 0..rows {
-                let mut row = Row::new(inner / QK_K);
+                let mut row = Row::new(width / QK_K);
                 unpack_portable(kind, &bytes[r * row_bytes..(r + 1) * row_bytes], &mut row);
                 for t in 0..tokens {
-                    let portable = dot_portable(&row, &x, t, 0..inner / QK_K);
+                    let portable = dot_portable(&row, &x, t, 0..width / QK_K);
                     assert!((got[t * rows + r] - portable).abs() <= 1e-5 * scale);
                 }
             }
@@ -657,5 +770,11 @@ mod tests {
         assert!(gemm(Kind::Q4K, &bytes, 7, &x).is_err());
         assert!(gemm(Kind::Q6K, &bytes, 8, &x).is_err());
         assert_eq!(gemm(Kind::Q4K, &bytes, 8, &x).unwrap().len(), 16);
+        // 896-value Q8_0 rows need inputs padded to 1024, not 768.
+        let bytes = matrix(Kind::Q8_0, 16, 896, 5).data().unwrap().to_vec();
+        let x = Tokens::quantize(&[1.0; 768], 768).unwrap();
+        assert!(gemm(Kind::Q8_0, &bytes, 16, &x).is_err());
+        let x = Tokens::quantize(&[1.0; 1024], 1024).unwrap();
+        assert_eq!(gemm(Kind::Q8_0, &bytes, 16, &x).unwrap().len(), 16);
     }
 }

@@ -27,7 +27,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use super::gemm::{unpack_block, Kind};
+use super::gemm::{span, span_scales, unpack_block, Kind};
 use crate::error::{Error, Result};
 
 /// Values in one Q4_K superblock.
@@ -49,6 +49,10 @@ pub(crate) struct Q8K {
     sums: Vec<i32>,
     /// Sum of each 16 integers (16 per block), for Q6_K's offset.
     sums16: Vec<i32>,
+    /// For each 64 integers, 16 words: minus the sum of the first 32 in word
+    /// 0 and of the second 32 in word 8, zeros elsewhere (the start of the
+    /// integer sums of a pair of Q5_0 or Q8_0 blocks, times their bias).
+    pair_sums: Vec<i32>,
 }
 
 /// The order of a block's 32-value sub-blocks in [`Q8K::paired`]: the
@@ -74,6 +78,7 @@ impl Q8K {
             paired: Vec::with_capacity(x.len()),
             sums: Vec::with_capacity(blocks * 8),
             sums16: Vec::with_capacity(blocks * 16),
+            pair_sums: Vec::with_capacity(blocks * 64),
         };
         for block in x.chunks_exact(QK_K) {
             let start = out.qs.len();
@@ -89,6 +94,12 @@ impl Q8K {
                 .collect();
             out.sums.extend(sums16.chunks_exact(2).map(|p| p[0] + p[1]));
             out.sums16.extend(sums16);
+            let sums = &out.sums[out.sums.len() - 8..];
+            for pair in sums.chunks_exact(2) {
+                let mut words = [0i32; 16];
+                (words[0], words[8]) = (-pair[0], -pair[1]);
+                out.pair_sums.extend_from_slice(&words);
+            }
         }
         Ok(out)
     }
@@ -144,49 +155,30 @@ pub(super) fn f16_at(b: &[u8], at: usize) -> f32 {
     half::f16::from_le_bytes([b[at], b[at + 1]]).to_f32()
 }
 
-/// One row (`blocks` Q4_K blocks) times `x`, with a plain loop.
-fn dot_portable(row: &[u8], x: &Q8K) -> f32 {
-    let mut acc = 0f32;
-    for (b, block) in row.chunks_exact(BLOCK_BYTES).enumerate() {
-        let (sc, m) = scales_mins(&block[4..16]);
-        let qs = &block[16..];
-        let q8 = &x.qs[b * QK_K..(b + 1) * QK_K];
-        let (mut sumi, mut summ) = (0i32, 0i32);
-        for c in 0..4 {
-            let (lo, hi) = (&q8[64 * c..64 * c + 32], &q8[64 * c + 32..64 * c + 64]);
-            let bytes = &qs[32 * c..32 * c + 32];
-            let s_lo: i32 = bytes
-                .iter()
-                .zip(lo)
-                .map(|(&w, &v)| (w & 0x0F) as i32 * v as i32)
-                .sum();
-            let s_hi: i32 = bytes
-                .iter()
-                .zip(hi)
-                .map(|(&w, &v)| (w >> 4) as i32 * v as i32)
-                .sum();
-            let (j, k) = (2 * c, 2 * c + 1);
-            sumi += sc[j] as i32 * s_lo + sc[k] as i32 * s_hi;
-            summ += m[j] as i32 * x.sums[b * 8 + j] + m[k] as i32 * x.sums[b * 8 + k];
-        }
-        acc += x.d[b] * (f16_at(block, 0) * sumi as f32 - f16_at(block, 2) * summ as f32);
-    }
-    acc
-}
-
-/// One row (`blocks` Q6_K blocks) times `x`, with a plain loop.
-fn dot_q6k_portable(row: &[u8], x: &Q8K) -> f32 {
+/// One row of `kind` blocks times `x`, with plain loops: per scale group,
+/// its scale times the integer sum, less its offset times the input sum.
+fn dot_portable(kind: Kind, row: &[u8], x: &Q8K) -> f32 {
+    let k = span(kind);
     let mut acc = 0f32;
     let mut q = [0u8; QK_K];
-    for (b, block) in row.chunks_exact(Kind::Q6K.block_bytes()).enumerate() {
-        unpack_block(Kind::Q6K, block, &mut q);
+    for (b, unit) in row.chunks(kind.unit_bytes()).enumerate() {
+        unpack_block(kind, unit, &mut q);
         let q8 = &x.qs[b * QK_K..(b + 1) * QK_K];
-        let mut sumi = 0i32;
-        for (g, (w, v)) in q.chunks_exact(16).zip(q8.chunks_exact(16)).enumerate() {
-            let s: i32 = w.iter().zip(v).map(|(&w, &v)| w as i32 * v as i32).sum();
-            sumi += block[192 + g] as i8 as i32 * (s - 32 * x.sums16[b * 16 + g]);
-        }
-        acc += x.d[b] * f16_at(block, 208) * sumi as f32;
+        let mut part = 0f32;
+        span_scales(kind, unit, |s, scale, min| {
+            let w = &q[k * s..k * (s + 1)];
+            let isum: i32 = w
+                .iter()
+                .zip(&q8[k * s..k * (s + 1)])
+                .map(|(&w, &v)| w as i32 * v as i32)
+                .sum();
+            let (xsum, offset) = match kind {
+                Kind::Q6K => (x.sums16[b * 16 + s], 32.0 * scale),
+                _ => (x.sums[b * 8 + s], min),
+            };
+            part += scale * isum as f32 - offset * xsum as f32;
+        });
+        acc += x.d[b] * part;
     }
     acc
 }
@@ -211,8 +203,7 @@ mod vnni {
     use super::{Kind, Q8K, QK_K};
     use std::arch::x86_64::*;
 
-    /// [`super::dot_portable`] (Q4_K) or [`super::dot_q6k_portable`] (Q6_K)
-    /// with AVX-512 VNNI.
+    /// [`super::dot_portable`] with AVX-512 VNNI.
     pub(super) fn dot(kind: Kind, row: &[u8], x: &Q8K) -> f32 {
         assert!(
             super::has_vnni(),
@@ -220,8 +211,12 @@ mod vnni {
         );
         let bytes = kind.block_bytes();
         let blocks = row.len() / bytes;
-        assert!(row.len().is_multiple_of(bytes) && blocks * QK_K <= x.qs.len());
-        assert!(x.paired.len() == x.qs.len() && blocks * 16 <= x.sums16.len());
+        let units = row.len().div_ceil(kind.unit_bytes());
+        assert!(row.len().is_multiple_of(bytes) && units * QK_K <= x.qs.len());
+        assert!(x.paired.len() == x.qs.len() && units * 16 <= x.sums16.len());
+        assert!(x.pair_sums.len() == x.qs.len() / 4);
+        // The 32-value blocks go in pairs.
+        assert!(kind.block_values() == QK_K || blocks.is_multiple_of(2));
         // SAFETY: the CPU has the features the kernels are compiled for
         // (checked above), and every block they read is in bounds (their
         // loads stay within `row`, `x.qs`, `x.paired` and `x.sums16`, whose
@@ -230,6 +225,8 @@ mod vnni {
             match kind {
                 Kind::Q4K => dot_q4k(row, x),
                 Kind::Q6K => dot_q6k(row, x),
+                Kind::Q5_0 => dot_pairs::<true>(row, x),
+                Kind::Q8_0 => dot_pairs::<false>(row, x),
             }
         }
     }
@@ -397,6 +394,76 @@ mod vnni {
         }
         _mm512_reduce_add_ps(accf)
     }
+
+    /// Q5_0 (`Q5`) or Q8_0 blocks two at a time: 64 integers as unsigned
+    /// bytes (plus the type's bias) times 64 input bytes in one `vpdpbusd`
+    /// that starts from minus the bias times the inputs' sums, lanes 0..8
+    /// for the first block and 8..16 for the second, each scaled by its
+    /// block's scale; the input's scale once per 256 values.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    fn dot_pairs<const Q5: bool>(row: &[u8], x: &Q8K) -> f32 {
+        let (bytes, unit_bytes) = if Q5 { (22, 176) } else { (34, 272) };
+        let low4 = _mm512_set1_epi8(0x0F);
+        let (sixteen, flip) = (_mm512_set1_epi8(16), _mm512_set1_epi8(-128));
+        // A Q5_0 block's 16 nibble bytes twice: low nibbles (values 0..16),
+        // then high (16..32); the second block's in the upper half.
+        let halves = _mm256_set_m128i(_mm_set1_epi16(4), _mm_set1_epi16(0));
+        let nibble_shift = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(halves), halves);
+        // Lanes 0..8 take the first of two scales, 8..16 the second.
+        let first_second = _mm512_inserti64x4::<1>(_mm512_setzero_si512(), _mm256_set1_epi32(1));
+        let mut acc = _mm512_setzero_ps();
+        for (b, unit) in row.chunks(unit_bytes).enumerate() {
+            prefetch_ahead(unit, unit.len());
+            let mut part = _mm512_setzero_ps();
+            for p in 0..unit.len() / (2 * bytes) {
+                let a = unit[2 * p * bytes..2 * (p + 1) * bytes].as_ptr();
+                let at = b * QK_K + 64 * p;
+                // SAFETY: `a` has two blocks (`2 · bytes` bytes): the scales
+                // at 0..2, Q5_0's high bits at 2..6 and nibbles at 6..22,
+                // Q8_0's integers at 2..34; `x.qs` and `x.pair_sums` have
+                // the 64 values and 16 words at `at` (checked by `dot`).
+                let (w, xv, start, ds) = unsafe {
+                    let w = if Q5 {
+                        let z = _mm512_castsi256_si512(_mm256_set_m128i(
+                            _mm_loadu_si128(a.add(bytes + 6).cast()),
+                            _mm_loadu_si128(a.add(6).cast()),
+                        ));
+                        let z = _mm512_shuffle_i64x2::<0b01_01_00_00>(z, z);
+                        let nib = _mm512_and_si512(_mm512_srlv_epi16(z, nibble_shift), low4);
+                        let qh = |at: usize| {
+                            u32::from_le_bytes(std::ptr::read_unaligned(a.add(at).cast())) as u64
+                        };
+                        _mm512_mask_add_epi8(nib, qh(2) | (qh(bytes + 2) << 32), nib, sixteen)
+                    } else {
+                        _mm512_xor_si512(
+                            _mm512_inserti64x4::<1>(
+                                _mm512_castsi256_si512(_mm256_loadu_si256(a.add(2).cast())),
+                                _mm256_loadu_si256(a.add(bytes + 2).cast()),
+                            ),
+                            flip,
+                        )
+                    };
+                    let d = |at: usize| std::ptr::read_unaligned(a.add(at).cast::<u16>()) as i32;
+                    (
+                        w,
+                        _mm512_loadu_si512(x.qs.as_ptr().add(at).cast()),
+                        _mm512_loadu_si512(x.pair_sums.as_ptr().add(at / 4).cast()),
+                        _mm_cvtph_ps(_mm_cvtsi32_si128(d(0) | (d(bytes) << 16))),
+                    )
+                };
+                let start = if Q5 {
+                    _mm512_slli_epi32::<4>(start)
+                } else {
+                    _mm512_slli_epi32::<7>(start)
+                };
+                let i = _mm512_dpbusd_epi32(start, w, xv);
+                let scale = _mm512_permutexvar_ps(first_second, _mm512_castps128_ps512(ds));
+                part = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), scale, part);
+            }
+            acc = _mm512_fmadd_ps(part, _mm512_set1_ps(x.d[b]), acc);
+        }
+        _mm512_reduce_add_ps(acc)
+    }
 }
 
 /// One row of `kind` blocks times `x`: AVX-512 VNNI where the CPU has it,
@@ -407,10 +474,7 @@ fn dot(kind: Kind, row: &[u8], x: &Q8K, vnni: bool) -> f32 {
         return vnni::dot(kind, row, x);
     }
     let _ = vnni;
-    match kind {
-        Kind::Q4K => dot_portable(row, x),
-        Kind::Q6K => dot_q6k_portable(row, x),
-    }
+    dot_portable(kind, row, x)
 }
 
 /// The values stored in `out` (floats as bits, written by the worker
@@ -424,12 +488,10 @@ pub(super) fn floats(out: Vec<AtomicU32>) -> Vec<f32> {
 /// `W · x` for the matrix `w` of `kind` blocks (`rows` rows of whole
 /// blocks, as bytes): one value per row, rows split across the threads.
 pub(crate) fn gemv(kind: Kind, w: &[u8], rows: usize, x: &Q8K) -> Result<Vec<f32>> {
-    let row_bytes = x.len() / QK_K * kind.block_bytes();
-    if w.len() != rows * row_bytes {
+    let row_bytes = super::gemm::row_bytes(kind, w, rows, x.len())?;
+    if kind.block_values() < QK_K && !(row_bytes / kind.block_bytes()).is_multiple_of(2) {
         return Err(Error::Generation(format!(
-            "a {kind:?} matrix of {} bytes is not {rows} rows of {} values",
-            w.len(),
-            x.len()
+            "a {kind:?} matrix with an odd number of blocks per row"
         )));
     }
     let vnni = has_vnni();
@@ -454,18 +516,25 @@ mod tests {
 
     #[test]
     fn products_match_candle_and_a_plain_loop() {
-        let (rows, inner) = (80, 512);
-        for (kind, dtype) in [(Kind::Q4K, GgmlDType::Q4K), (Kind::Q6K, GgmlDType::Q6K)] {
+        // Q5_0 and Q8_0 rows of 896 values (Qwen2.5-0.5B's) end in half a
+        // 256-value unit, so their input is padded with zeros.
+        let rows = 80;
+        for (kind, dtype, inner) in [
+            (Kind::Q4K, GgmlDType::Q4K, 512),
+            (Kind::Q6K, GgmlDType::Q6K, 512),
+            (Kind::Q5_0, GgmlDType::Q5_0, 896),
+            (Kind::Q8_0, GgmlDType::Q8_0, 896),
+        ] {
             let w = Tensor::from_vec(random(rows * inner, 7), (rows, inner), &Device::Cpu).unwrap();
             let q = QTensor::quantize(&w, dtype).unwrap();
             let bytes = q.data().unwrap().to_vec();
             let x = random(inner, 8);
-            let xq = Q8K::quantize(&x).unwrap();
+            let xq = Q8K::quantize(&super::super::gemm::padded_rows(&x, inner).0).unwrap();
             let got = gemv(kind, &bytes, rows, &xq).unwrap();
             // The same sums without SIMD, candle's own product (its tiled
             // kernel where the CPU has one) and a plain f32 loop over the
             // dequantized weights.
-            let row_bytes = inner / QK_K * kind.block_bytes();
+            let row_bytes = kind.row_bytes(inner).unwrap();
             let portable: Vec<f32> = bytes
                 .chunks_exact(row_bytes)
                 .map(|r| dot(kind, r, &xq, false))
