@@ -45,15 +45,31 @@ fi
 cargo build --release --quiet
 GGUF="$(./target/release/khulasa models path "$MODEL")"
 OUT="$(mktemp -d)"
-./target/release/khulasa bench --model "$MODEL" --threads "$THREADS" --offline > "$OUT/candle.json"
-"$VENV/bin/python" bench/llama_cpp_bench.py --gguf "$GGUF" --threads "$THREADS" > "$OUT/llama.json"
+# The machine may be shared and its speed may drift within minutes, so the
+# two engines take turns: ROUNDS rounds of one run each, and the ratio is the
+# median of the rounds' ratios. One more khulasa run times a whole digest;
+# peak RSS is the largest of all khulasa runs.
+ROUNDS="${ROUNDS:-3}"
+for i in $(seq "$ROUNDS"); do
+  ./target/release/khulasa bench --model "$MODEL" --threads "$THREADS" --runs 1 --no-digest --offline > "$OUT/candle-$i.json"
+  "$VENV/bin/python" bench/llama_cpp_bench.py --gguf "$GGUF" --threads "$THREADS" --runs 1 > "$OUT/llama-$i.json"
+done
+./target/release/khulasa bench --model "$MODEL" --threads "$THREADS" --runs 1 --offline > "$OUT/candle-digest.json"
 
-python3 - "$OUT/candle.json" "$OUT/llama.json" "$MODEL" "$THREADS" <<'PY'
-import json, sys
-c, l = (json.load(open(p)) for p in sys.argv[1:3])
-print(f"model {sys.argv[3]}, {sys.argv[4]} threads, {c['prompt_tokens']} prompt + {c['gen_tokens']} generated tokens, median of {c['runs']}")
-print(f"{'':12} {'khulasa':>10} {'llama.cpp':>10} {'ratio':>7}")
+python3 - "$OUT" "$ROUNDS" "$MODEL" "$THREADS" <<'PY'
+import json, statistics, sys
+out, rounds = sys.argv[1], int(sys.argv[2])
+load = lambda name: json.load(open(f"{out}/{name}.json"))
+c = [load(f"candle-{i}") for i in range(1, rounds + 1)]
+l = [load(f"llama-{i}") for i in range(1, rounds + 1)]
+d = load("candle-digest")
+print(f"model {sys.argv[3]}, {sys.argv[4]} threads, {d['prompt_tokens']} prompt + {d['gen_tokens']} generated tokens, {rounds} alternating rounds")
+print(f"{'':12} {'khulasa':>10} {'llama.cpp':>10} {'ratio':>7}   per round")
 for k, name in [("prompt_tokens_per_sec", "prompt tok/s"), ("gen_tokens_per_sec", "gen tok/s")]:
-    print(f"{name:12} {c[k]:10.1f} {l[k]:10.1f} {c[k] / l[k]:7.2f}x")
-print(f"khulasa peak RSS {c['peak_rss_bytes'] / 1e9:.2f} GB = {c['rss_over_file']:.2f}x the file; one digest {c['digest_secs']:.1f} s")
+    ratios = [a[k] / b[k] for a, b in zip(c, l)]
+    rounds_text = " ".join(f"{a[k]:.1f}/{b[k]:.1f}" for a, b in zip(c, l))
+    print(f"{name:12} {statistics.median(a[k] for a in c):10.1f} {statistics.median(b[k] for b in l):10.1f} "
+          f"{statistics.median(ratios):7.2f}x   {rounds_text}")
+rss = max(r["peak_rss_bytes"] for r in c + [d])
+print(f"khulasa peak RSS {rss / 1e9:.2f} GB = {rss / d['file_bytes']:.2f}x the file; one digest {d['digest_secs']:.1f} s")
 PY

@@ -108,6 +108,8 @@ struct Kv {
 const PREFILL_SLICE: usize = 512;
 /// Most queries whose attention scores are computed at once.
 const QUERY_CHUNK: usize = 128;
+/// Positions the rotary tables cover at first.
+const ROTARY_START: usize = 2048;
 
 /// A Qwen2 model with its KV cache.
 pub(crate) struct Qwen2 {
@@ -115,8 +117,12 @@ pub(crate) struct Qwen2 {
     layers: Vec<Layer>,
     norm: RmsNorm,
     output: Matrix,
+    /// Rotary tables for the first positions (see [`Qwen2::rotary_for`]).
     cos: Tensor,
     sin: Tensor,
+    /// Base of the rotary frequencies and the model's context length.
+    rope_base: f32,
+    context: usize,
     heads: usize,
     kv_heads: usize,
     head_dim: usize,
@@ -250,7 +256,7 @@ impl Qwen2 {
             });
         }
         let norm = RmsNorm::from_qtensor(w.raw("output_norm.weight")?, eps)?;
-        let (cos, sin) = rotary(head_dim, base, context, device)?;
+        let (cos, sin) = rotary(head_dim, base, context.min(ROTARY_START), device)?;
         Ok(Self {
             embed,
             cache: layers.iter().map(|_| Kv::default()).collect(),
@@ -259,11 +265,31 @@ impl Qwen2 {
             output,
             cos,
             sin,
+            rope_base: base,
+            context,
             heads,
             kv_heads,
             head_dim,
             cached: Vec::new(),
         })
+    }
+
+    /// Extends the rotary tables to cover `positions` (doubling, up to the
+    /// model's context length): a table for all 32,768 positions of the
+    /// context costs 8–16 MB that a digest never uses.
+    fn rotary_for(&mut self, positions: usize, device: &Device) -> Result<()> {
+        if positions <= self.cos.dim(0)? {
+            return Ok(());
+        }
+        if positions > self.context {
+            return Err(Error::Generation(format!(
+                "{positions} positions exceed the model's context of {}",
+                self.context
+            )));
+        }
+        let len = positions.next_power_of_two().min(self.context);
+        (self.cos, self.sin) = rotary(self.head_dim, self.rope_base, len, device)?;
+        Ok(())
     }
 
     /// Forgets the KV cache.
@@ -331,6 +357,7 @@ impl Qwen2 {
         } else {
             None
         };
+        self.rotary_for(pos + seq, device)?;
         let cos = self.cos.narrow(0, pos, seq)?;
         let sin = self.sin.narrow(0, pos, seq)?;
         for (layer, cache) in self.layers.iter().zip(self.cache.iter_mut()) {
@@ -548,6 +575,24 @@ mod tests {
             "{} of {scale}",
             max_diff(&a, &b)
         );
+    }
+
+    #[test]
+    fn rotary_tables_grow_to_the_positions_in_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tiny.gguf");
+        super::super::tiny::write_tiny("qwen2", &path, 5).unwrap();
+        let (mut m, _) = load_both(&path, true);
+        let before: Vec<Vec<f32>> = m.cos.to_vec2().unwrap();
+        let start = before.len();
+        assert_eq!(start, m.context.min(ROTARY_START));
+        if m.context > start {
+            m.rotary_for(start + 1, &Device::Cpu).unwrap();
+            let after: Vec<Vec<f32>> = m.cos.to_vec2().unwrap();
+            assert!(after.len() > start && after.len() <= m.context);
+            assert_eq!(&after[..start], &before[..]);
+        }
+        assert!(m.rotary_for(m.context + 1, &Device::Cpu).is_err());
     }
 
     #[test]
