@@ -1,4 +1,5 @@
-//! Prompt products of compact Q4_K and Q6_K matrices on Intel AMX.
+//! Prompt products of compact Q4_K, Q6_K, Q5_0 and Q8_0 matrices on Intel
+//! AMX.
 //!
 //! AMX multiplies 8-bit tiles: `tdpbusd` adds to a 16 × 16 tile of 32-bit
 //! sums the products of 16 rows of unsigned bytes (here: 16 weight rows) with

@@ -1,11 +1,13 @@
-//! Products of compact Q4_K and Q6_K matrices with many tokens (prompts) on
-//! CPUs without AMX ([`super::amx`] where they have it).
+//! Products of compact Q4_K, Q6_K, Q5_0 and Q8_0 matrices with many tokens
+//! (prompts) on CPUs without AMX ([`super::amx`] where they have it).
 //!
-//! candle's fast kernels for several tokens repack every K-quant matrix on
+//! candle's fast kernels for several tokens repack every quantized matrix on
 //! first use into tiles of their own (AMX or AVX-512 VNNI) and keep them
 //! beside the file's blocks: on this project's models that is more memory
 //! than the model file itself. Here a prompt's products read the file's
-//! blocks and nothing else.
+//! blocks and nothing else. Blocks of 32 values are read eight at a time as
+//! one 256-value unit, their integers stored with a bias that makes them
+//! unsigned (see [`Kind::bias`]).
 //!
 //! The tokens are quantized once per product like ggml's Q8_K (one scale per
 //! 256 values, integers in -127..=127) together with the sums of each 16
