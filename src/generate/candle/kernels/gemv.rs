@@ -183,13 +183,15 @@ fn dot_portable(kind: Kind, row: &[u8], x: &Q8K) -> f32 {
     acc
 }
 
-/// Whether this CPU runs the AVX-512 VNNI kernels (with AVX-512 BW).
+/// Whether this CPU runs the AVX-512 VNNI kernels (with AVX-512 BW, and
+/// F16C for the scales of 32-value blocks, which every AVX-512 CPU has).
 pub(super) fn has_vnni() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         is_x86_feature_detected!("avx512f")
             && is_x86_feature_detected!("avx512bw")
             && is_x86_feature_detected!("avx512vnni")
+            && is_x86_feature_detected!("f16c")
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -400,7 +402,7 @@ mod vnni {
     /// that starts from minus the bias times the inputs' sums, lanes 0..8
     /// for the first block and 8..16 for the second, each scaled by its
     /// block's scale; the input's scale once per 256 values.
-    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni,f16c")]
     fn dot_pairs<const Q5: bool>(row: &[u8], x: &Q8K) -> f32 {
         let (bytes, unit_bytes) = if Q5 { (22, 176) } else { (34, 272) };
         let low4 = _mm512_set1_epi8(0x0F);
