@@ -17,6 +17,8 @@ def main():
     ap.add_argument("--prompt-tokens", type=int, default=1000)
     ap.add_argument("--gen-tokens", type=int, default=200)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--warmup", type=int, default=1,
+                    help="untimed runs first (the same prompt, 8 generated tokens), as khulasa bench does")
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
 
@@ -35,6 +37,12 @@ def main():
     while len(ids) < a.prompt_tokens:
         ids += llm.tokenize(text.encode("utf-8"), add_bos=False)
     ids = ids[: a.prompt_tokens]
+
+    for _ in range(a.warmup):
+        llm.reset()
+        llm.eval(ids)
+        for _ in range(min(8, a.gen_tokens)):
+            llm.eval([llm.sample(temp=0.0)])
 
     pp, tg = [], []
     for _ in range(max(1, a.runs)):
@@ -56,6 +64,7 @@ def main():
                 "prompt_tokens": a.prompt_tokens,
                 "gen_tokens": a.gen_tokens,
                 "runs": a.runs,
+                "warmup_runs": a.warmup,
                 "prompt_tokens_per_sec": statistics.median(pp),
                 "gen_tokens_per_sec": statistics.median(tg),
             },

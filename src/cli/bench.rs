@@ -27,6 +27,10 @@ pub struct BenchArgs {
     /// Runs; the median is reported.
     #[arg(long, default_value_t = 3)]
     pub runs: usize,
+    /// Untimed runs first (the same prompt, 8 generated tokens), so that a
+    /// single timed run is not the process's first.
+    #[arg(long, default_value_t = 1)]
+    pub warmup: usize,
     /// Compute threads.
     #[arg(long)]
     pub threads: Option<usize>,
@@ -76,6 +80,9 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
         ids.extend(g.encode(&text)?);
     }
     ids.truncate(a.prompt_tokens);
+    for _ in 0..a.warmup {
+        g.bench(&ids, a.gen_tokens.min(8))?;
+    }
     let (mut pp, mut tg) = (Vec::new(), Vec::new());
     for _ in 0..a.runs.max(1) {
         let (p, t) = g.bench(&ids, a.gen_tokens)?;
@@ -94,7 +101,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
     let rss = peak_rss().unwrap_or(0);
     let report = serde_json::json!({
         "model": r.id, "threads": engine::threads(), "load_secs": load,
-        "prompt_tokens": a.prompt_tokens, "gen_tokens": a.gen_tokens, "runs": a.runs,
+        "prompt_tokens": a.prompt_tokens, "gen_tokens": a.gen_tokens, "runs": a.runs, "warmup_runs": a.warmup,
         "prompt_tokens_per_sec": median(pp), "gen_tokens_per_sec": median(tg),
         "peak_rss_bytes": rss, "file_bytes": file_size,
         "rss_over_file": if file_size > 0 { rss as f64 / file_size as f64 } else { 0.0 },

@@ -1,4 +1,4 @@
-//! One-token products over compact Q4_K and Q6_K blocks.
+//! One-token products over compact Q4_K, Q6_K, Q5_0 and Q8_0 blocks.
 //!
 //! Decoding reads every weight once per token, so it is bound by the bytes
 //! of the weights; candle's tiled kernels repack each Q4_K matrix into
@@ -12,8 +12,11 @@
 //! (checked at run time) each 64 weights of a block are unpacked into bytes
 //! (Q4_K: one mask or shift of 64 bytes of nibbles; Q6_K: nibbles and two
 //! high bits merged), multiplied with 64 input bytes by `vpmaddubsw` (pairs
-//! summed in 16 bits) and then with their scales by `vpdpwssd`; the next
-//! blocks are prefetched a fixed distance ahead, without which a decode
+//! summed in 16 bits) and then with their scales by `vpdpwssd`; Q5_0 and
+//! Q8_0 blocks go in pairs, 64 unsigned bytes (the integers plus a bias) in
+//! one `vpdpbusd` that starts from minus the bias times the input sums, then
+//! each block's scale in floats. The next blocks are prefetched a fixed
+//! distance ahead, without which a decode
 //! step's products ran at about two thirds of the memory bandwidth on a
 //! 2-core AVX-512 machine. Elsewhere a portable loop computes the same
 //! integer sums. Rows are split across candle's own worker pool, the one its
@@ -32,9 +35,6 @@ use crate::error::{Error, Result};
 
 /// Values in one Q4_K superblock.
 pub(crate) const QK_K: usize = 256;
-/// Bytes of one Q4_K block: f16 scale, f16 min scale, 12 bytes of 6-bit
-/// scales and mins, 128 bytes of 4-bit weights.
-pub(crate) const BLOCK_BYTES: usize = 144;
 
 /// One input row quantized like ggml's Q8_K.
 pub(crate) struct Q8K {
@@ -261,8 +261,9 @@ mod vnni {
         });
         let mut accf = _mm512_setzero_ps();
         let mut accm = _mm256_setzero_ps();
-        for (b, block) in row.chunks_exact(super::BLOCK_BYTES).enumerate() {
-            prefetch_ahead(block, super::BLOCK_BYTES);
+        let bytes = Kind::Q4K.block_bytes();
+        for (b, block) in row.chunks_exact(bytes).enumerate() {
+            prefetch_ahead(block, bytes);
             let (sc, m) = super::scales_mins(&block[4..16]);
             // Each scale in both 16-bit halves of its 32-bit lane, the
             // multiplier of `vpdpwssd`'s pairs.

@@ -171,6 +171,9 @@ fn compact_values(ms: &[&Matrix], input: &[f32], inner: usize) -> Result<Vec<(Ve
         .collect()
 }
 
+/// Values of the gated intermediate computed together by one thread.
+const SILU_PART: usize = 16 * 1024;
+
 /// The feed-forward block `down · (silu(gate · x) ⊙ (up · x))` for `x` of
 /// shape `[.., inner]`. Where all three matrices run on compact blocks, the
 /// gate and up products share one quantized input, the gated values are
@@ -199,9 +202,24 @@ pub(crate) fn gated_mlp(gate: &Matrix, up: &Matrix, down: &Matrix, x: &Tensor) -
             "gate projection of {width} rows against up projection of {up_rows}"
         )));
     }
-    for (g, u) in gated.iter_mut().zip(&u) {
-        *g = *g / (1.0 + (-*g).exp()) * u;
-    }
+    // In parts across the worker pool: a prompt slice has millions of
+    // values, and one thread alone left the other waiting.
+    let parts: Vec<std::sync::Mutex<(&mut [f32], &[f32])>> = gated
+        .chunks_mut(SILU_PART)
+        .zip(u.chunks(SILU_PART))
+        .map(std::sync::Mutex::new)
+        .collect();
+    candle_core::utils::barrier_pool().execute_chunked(parts.len(), |range| {
+        for part in &parts[range] {
+            if let Ok(mut part) = part.lock() {
+                let (g, u) = &mut *part;
+                for (g, u) in g.iter_mut().zip(u.iter()) {
+                    *g = *g / (1.0 + (-*g).exp()) * u;
+                }
+            }
+        }
+    });
+    drop(parts);
     drop(u);
     let mut out = compact_values(&[down], &gated, width)?;
     let (values, rows) = out
