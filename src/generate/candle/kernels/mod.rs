@@ -114,15 +114,20 @@ enum Quantized {
 /// input quantized once: each shaped like `x` with the matrix's rows as its
 /// last size (see [`compact_values`]).
 fn compact_products(ms: &[&Matrix], x: &Tensor) -> Result<Vec<Tensor>> {
-    let inner = x.dim(D::Minus1)?;
-    let input: Vec<f32> = x
-        .flatten_all()?
-        .to_dtype(candle_core::DType::F32)?
-        .to_vec1()?;
+    let (input, inner) = values_of(x)?;
     compact_values(ms, &input, inner)?
         .into_iter()
         .map(|(out, rows)| shaped_like(out, rows, x))
         .collect()
+}
+
+/// The values of `x` (`[.., inner]`) as f32 rows, and `inner`.
+fn values_of(x: &Tensor) -> Result<(Vec<f32>, usize)> {
+    let values = x
+        .flatten_all()?
+        .to_dtype(candle_core::DType::F32)?
+        .to_vec1()?;
+    Ok((values, x.dim(D::Minus1)?))
 }
 
 /// `values` (the rows of a product) as a tensor shaped like `x` with `rows`
@@ -188,11 +193,7 @@ pub(crate) fn gated_mlp(gate: &Matrix, up: &Matrix, down: &Matrix, x: &Tensor) -
             .map_err(|_| Error::Generation("gate and up projections".into()))?;
         return down.forward(&(candle_nn::ops::silu(&g)? * u)?);
     }
-    let inner = x.dim(D::Minus1)?;
-    let input: Vec<f32> = x
-        .flatten_all()?
-        .to_dtype(candle_core::DType::F32)?
-        .to_vec1()?;
+    let (input, inner) = values_of(x)?;
     let mut both = compact_values(&[gate, up], &input, inner)?.into_iter();
     let (Some((mut gated, width)), Some((u, up_rows))) = (both.next(), both.next()) else {
         return Err(Error::Generation("gate and up projections".into()));
