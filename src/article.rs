@@ -13,6 +13,17 @@ use crate::lang::{self, Lang};
 mod furniture;
 mod html;
 mod markdown;
+mod paste;
+
+pub use furniture::Removed;
+pub use html::PageMeta;
+/// The pasted-page reader's parts, for fitting and scoring it.
+pub mod paste_model {
+    pub use super::paste::{
+        features, story_run, title_candidates, TitleCandidate, FEATURES, FEATURE_NAMES,
+        TITLE_FEATURES, TITLE_FEATURE_NAMES,
+    };
+}
 
 /// Default largest input accepted, in bytes of text.
 pub const DEFAULT_MAX_BYTES: usize = 2 * 1024 * 1024;
@@ -66,8 +77,13 @@ pub struct Article {
     pub word_count: usize,
     /// sha256 of the raw input bytes.
     pub sha256: String,
-    /// Lines removed as page furniture.
-    pub furniture_removed: Vec<String>,
+    /// Lines removed as page furniture, each with its reason.
+    pub furniture_removed: Vec<Removed>,
+    /// What the page says about itself (HTML): byline, time, site, URL.
+    pub meta: PageMeta,
+    /// The reader's doubts about this reading (low confidence, a fallback),
+    /// carried into the digest's warnings.
+    pub warnings: Vec<String>,
 }
 
 impl Article {
@@ -165,44 +181,84 @@ pub fn from_bytes(name: &str, bytes: &[u8], opts: &ReadOptions) -> Result<Articl
         ));
     }
     let format = detect_format(name, text);
-    let (title, body) = match format {
+    let page = match format {
         Format::Json => from_json(name, text)?,
         Format::Html => html::extract(text),
-        Format::Markdown => markdown::strip(text),
-        Format::Text => (None, text.to_string()),
+        Format::Markdown => {
+            let (title, body) = markdown::strip(text);
+            html::Extracted {
+                title,
+                body,
+                ..Default::default()
+            }
+        }
+        Format::Text => html::Extracted {
+            body: text.to_string(),
+            ..Default::default()
+        },
     };
-    build(name, bytes, format, title, &body, opts)
+    build(name, bytes, format, page, opts)
 }
+
+/// Below this confidence a reading carries a warning.
+const LOW_CONFIDENCE: f64 = 0.6;
 
 fn build(
     name: &str,
     raw: &[u8],
     format: Format,
-    title: Option<String>,
-    body: &str,
+    page: html::Extracted,
     opts: &ReadOptions,
 ) -> Result<Article> {
-    let detected = lang::detect(body).lang;
+    let detected = lang::detect(&page.body).lang;
     let norm = |s: &str| normalize(s, detected);
-    let mut paragraphs: Vec<String> = split_paragraphs(body).map(|p| norm(&p)).collect();
-    let mut title = title.map(|t| norm(&t)).filter(|t| !t.is_empty());
-    let removed = if opts.strip_furniture {
-        furniture::strip(&mut paragraphs)
-    } else {
+    let mut paragraphs: Vec<String> = split_paragraphs(&page.body)
+        .map(|p| norm(&p))
+        .filter(|p| !p.is_empty())
+        .collect();
+    let mut title = page.title.map(|t| norm(&t)).filter(|t| !t.is_empty());
+    // The extraction library's reading is kept whole: our furniture rules
+    // lowered its word F1 on the dev pages. They still clean our own
+    // block-by-block reading when the library finds no article.
+    let extracted =
+        page.fallback.is_none() && (format == Format::Html || page.meta != PageMeta::default());
+    let mut warnings: Vec<String> = page.fallback.into_iter().collect();
+    let pasted = matches!(format, Format::Text | Format::Markdown) && title.is_none();
+    let removed = if !opts.strip_furniture || extracted {
         Vec::new()
-    };
-    if title.is_none() && format == Format::Text && paragraphs.len() > 1 {
-        if let Some(first) = paragraphs.first() {
-            if furniture::looks_like_headline(first) {
-                title = Some(paragraphs.remove(0));
-            }
+    } else if pasted {
+        let reading = paste::read(std::mem::take(&mut paragraphs));
+        paragraphs = reading.kept;
+        title = reading.title;
+        if reading.confidence < LOW_CONFIDENCE && !paragraphs.is_empty() {
+            warnings.push(format!(
+                "the reader is unsure this is the article (confidence {:.2}); check the text with `khulasa read`",
+                reading.confidence
+            ));
         }
+        reading.removed
+    } else {
+        furniture::strip(&mut paragraphs)
+    };
+    if !opts.strip_furniture
+        && title.is_none()
+        && format == Format::Text
+        && paragraphs.len() > 1
+        && furniture::looks_like_headline(&paragraphs[0])
+    {
+        title = Some(paragraphs.remove(0));
     }
     let body = paragraphs.join("\n\n");
+    if opts.strip_furniture && (body.trim().is_empty() || !looks_like_article(&paragraphs)) {
+        return Err(Error::bad_input(
+            name,
+            "no article found: what remains is mostly short or link-like lines, not running text; pass --keep-furniture to summarize it anyway",
+        ));
+    }
     if body.trim().is_empty() {
         return Err(Error::bad_input(
             name,
-            "no article text found (only markup or page furniture); give the article body",
+            "no article text found (only markup); give the article body",
         ));
     }
     let lang = lang::detect(&body).lang;
@@ -216,7 +272,49 @@ fn build(
         word_count,
         sha256: sha256_hex(raw),
         furniture_removed: removed,
+        meta: page.meta,
+        warnings,
     })
+}
+
+/// Characters of running text needed, at least, for an article.
+const MIN_PROSE_CHARS: usize = 80;
+/// A paragraph of at least this many characters is running text, whatever
+/// its punctuation (scripts written without spaces).
+const PROSE_LINE_CHARS: usize = 50;
+
+/// True when `paragraphs` read like an article: some running text
+/// (sentences of five words or more, or long paragraphs; counted in
+/// characters), making up at least a quarter of the whole, rather than a
+/// page of short menu and link lines.
+fn looks_like_article(paragraphs: &[String]) -> bool {
+    let chars = |p: &String| p.chars().filter(|c| !c.is_whitespace()).count();
+    let all: usize = paragraphs.iter().map(chars).sum();
+    let prose: usize = paragraphs
+        .iter()
+        .filter(|p| {
+            chars(p) >= PROSE_LINE_CHARS
+                || (count_words(p) >= 5 && crate::segment::ends_sentence(p))
+        })
+        .map(chars)
+        .sum();
+    prose >= MIN_PROSE_CHARS.min(all) && prose * 4 >= all
+}
+
+/// All the text of an HTML fragment, one paragraph per block (for scoring
+/// a reader against an expected extraction).
+pub fn html_text(html: &str) -> String {
+    html::text(html)
+}
+
+/// The paragraphs a text input is split into before the reader looks at
+/// them, normalized as the reader sees them.
+pub fn text_paragraphs(text: &str) -> Vec<String> {
+    let detected = lang::detect(text).lang;
+    split_paragraphs(text)
+        .map(|p| normalize(&p, detected))
+        .filter(|p| !p.is_empty())
+        .collect()
 }
 
 /// Number of whitespace-separated words.
@@ -232,7 +330,12 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// NFC, letter forms for Urdu/Pashto, and collapsed whitespace (one line).
 pub fn normalize(s: &str, lang: Lang) -> String {
-    let nfc: String = s.nfc().collect();
+    // ASCII text is already in NFC.
+    let nfc: String = if s.is_ascii() {
+        s.to_string()
+    } else {
+        s.nfc().collect()
+    };
     let fixed = if lang == Lang::En && !nfc.chars().any(lang::is_arabic_script) {
         nfc
     } else {
@@ -327,7 +430,7 @@ fn detect_format(name: &str, text: &str) -> Format {
     }
 }
 
-fn from_json(name: &str, text: &str) -> Result<(Option<String>, String)> {
+fn from_json(name: &str, text: &str) -> Result<html::Extracted> {
     let value: serde_json::Value = serde_json::from_str(text).map_err(|source| Error::Json {
         what: name.into(),
         source,
@@ -338,11 +441,16 @@ fn from_json(name: &str, text: &str) -> Result<(Option<String>, String)> {
         .or_else(|| field("text"))
         .or_else(|| field("article"))
     {
-        return Ok((title, body));
+        return Ok(html::Extracted {
+            title,
+            body,
+            ..Default::default()
+        });
     }
     if let Some(h) = field("html") {
-        let (t, body) = html::extract(&h);
-        return Ok((title.or(t), body));
+        let mut page = html::extract(&h);
+        page.title = title.or(page.title);
+        return Ok(page);
     }
     Err(Error::bad_input(
         name,

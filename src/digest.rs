@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::article::PageMeta;
+
 use crate::lang::Lang;
 
 /// Version of the JSON output. Bumped on any incompatible change.
@@ -107,6 +109,10 @@ pub struct SourceInfo {
     pub format: String,
     /// Lines removed as page furniture.
     pub furniture_removed: usize,
+    /// What the page says about itself: byline, publication time, site
+    /// name, declared language and canonical URL (HTML inputs).
+    #[serde(default, flatten)]
+    pub page: PageMeta,
 }
 
 /// The model, as reported.
@@ -199,6 +205,7 @@ pub(crate) mod fixtures {
                 sha256: "0".repeat(64),
                 format: "text".into(),
                 furniture_removed: 0,
+                page: PageMeta::default(),
             },
             model: ModelRef {
                 id: "m".into(),

@@ -11,7 +11,7 @@ use crate::numbers;
 use crate::segment;
 
 /// English function words ignored when aligning.
-const STOPWORDS_EN: &[&str] = &[
+pub(crate) const STOPWORDS_EN: &[&str] = &[
     "a", "an", "the", "and", "or", "but", "of", "to", "in", "on", "at", "for", "from", "by",
     "with", "as", "is", "are", "was", "were", "be", "been", "being", "has", "have", "had", "it",
     "its", "this", "that", "these", "those", "he", "she", "they", "them", "his", "her", "their",
@@ -21,7 +21,7 @@ const STOPWORDS_EN: &[&str] = &[
     "such", "per", "s",
 ];
 /// Urdu and Pashto function words ignored when aligning.
-const STOPWORDS_UR_PS: &[&str] = &[
+pub(crate) const STOPWORDS_UR_PS: &[&str] = &[
     "کے", "کی", "کا", "کو", "نے", "میں", "سے", "پر", "اور", "ہے", "ہیں", "تھا", "تھی", "تھے", "یہ",
     "وہ", "کہ", "بھی", "ایک", "د", "او", "په", "له", "چې", "دا", "هم", "ته", "کې", "شو", "وو",
     "یې", "به",

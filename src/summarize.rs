@@ -144,6 +144,7 @@ impl<'p> Summarizer<'p> {
     pub fn run(&self, g: &mut dyn Generator, article: &Article) -> Result<Digest> {
         let t0 = Instant::now();
         let mut log = Log::default();
+        log.warnings.extend(article.warnings.iter().cloned());
         let source = article.full_text();
         let numbers = NumberSet::from_source(&source);
         let numbers_ref = self.opts.numbers_from_source.then_some(&numbers);
@@ -208,6 +209,7 @@ impl<'p> Summarizer<'p> {
                 sha256: article.sha256.clone(),
                 format: format!("{:?}", article.format).to_lowercase(),
                 furniture_removed: article.furniture_removed.len(),
+                page: article.meta.clone(),
             },
             model: ModelRef {
                 id: info.id.clone(),

@@ -60,6 +60,28 @@ const FURNITURE_STARTS: &[&str] = &[
     "video:",
     "also read",
     "see also",
+    "continue reading",
+    "read later",
+    "read the full",
+    "story continues",
+    "accept cookies",
+    "we use cookies",
+    "this site uses cookies",
+    "manage cookies",
+    "cookie settings",
+    "your privacy",
+    "enter your email",
+    "get our newsletter",
+    "sign up for",
+    "newsletter",
+    "go to permalink",
+    "report an error",
+    "leave a reply",
+    "view comments",
+    "show caption",
+    "hide caption",
+    "enlarge this image",
+    "toggle caption",
 ];
 /// Paragraphs that open the comments: everything after them is dropped.
 const COMMENT_MARKERS: &[&str] = &[
@@ -113,6 +135,12 @@ const CREDITS: &[&str] = &[
     "anadolu",
     "shutterstock",
     "courtesy",
+    "source:",
+    "photo:",
+    "photograph:",
+    "illustration:",
+    "file photo",
+    "photo/",
 ];
 /// Words that make a sentence an author bio.
 const BIO_WORDS: &[&str] = &[
@@ -132,7 +160,7 @@ fn words(s: &str) -> usize {
 }
 
 /// True for prose: a long paragraph that ends like a sentence.
-fn is_prose(p: &str) -> bool {
+pub(super) fn is_prose(p: &str) -> bool {
     words(p) >= 10 && ends_sentence(p)
 }
 
@@ -176,7 +204,7 @@ fn is_bio(p: &str, lower: &str) -> bool {
 /// Removes an inline preamble of bylines and timestamps written as
 /// `By . Name . PUBLISHED: . 14:11 EST, 25 October 2013 . | . UPDATED: . …`
 /// (as news sites' text exports carry it) from the start of a paragraph.
-fn strip_preamble(p: &str, removed: &mut Vec<String>) -> String {
+fn strip_preamble(p: &str, removed: &mut Vec<Removed>) -> String {
     let parts: Vec<&str> = p.split(" . ").collect();
     if parts.len() < 3 {
         return p.to_string();
@@ -195,10 +223,13 @@ fn strip_preamble(p: &str, removed: &mut Vec<String>) -> String {
                 .any(|z| lower.contains(z))
             && words(part) <= 8;
         if takes_next {
-            removed.push(format!("{part} . {}", parts[i + 1].trim()));
+            removed.push(Removed::new(
+                format!("{part} . {}", parts[i + 1].trim()),
+                "byline or timestamp",
+            ));
             i += 2;
         } else if part == "|" || timestamp || (lower.starts_with("by ") && words(part) <= 6) {
-            removed.push(part.to_string());
+            removed.push(Removed::new(part, "byline or timestamp"));
             i += 1;
         } else {
             break;
@@ -210,8 +241,80 @@ fn strip_preamble(p: &str, removed: &mut Vec<String>) -> String {
     parts[i.min(parts.len())..].join(" . ")
 }
 
-/// Removes furniture from `paragraphs` in place and returns what it removed.
-pub(super) fn strip(paragraphs: &mut Vec<String>) -> Vec<String> {
+/// A line removed from an input, and why.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Removed {
+    /// The line's text.
+    pub text: String,
+    /// Why it was removed ("byline", "photo caption or credit", ...).
+    pub reason: &'static str,
+    /// The pasted-page reader's story probability for the line, when it
+    /// was removed for lying outside the story.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
+}
+
+impl Removed {
+    pub(super) fn new(text: impl Into<String>, reason: &'static str) -> Self {
+        Self {
+            text: text.into(),
+            reason,
+            score: None,
+        }
+    }
+
+    /// The same, with the reader's story probability for the line.
+    #[must_use]
+    pub(super) fn with_score(mut self, p: f64) -> Self {
+        self.score = Some((p * 1000.0).round() / 1000.0);
+        self
+    }
+}
+
+/// Why a single paragraph is furniture on its own, if it is: a byline, a
+/// caption or credit, an author bio, a share or sign-up prompt, the opening
+/// of a links section or of the comments. `first` is true for the first
+/// paragraph of the story.
+pub(super) fn rule(p: &str, first: bool) -> Option<&'static str> {
+    // A long paragraph of running text is none of these; only a prompt
+    // written as one long line can be.
+    if words(p) > 40 {
+        let lower = p.chars().take(40).collect::<String>().to_lowercase();
+        let prompt = FURNITURE_STARTS.iter().any(|s| lower.starts_with(s));
+        return (prompt && !is_prose(p)).then_some("share, sign-up or page prompt");
+    }
+    let lower = p.to_lowercase();
+    let bare = lower.trim_end_matches([':', '.']).trim();
+    if opens_comments(bare) && !first {
+        Some("comments")
+    } else if is_marker(&lower) {
+        Some("list of links (Top stories, Related, ...)")
+    } else if is_byline(p) {
+        Some("byline")
+    } else if is_credit(&lower) {
+        Some("photo caption or credit")
+    } else if !first && is_bio(p, &lower) {
+        Some("author bio")
+    } else if FURNITURE_STARTS
+        .iter()
+        .any(|s| lower.starts_with(s) && !is_prose(p))
+    {
+        Some("share, sign-up or page prompt")
+    } else {
+        None
+    }
+}
+
+fn opens_comments(bare: &str) -> bool {
+    let n = bare.split_whitespace().count();
+    COMMENT_MARKERS.contains(&bare)
+        || (bare.ends_with(" comments") && n == 2)
+        || (bare.starts_with("comments (") && n <= 2)
+}
+
+/// Removes furniture from `paragraphs` in place and returns what it removed,
+/// each line with its reason.
+pub(super) fn strip(paragraphs: &mut Vec<String>) -> Vec<Removed> {
     let mut removed = Vec::new();
     if let Some(first) = paragraphs.first_mut() {
         *first = strip_preamble(first, &mut removed);
@@ -220,33 +323,25 @@ pub(super) fn strip(paragraphs: &mut Vec<String>) -> Vec<String> {
     let mut in_links = false;
     let mut in_comments = false;
     for (i, p) in std::mem::take(paragraphs).into_iter().enumerate() {
-        let lower = p.to_lowercase();
-        let bare = lower.trim_end_matches([':', '.']).trim();
-        let comment_count = (bare.ends_with(" comments") && bare.split_whitespace().count() == 2)
-            || (bare.starts_with("comments (") && bare.split_whitespace().count() <= 2);
-        in_comments |= i > 0 && (COMMENT_MARKERS.contains(&bare) || comment_count);
-        let drop = if in_comments {
-            true
-        } else if is_marker(&lower) {
+        let why = rule(&p, i == 0);
+        in_comments |= why == Some("comments");
+        let reason = if in_comments {
+            Some("comments")
+        } else if why == Some("list of links (Top stories, Related, ...)") {
             in_links = true;
-            true
+            why
         } else if in_links && !is_prose(&p) {
-            true
+            Some("list of links (Top stories, Related, ...)")
         } else {
             in_links = false;
-            FURNITURE_STARTS
-                .iter()
-                .any(|s| lower.starts_with(s) && !is_prose(&p))
-                || is_byline(&p)
-                || is_credit(&lower)
-                || (i > 0 && is_bio(&p, &lower))
-                || (words(&p) <= 2 && !ends_sentence(&p))
-                || (i > 0 && words(&p) <= 3 && !ends_sentence(&p))
+            why.or_else(|| {
+                let short = words(&p) <= 2 || (i > 0 && words(&p) <= 3);
+                (short && !ends_sentence(&p)).then_some("short line, not running text")
+            })
         };
-        if drop {
-            removed.push(p);
-        } else {
-            kept.push(p);
+        match reason {
+            Some(r) => removed.push(Removed::new(p, r)),
+            None => kept.push(p),
         }
     }
     *paragraphs = kept;
@@ -257,7 +352,7 @@ pub(super) fn strip(paragraphs: &mut Vec<String>) -> Vec<String> {
 mod tests {
     use super::*;
 
-    fn strip_vec(v: &[&str]) -> (Vec<String>, Vec<String>) {
+    fn strip_vec(v: &[&str]) -> (Vec<String>, Vec<Removed>) {
         let mut p: Vec<String> = v.iter().map(|s| s.to_string()).collect();
         let r = strip(&mut p);
         (p, r)

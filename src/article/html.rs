@@ -1,7 +1,9 @@
-//! HTML article extraction: title, headings and paragraphs, without scripts,
-//! styles, navigation, headers, footers, asides and page widgets.
+//! HTML article extraction: the article text and the page's metadata
+//! through dom_smoothie (Mozilla Readability's algorithm), with a
+//! block-by-block reading of our own when it finds no article.
 
 use scraper::{ElementRef, Html, Node, Selector};
+use serde::{Deserialize, Serialize};
 
 /// Elements whose whole subtree is never article text.
 const SKIP: &[&str] = &[
@@ -71,9 +73,197 @@ const WIDGET_MARKS: &[&str] = &[
     "taboola",
 ];
 
-/// Extracts `(title, body)` from an HTML page or fragment. The body has one
-/// paragraph per block, separated by blank lines.
-pub(super) fn extract(html: &str) -> (Option<String>, String) {
+/// What an HTML page says about itself: the metadata a reader extracts
+/// next to the article text.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageMeta {
+    /// The article's byline (author), when the page names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub byline: Option<String>,
+    /// Publication time as the page gives it (usually ISO 8601).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published: Option<String>,
+    /// The site's name ("Dawn", "BBC News").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site_name: Option<String>,
+    /// The language the page declares (`lang` attribute), as written there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lang: Option<String>,
+    /// The canonical URL (`<link rel="canonical">`, else `og:url` or JSON-LD).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// An HTML page read: title, body (one paragraph per block, separated by
+/// blank lines) and metadata.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Extracted {
+    pub title: Option<String>,
+    pub body: String,
+    pub meta: PageMeta,
+    /// Set when the main extractor found nothing and the page was read
+    /// block by block instead.
+    pub fallback: Option<String>,
+}
+
+/// Fewest words the main extractor must find before its reading is used.
+const MIN_EXTRACTED_WORDS: usize = 25;
+
+/// Extracts title, body and metadata from an HTML page or fragment with
+/// dom_smoothie (Mozilla Readability's algorithm). When it finds no
+/// article, the page is read block by block, leaving out scripts,
+/// navigation, headers, footers and widgets.
+pub(super) fn extract(html: &str) -> Extracted {
+    let cfg = dom_smoothie::Config {
+        text_mode: dom_smoothie::TextMode::Formatted,
+        ..Default::default()
+    };
+    let parsed = dom_smoothie::Readability::new(html, None, Some(cfg)).and_then(|mut r| r.parse());
+    let canonical = canonical_url(html);
+    match parsed {
+        Ok(a) if a.text_content.split_whitespace().count() >= MIN_EXTRACTED_WORDS => {
+            let opt = |s: Option<String>| s.map(|s| squash(&s)).filter(|s| !s.is_empty());
+            let title = opt(Some(a.title.clone())).map(|t| prefer_h1(&t, html));
+            let mut body = paragraphs(&a.text_content);
+            if let (Some(t), Some(first)) = (&title, body.first()) {
+                if first == t {
+                    body.remove(0);
+                }
+            }
+            Extracted {
+                title,
+                body: body.join("\n\n"),
+                meta: PageMeta {
+                    byline: opt(a.byline),
+                    published: opt(a.published_time),
+                    site_name: opt(a.site_name),
+                    lang: opt(a.lang),
+                    url: canonical.or_else(|| opt(a.url)),
+                },
+                fallback: None,
+            }
+        }
+        other => {
+            let why = match other {
+                Err(e) => format!("the article extractor failed ({e})"),
+                Ok(_) => "the article extractor found no article".to_string(),
+            };
+            let (title, body) = blocks(html);
+            Extracted {
+                title,
+                body,
+                meta: PageMeta {
+                    url: canonical,
+                    ..PageMeta::default()
+                },
+                fallback: Some(format!("{why}; the page was read block by block")),
+            }
+        }
+    }
+}
+
+/// The page's first `<h1>` instead of a `<title>` that is the site's name
+/// and a fragment of it (`Site | Quake` beside `<h1>Quake strikes north`).
+fn prefer_h1(title: &str, html: &str) -> String {
+    let Some((a, b)) = [" | ", " - ", " – ", " — ", " :: "]
+        .iter()
+        .find_map(|sep| title.split_once(sep))
+    else {
+        return title.to_string();
+    };
+    let Some(h1) = first_h1(html) else {
+        return title.to_string();
+    };
+    let words = |s: &str| -> Vec<String> {
+        s.split_whitespace()
+            .map(|w| {
+                w.trim_matches(|c: char| !c.is_alphanumeric())
+                    .to_lowercase()
+            })
+            .filter(|w| !w.is_empty())
+            .collect()
+    };
+    let h = words(&h1);
+    let inside = |part: &str| {
+        let p = words(part);
+        !p.is_empty() && p.len() <= h.len() && p.iter().all(|w| h.contains(w))
+    };
+    if h.len() >= 3 && (inside(a) || inside(b)) {
+        h1
+    } else {
+        title.to_string()
+    }
+}
+
+/// The text of the page's first `<h1>` element, found by a scan.
+fn first_h1(html: &str) -> Option<String> {
+    let lower = html.to_ascii_lowercase();
+    let open = lower.find("<h1")?;
+    let body = open + lower[open..].find('>')? + 1;
+    let close = body + lower[body..].find("</h1")?;
+    let text = squash(
+        &Html::parse_fragment(&html[body..close])
+            .root_element()
+            .text()
+            .collect::<String>(),
+    );
+    (!text.is_empty()).then_some(text)
+}
+
+/// The extractor's text as paragraphs: one per non-empty line.
+fn paragraphs(text: &str) -> Vec<String> {
+    text.lines().map(squash).filter(|l| !l.is_empty()).collect()
+}
+
+/// The `href` of `<link rel="canonical">`, or the `content` of
+/// `<meta property="og:url">`, found by a scan of the page's head.
+fn canonical_url(html: &str) -> Option<String> {
+    let end = html
+        .char_indices()
+        .nth(256 * 1024)
+        .map_or(html.len(), |(i, _)| i);
+    let head = &html[..end];
+    let lower = head.to_ascii_lowercase();
+    let tag_with = |tag: &str, needle: &str, attr: &str| -> Option<String> {
+        let mut from = 0;
+        while let Some(i) = lower[from..].find(tag) {
+            let start = from + i;
+            let stop = lower[start..].find('>').map_or(lower.len(), |j| start + j);
+            let t = &lower[start..stop];
+            if t.contains(needle) {
+                return attr_value(&head[start..stop], t, attr);
+            }
+            from = stop;
+        }
+        None
+    };
+    tag_with("<link", "canonical", "href")
+        .or_else(|| tag_with("<meta", "og:url", "content"))
+        .filter(|u| u.starts_with("http"))
+}
+
+/// The value of `attr` in one tag's text (`lower` is the same text in
+/// lower case, for finding the attribute).
+fn attr_value(tag: &str, lower: &str, attr: &str) -> Option<String> {
+    let key = format!("{attr}=");
+    let i = lower.find(&key)? + key.len();
+    let rest = &tag[i..];
+    let (quote, rest) = match rest.chars().next()? {
+        q @ ('"' | '\'') => (Some(q), &rest[1..]),
+        _ => (None, rest),
+    };
+    let end = match quote {
+        Some(q) => rest.find(q)?,
+        None => rest
+            .find(|c: char| c.is_whitespace() || c == '/')
+            .unwrap_or(rest.len()),
+    };
+    Some(rest[..end].trim().to_string()).filter(|v| !v.is_empty())
+}
+
+/// Reads `(title, body)` block by block: headings, paragraphs and list
+/// items of the `article`, `main` or `body`, without page chrome.
+fn blocks(html: &str) -> (Option<String>, String) {
     let doc = Html::parse_document(html);
     let root = ["article", "main", "body"]
         .iter()
@@ -84,7 +274,7 @@ pub(super) fn extract(html: &str) -> (Option<String>, String) {
         .unwrap_or_else(|| doc.root_element());
     let mut blocks = Vec::new();
     let mut cur = String::new();
-    walk(root, &mut blocks, &mut cur);
+    walk(root, &mut blocks, &mut cur, true);
     flush(&mut blocks, &mut cur);
 
     let h1 = root
@@ -105,13 +295,28 @@ pub(super) fn extract(html: &str) -> (Option<String>, String) {
     (title, blocks.join("\n\n"))
 }
 
-fn walk(el: ElementRef<'_>, blocks: &mut Vec<String>, cur: &mut String) {
+/// All the text of an HTML fragment, one paragraph per block (for scoring
+/// readers against an expected extraction).
+pub(super) fn text(html: &str) -> String {
+    let doc = Html::parse_fragment(html);
+    let mut blocks = Vec::new();
+    let mut cur = String::new();
+    walk(doc.root_element(), &mut blocks, &mut cur, false);
+    flush(&mut blocks, &mut cur);
+    blocks.join("\n\n")
+}
+
+/// Collects the text under `el` into `blocks`, one per block element;
+/// `skip_chrome` leaves out navigation, headers, footers and widgets,
+/// otherwise only scripts and styles are left out.
+fn walk(el: ElementRef<'_>, blocks: &mut Vec<String>, cur: &mut String, skip_chrome: bool) {
     for child in el.children() {
         match child.value() {
             Node::Text(t) => cur.push_str(t),
             Node::Element(e) => {
                 let name = e.name();
-                if SKIP.contains(&name) || is_widget(e) {
+                let chrome = SKIP.contains(&name) || is_widget(e);
+                if (skip_chrome && chrome) || matches!(name, "script" | "style") {
                     continue;
                 }
                 let block = BLOCKS.contains(&name);
@@ -119,7 +324,7 @@ fn walk(el: ElementRef<'_>, blocks: &mut Vec<String>, cur: &mut String) {
                     flush(blocks, cur);
                 }
                 if let Some(child_el) = ElementRef::wrap(child) {
-                    walk(child_el, blocks, cur);
+                    walk(child_el, blocks, cur, skip_chrome);
                 }
                 if block {
                     flush(blocks, cur);

@@ -198,3 +198,105 @@ Comments (12)\nClosed\nReader A: Stay safe everyone.\n";
     let a = read_str("dawn.txt", dawn).unwrap();
     assert_eq!(a.body, "Karachi recorded a maximum temperature of 41 degrees Celsius on Monday, the Met Office said.");
 }
+
+#[test]
+fn pasted_news_page_keeps_the_story_and_names_what_it_removed() {
+    let page = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/pages/doha-talks-pasted.txt"
+    ))
+    .unwrap();
+    let a = read_str("doha.txt", &page).unwrap();
+    assert_eq!(
+        a.title.as_deref(),
+        Some("Pakistan, Afghan Taliban to hold talks in Doha today")
+    );
+    assert!(
+        a.body
+            .starts_with("ISLAMABAD: Pakistan and the Afghan Taliban"),
+        "{}",
+        a.body
+    );
+    assert!(a.body.ends_with("since the clashes began."), "{}", a.body);
+    for bad in [
+        "journalist with 15 years",
+        "Quaid-i-Azam",
+        "Photo: APP",
+        "Facebook",
+        "Top Stories",
+        "Rupee gains",
+        "moderated",
+        "Reader from Lahore",
+        "All rights reserved",
+        "Staff Reporter",
+    ] {
+        assert!(!a.body.contains(bad), "{bad} leaked into {}", a.body);
+    }
+    let reason = |needle: &str| {
+        a.furniture_removed
+            .iter()
+            .find(|r| r.text.contains(needle))
+            .map(|r| r.reason)
+    };
+    assert_eq!(reason("journalist with 15 years"), Some("author bio"));
+    assert_eq!(reason("Photo: APP"), Some("photo caption or credit"));
+    assert_eq!(
+        reason("Facebook Twitter"),
+        Some("share, sign-up or page prompt")
+    );
+    assert_eq!(reason("Rupee gains"), Some("after the story"));
+    let kept: Vec<&str> = a.body.split("\n\n").collect();
+    assert!(a
+        .furniture_removed
+        .iter()
+        .all(|r| !kept.contains(&r.text.as_str())));
+}
+
+#[test]
+fn a_page_of_links_is_no_article_unless_furniture_is_kept() {
+    let menu = "Home\nWorld\nPakistan\nBusiness\nSport\nWeather\nLog in\nSubscribe\nContact us\nPrivacy policy\n";
+    let e = read_str("menu.txt", menu).unwrap_err().to_string();
+    assert!(e.starts_with("menu.txt: no article found"), "{e}");
+    assert!(e.contains("--keep-furniture"), "{e}");
+    let kept = from_bytes(
+        "menu.txt",
+        menu.as_bytes(),
+        &ReadOptions {
+            strip_furniture: false,
+            ..ReadOptions::default()
+        },
+    )
+    .unwrap();
+    assert!(kept.body.contains("Privacy policy"));
+}
+
+#[test]
+fn html_metadata_is_read_with_the_article() {
+    let page = r#"<!doctype html><html lang="en"><head>
+<title>Floods hit Swat valley | The Daily Site</title>
+<link rel="canonical" href="https://example.com/news/floods-swat">
+<meta property="og:site_name" content="The Daily Site">
+<meta property="article:published_time" content="2025-08-14T09:30:00+05:00">
+<meta name="author" content="Sara Khan">
+</head><body><nav><a href="/">Home</a></nav>
+<article><h1>Floods hit Swat valley</h1>
+<p>Flash floods killed 30 people in the Swat valley on Sunday, officials said, as rescue teams searched for the missing in several villages.</p>
+<p>The provincial disaster authority said 2,600 homes were damaged and that roads to 14 villages were cut off by the water.</p>
+<p>Rescue teams from the army joined the search on Monday morning, the authority said in a statement issued in Peshawar.</p>
+</article><footer>Copyright 2025</footer></body></html>"#;
+    let a = read_str("page.html", page).unwrap();
+    assert_eq!(a.title.as_deref(), Some("Floods hit Swat valley"));
+    assert!(a.body.starts_with("Flash floods killed 30 people"));
+    assert_eq!(a.meta.site_name.as_deref(), Some("The Daily Site"));
+    assert_eq!(
+        a.meta.published.as_deref(),
+        Some("2025-08-14T09:30:00+05:00")
+    );
+    assert_eq!(a.meta.byline.as_deref(), Some("Sara Khan"));
+    assert_eq!(a.meta.lang.as_deref(), Some("en"));
+    assert_eq!(
+        a.meta.url.as_deref(),
+        Some("https://example.com/news/floods-swat")
+    );
+    assert!(a.warnings.is_empty(), "{:?}", a.warnings);
+}

@@ -19,6 +19,18 @@ pub struct EvalArgs {
     /// `{"document","summary"}`; with --to, the NTREX-128 folder or a JSONL of `{"source","reference"}`.
     #[arg(long)]
     pub data: PathBuf,
+    /// What to score: `summarize` (default; with --to, translation) or `read`
+    /// (the article reader on a folder of saved pages in Readability's layout,
+    /// as HTML and as pasted pages).
+    #[arg(long, value_enum, default_value_t = Task::Summarize)]
+    pub task: Task,
+    /// With --task read: score only these page folders (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub pages: Vec<String>,
+    /// With --task read: also write every pasted line's reader features as
+    /// JSONL here (for `tools/fit-paste-reader.py`).
+    #[arg(long)]
+    pub dump_lines: Option<PathBuf>,
     /// Score translation into this language (ur, ps) instead of summarization.
     #[arg(long)]
     pub to: Option<Lang>,
@@ -41,8 +53,20 @@ pub struct EvalArgs {
     pub engine: EngineArgs,
 }
 
+/// What `khulasa eval` scores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Task {
+    /// Digests against reference summaries (or translation, with --to).
+    Summarize,
+    /// The article reader against expected article text.
+    Read,
+}
+
 /// Runs `khulasa eval`.
 pub fn run(a: EvalArgs) -> anyhow::Result<ExitCode> {
+    if a.task == Task::Read {
+        return run_read(&a);
+    }
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, crate::batch::stop_flag().clone())?;
     }
@@ -141,4 +165,23 @@ fn run_translation(a: &EvalArgs, to: Lang) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// `khulasa eval --task read`: the reader on saved pages, HTML and pasted.
+fn run_read(a: &EvalArgs) -> anyhow::Result<ExitCode> {
+    use eval::read::{self, Mode};
+    let pages = read::load_pages(&a.data, &a.pages)?;
+    let opts = a.engine.read_options();
+    if let Some(path) = &a.dump_lines {
+        read::dump_lines(&pages, path)?;
+    }
+    let reports = [
+        read::run(&pages, Mode::Html, &opts)?,
+        read::run(&pages, Mode::Pasted, &opts)?,
+    ];
+    super::print(&read::table(&reports, a.engine.base.verbose))?;
+    if let Some(p) = &a.report {
+        crate::batch::store::write_atomic(p, &serde_json::to_vec_pretty(&reports)?)?;
+    }
+    Ok(ExitCode::SUCCESS)
 }

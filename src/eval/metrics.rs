@@ -30,6 +30,22 @@ pub struct Prf {
     pub f1: f64,
 }
 
+impl Prf {
+    /// Precision and recall with their harmonic mean as F1 (0 when both are 0).
+    pub fn new(precision: f64, recall: f64) -> Self {
+        let f1 = if precision + recall > 0.0 {
+            2.0 * precision * recall / (precision + recall)
+        } else {
+            0.0
+        };
+        Self {
+            precision,
+            recall,
+            f1,
+        }
+    }
+}
+
 fn prf(overlap: f64, cand: f64, reference: f64) -> Prf {
     let precision = if cand > 0.0 { overlap / cand } else { 0.0 };
     let recall = if reference > 0.0 {
@@ -37,16 +53,7 @@ fn prf(overlap: f64, cand: f64, reference: f64) -> Prf {
     } else {
         0.0
     };
-    let f1 = if precision + recall > 0.0 {
-        2.0 * precision * recall / (precision + recall)
-    } else {
-        0.0
-    };
-    Prf {
-        precision,
-        recall,
-        f1,
-    }
+    Prf::new(precision, recall)
 }
 
 fn ngrams<T: std::hash::Hash + Eq + Clone>(tokens: &[T], n: usize) -> HashMap<Vec<T>, usize> {

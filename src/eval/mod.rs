@@ -15,6 +15,7 @@ use crate::segment;
 use crate::summarize::Summarizer;
 
 pub mod metrics;
+pub mod read;
 pub mod translation;
 
 /// A document with a reference summary.

@@ -78,9 +78,14 @@ fn dir_name(d: Dir) -> &'static str {
     }
 }
 
-/// The publisher of a digest: URL host, else the input's parent folder.
+/// The publisher of a digest: the batch item's URL host, the page's site
+/// name, its canonical URL's host, else the input's parent folder.
 fn publisher(d: &Digest) -> String {
-    if let Some(url) = d.batch.as_ref().and_then(|b| b.url.as_deref()) {
+    let url = d.batch.as_ref().and_then(|b| b.url.as_deref());
+    if let (None, Some(site)) = (url, d.source.page.site_name.as_deref()) {
+        return site.to_string();
+    }
+    if let Some(url) = url.or(d.source.page.url.as_deref()) {
         let host = url
             .split("://")
             .nth(1)
@@ -104,6 +109,15 @@ fn publisher(d: &Digest) -> String {
         .and_then(|p| p.file_name())
         .and_then(|n| n.to_str())
         .map_or_else(|| "Other".to_string(), str::to_string)
+}
+
+/// When `d`'s article was published: as its batch item says, else as its
+/// page says.
+fn published_of(d: &Digest) -> Option<String> {
+    d.batch
+        .as_ref()
+        .and_then(|b| b.published.clone())
+        .or_else(|| d.source.page.published.clone())
 }
 
 /// The headline, summary and facts of `d` in `lang`: its own text, or a
@@ -134,12 +148,7 @@ pub fn render(
         .filter(|d| text_in(d, opts.lang).is_some())
         .collect();
     let left_out = digests.len() - chosen.len();
-    let published = |d: &Digest| {
-        d.batch
-            .as_ref()
-            .and_then(|b| b.published.clone())
-            .unwrap_or_default()
-    };
+    let published = |d: &Digest| published_of(d).unwrap_or_default();
     let id = |d: &Digest| {
         d.batch
             .as_ref()
@@ -170,8 +179,12 @@ pub fn render(
             summary: summary.to_string(),
             key_facts: key_facts.to_vec(),
             source: d.source.title.clone().unwrap_or_else(|| publisher(d)),
-            url: d.batch.as_ref().and_then(|b| b.url.clone()),
-            published: d.batch.as_ref().and_then(|b| b.published.clone()),
+            url: d
+                .batch
+                .as_ref()
+                .and_then(|b| b.url.clone())
+                .or_else(|| d.source.page.url.clone()),
+            published: published_of(d),
             lang: opts.lang.code(),
             dir: dir_name(opts.lang.dir()),
         });

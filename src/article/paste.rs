@@ -1,0 +1,544 @@
+//! The pasted-page reader: a whole page selected in a browser and pasted
+//! as text. Each paragraph (line) is scored as story or page furniture by a
+//! logistic model over features of the line and its neighbours; the story
+//! is the one run of lines with the highest total score; the title is the
+//! headline line next to the start of that run. The weights are fitted on
+//! saved pages by `tools/fit-paste-reader.py` and kept in [`WEIGHTS`].
+
+use super::furniture::{self, Removed};
+use crate::ground::{STOPWORDS_EN, STOPWORDS_UR_PS};
+use crate::segment::ends_sentence;
+
+/// Number of features per line.
+pub const FEATURES: usize = 16;
+
+/// Names of the features, in order (for the fitting script's report).
+pub const FEATURE_NAMES: [&str; FEATURES] = [
+    "bias",
+    "log_words",
+    "ends_sentence",
+    "stopword_share",
+    "capitalized_share",
+    "link_like",
+    "furniture_rule",
+    "digit_share",
+    "repeated",
+    "window_log_words",
+    "window_ends_sentence",
+    "position",
+    "log_commas",
+    "short",
+    "window_stopword_share",
+    "list_item",
+];
+
+/// Logistic weights over [`FEATURE_NAMES`], fitted by
+/// `tools/fit-paste-reader.py` on the pasted dev pages.
+pub const WEIGHTS: [f64; FEATURES] = [
+    -3.245, 0.966, 0.309, 1.195, -1.121, 0.533, -2.170, 1.015, 0.071, 4.238, 1.895, -1.881, 0.047,
+    0.074, -0.227, 1.756,
+];
+
+/// Lines on each side that make a line's neighbourhood.
+const WINDOW: usize = 3;
+
+/// What the reader made of a pasted page.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Reading {
+    /// The headline line, when one was found.
+    pub title: Option<String>,
+    /// The story's paragraphs, in order.
+    pub kept: Vec<String>,
+    /// Every other line, with its reason.
+    pub removed: Vec<Removed>,
+    /// Mean story probability of the kept lines, weighted by words.
+    pub confidence: f64,
+}
+
+/// Function words of other languages whose pages a desk also pastes
+/// (French, Spanish, Portuguese, German, Italian, Czech); English, Urdu and
+/// Pashto come from the fact check's lists.
+const STOPWORDS_OTHER: &[&str] = &[
+    "le", "la", "les", "des", "du", "de", "et", "est", "une", "un", "en", "que", "qui", "dans",
+    "pour", "pas", "sur", "au", "aux", "avec", "il", "elle", "el", "los", "las", "del", "y", "es",
+    "por", "con", "para", "una", "se", "lo", "como", "o", "os", "do", "da", "dos", "das", "em",
+    "um", "uma", "não", "der", "die", "das", "und", "ist", "nicht", "mit", "den", "dem", "von",
+    "zu", "ein", "eine", "auf", "il", "di", "che", "è", "per", "non", "gli", "della", "je", "na",
+    "se", "v", "ve", "to", "že", "s", "z", "jako", "ale",
+];
+
+/// A line's size in words; text in scripts written without spaces (Chinese,
+/// Japanese) counts one word for every two characters.
+fn words(s: &str) -> usize {
+    let spaced = s.split_whitespace().count();
+    let dense = s.chars().filter(|&c| c >= '\u{3000}').count() / 2;
+    spaced.max(dense)
+}
+
+fn size(s: &str) -> f64 {
+    words(s) as f64
+}
+
+fn log_words(s: &str) -> f64 {
+    (1.0 + words(s) as f64).ln() / 3.0
+}
+
+fn is_stopword(w: &str) -> bool {
+    static SORTED: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    let sorted = SORTED.get_or_init(|| {
+        let mut v = [STOPWORDS_EN, STOPWORDS_UR_PS, STOPWORDS_OTHER].concat();
+        v.sort_unstable();
+        v.dedup();
+        v
+    });
+    let has = |w: &str| sorted.binary_search(&w).is_ok();
+    let w = w.trim_matches(|c: char| !c.is_alphanumeric());
+    // No function word is longer than this many bytes.
+    if w.len() > 12 {
+        return false;
+    }
+    if w.chars().any(char::is_uppercase) {
+        has(w.to_lowercase().as_str())
+    } else {
+        has(w)
+    }
+}
+
+fn share(n: usize, of: usize) -> f64 {
+    if of == 0 {
+        0.0
+    } else {
+        n as f64 / of as f64
+    }
+}
+
+fn link_like(s: &str) -> bool {
+    let lower = s.to_lowercase();
+    lower.contains("http://")
+        || lower.contains("https://")
+        || lower.contains("www.")
+        || s.contains(" | ")
+        || s.contains(" • ")
+        || s.split_whitespace().any(|w| {
+            (w.starts_with('@') && w.len() > 2)
+                || (w.contains('@') && w.contains('.'))
+                || w.ends_with(".com")
+        })
+}
+
+/// Content words of `s`, lower-cased, for similarity to the headline.
+fn content_words(s: &str) -> Vec<String> {
+    s.split_whitespace()
+        .map(|w| {
+            w.trim_matches(|c: char| !c.is_alphanumeric())
+                .to_lowercase()
+        })
+        .filter(|w| w.chars().count() > 2 && !is_stopword(w))
+        .collect()
+}
+
+/// The per-line features that do not look at neighbours.
+fn own_features(p: &str, first: bool) -> [f64; FEATURES] {
+    let ws: Vec<&str> = p.split_whitespace().collect();
+    let latin: Vec<&&str> = ws
+        .iter()
+        .filter(|w| w.chars().next().is_some_and(|c| c.is_ascii_alphabetic()))
+        .collect();
+    let caps = latin
+        .iter()
+        .filter(|w| w.chars().next().is_some_and(char::is_uppercase))
+        .count();
+    let chars = p.chars().filter(|c| !c.is_whitespace()).count();
+    let digits = p.chars().filter(char::is_ascii_digit).count();
+    let mut f = [0.0; FEATURES];
+    f[0] = 1.0;
+    f[1] = log_words(p);
+    f[2] = f64::from(u8::from(ends_sentence(p)));
+    f[3] = share(ws.iter().filter(|w| is_stopword(w)).count(), ws.len());
+    f[4] = share(caps, latin.len());
+    f[5] = f64::from(u8::from(link_like(p)));
+    f[6] = f64::from(u8::from(furniture::rule(p, first).is_some()));
+    f[7] = share(digits, chars);
+    f[12] = (1.0 + p.matches([',', '،']).count() as f64).ln();
+    f[13] = f64::from(u8::from(ws.len() <= 3));
+    f[15] = f64::from(u8::from(is_list_item(p)));
+    f
+}
+
+/// `1. Finland`, `- item`, `• item`: a line of a list.
+fn is_list_item(p: &str) -> bool {
+    let t = p.trim_start();
+    let digits = t.chars().take_while(char::is_ascii_digit).count();
+    (digits > 0 && digits <= 3 && t[digits..].starts_with(['.', ')']))
+        || t.starts_with(['•', '-', '–', '*', '·'])
+}
+
+/// The features of every line of a page, neighbours included.
+pub fn features(lines: &[String]) -> Vec<[f64; FEATURES]> {
+    let n = lines.len();
+    let mut counts = std::collections::HashMap::new();
+    for l in lines {
+        *counts.entry(l.as_str()).or_insert(0usize) += 1;
+    }
+    let mut f: Vec<[f64; FEATURES]> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| own_features(l, i == 0))
+        .collect();
+    // Running sums make each window mean O(1), so a page of any length
+    // costs time linear in its lines.
+    let prefix = |k: usize| -> Vec<f64> {
+        let mut s = vec![0.0; n + 1];
+        for i in 0..n {
+            s[i + 1] = s[i] + f[i][k];
+        }
+        s
+    };
+    let (pw, pe, ps) = (prefix(1), prefix(2), prefix(3));
+    for i in 0..n {
+        let (lo, hi) = (i.saturating_sub(WINDOW), (i + WINDOW + 1).min(n));
+        let others = (hi - lo - 1).max(1) as f64;
+        let own = f[i];
+        let mean = |s: &[f64], k: usize| (s[hi] - s[lo] - own[k]) / others;
+        let (w, e, st) = (mean(&pw, 1), mean(&pe, 2), mean(&ps, 3));
+        f[i][8] = f64::from(u8::from(counts[lines[i].as_str()] > 1));
+        f[i][9] = w;
+        f[i][10] = e;
+        f[i][11] = share(i, n.max(1));
+        f[i][14] = st;
+    }
+    f
+}
+
+/// Story probability of a line with features `f`.
+pub fn probability(f: &[f64; FEATURES]) -> f64 {
+    let z: f64 = f.iter().zip(WEIGHTS.iter()).map(|(x, w)| x * w).sum();
+    1.0 / (1.0 + (-z).exp())
+}
+
+/// The run `[start, end)` with the largest total of `values` (Kadane).
+fn best_run(values: &[f64]) -> (usize, usize) {
+    let (mut best, mut best_run) = (f64::NEG_INFINITY, (0, 0));
+    let (mut sum, mut start) = (0.0, 0);
+    for (i, v) in values.iter().enumerate() {
+        if sum <= 0.0 {
+            sum = 0.0;
+            start = i;
+        }
+        sum += v;
+        if sum > best {
+            best = sum;
+            best_run = (start, i + 1);
+        }
+    }
+    best_run
+}
+
+/// Lines before the story's first paragraph searched for its headline.
+const TITLE_REACH: usize = 40;
+
+/// Paragraphs of the story whose words a headline is compared with.
+const STORY_WORDS_FROM: usize = 30;
+
+/// Number of features of a headline candidate.
+pub const TITLE_FEATURES: usize = 10;
+
+/// Names of the headline candidates' features, in order.
+pub const TITLE_FEATURE_NAMES: [&str; TITLE_FEATURES] = [
+    "bias",
+    "story_similarity",
+    "five_words_or_more",
+    "twenty_words_or_fewer",
+    "repeated",
+    "headlines_around",
+    "distance",
+    "capitalized_share",
+    "story_probability",
+    "stopword_share",
+];
+
+/// Logistic weights over [`TITLE_FEATURE_NAMES`], fitted by
+/// `tools/fit-paste-reader.py` on the pasted dev pages.
+pub const TITLE_WEIGHTS: [f64; TITLE_FEATURES] = [
+    -4.913, 3.008, 1.604, 0.721, 1.297, -0.583, -1.637, 0.950, -1.182, 1.417,
+];
+
+/// A headline candidate: its line, its text (without a byline run on after
+/// it) and its features.
+#[derive(Debug, Clone)]
+pub struct TitleCandidate {
+    /// The line's index.
+    pub line: usize,
+    /// The headline text.
+    pub text: String,
+    /// Its features, over [`TITLE_FEATURE_NAMES`].
+    pub features: [f64; TITLE_FEATURES],
+}
+
+/// The headline-like lines before the story's first paragraph (the first of
+/// a cluster of paragraphs: a teaser or a dek alone does not start it),
+/// with their features. `p` is each line's story probability, and the story
+/// runs over `start..end`.
+pub fn title_candidates(
+    lines: &[String],
+    p: &[f64],
+    start: usize,
+    end: usize,
+) -> Vec<TitleCandidate> {
+    let prose = |i: usize| words(&lines[i]) >= 15 && ends_sentence(&lines[i]);
+    let first = (start..end)
+        .find(|&i| prose(i) && (i + 1..(i + 5).min(end)).filter(|&j| prose(j)).count() >= 2)
+        .or_else(|| (start..end).find(|&i| prose(i)))
+        .unwrap_or(start);
+    let story: std::collections::HashSet<String> = lines[first..end.min(first + STORY_WORDS_FROM)]
+        .iter()
+        .flat_map(|l| content_words(l))
+        .map(|w| stem(&w))
+        .collect();
+    let lo = first.saturating_sub(TITLE_REACH);
+    let mut counts = std::collections::HashMap::new();
+    for l in &lines[lo..end] {
+        *counts.entry(rouge_key(l)).or_insert(0usize) += 1;
+    }
+    let texts: Vec<Option<String>> = (lo..first.max(1).min(lines.len()))
+        .map(|i| {
+            let l = headline_part(&lines[i]);
+            headline_like(&l).then_some(l)
+        })
+        .collect();
+    let mut out = Vec::new();
+    for (k, c) in texts.iter().enumerate() {
+        let Some(l) = c else { continue };
+        let i = lo + k;
+        let cw = content_words(l);
+        // Shared words count for more in a longer line: a two-word label
+        // shares all its words with many stories.
+        let sim = share(
+            cw.iter().filter(|w| story.contains(&stem(w))).count(),
+            cw.len(),
+        ) * (cw.len() as f64 / 5.0).min(1.0);
+        // Headlines in a list of other headlines are links to other stories.
+        let listed = (k.saturating_sub(2)..(k + 3).min(texts.len()))
+            .filter(|&j| j != k && texts[j].as_ref().is_some_and(|o| o != l))
+            .count();
+        let n = words(l);
+        let own = own_features(l, false);
+        let features = [
+            1.0,
+            sim,
+            f64::from(u8::from(n >= 5)),
+            f64::from(u8::from(n <= 20)),
+            f64::from(u8::from(counts.get(&rouge_key(l)).is_some_and(|&c| c > 1))),
+            listed as f64,
+            (first - i) as f64 / TITLE_REACH as f64,
+            own[4],
+            p[i],
+            own[3],
+        ];
+        out.push(TitleCandidate {
+            line: i,
+            text: l.clone(),
+            features,
+        });
+    }
+    out
+}
+
+/// The headline: the candidate with the highest fitted score.
+fn find_title(lines: &[String], p: &[f64], start: usize, end: usize) -> Option<(usize, String)> {
+    let score = |f: &[f64; TITLE_FEATURES]| -> f64 {
+        f.iter().zip(TITLE_WEIGHTS.iter()).map(|(x, w)| x * w).sum()
+    };
+    title_candidates(lines, p, start, end)
+        .into_iter()
+        .map(|c| (score(&c.features), c))
+        .fold(
+            None,
+            |best: Option<(f64, TitleCandidate)>, (s, c)| match best {
+                Some((b, _)) if b >= s => best,
+                _ => Some((s, c)),
+            },
+        )
+        .map(|(_, c)| (c.line, c.text))
+}
+
+/// True when `l` could be a headline: a few words, not a sentence or a
+/// label, no links, dates or lists.
+fn headline_like(l: &str) -> bool {
+    let n = words(l);
+    let digits = l.chars().filter(char::is_ascii_digit).count();
+    (3..=30).contains(&n)
+        && !l.ends_with(['.', '۔', ':', ',', ';'])
+        && !link_like(l)
+        && furniture::rule(l, true).is_none()
+        && digits * 4 < l.chars().count()
+        && l.matches(',').count() < 3
+}
+
+/// The first five characters of a word: enough to match its inflections.
+fn stem(w: &str) -> String {
+    w.chars().take(5).collect()
+}
+
+/// A line's words, lower-cased, for telling repeated lines apart.
+fn rouge_key(l: &str) -> String {
+    content_words(l).join(" ")
+}
+
+/// A headline line without a byline run on after it: `Floods in Swat by
+/// Sara Khan @sara February 1, 2016` → `Floods in Swat`.
+fn headline_part(l: &str) -> String {
+    let ws: Vec<&str> = l.split_whitespace().collect();
+    for i in 3..ws.len().saturating_sub(1) {
+        let by = ws[i].trim_end_matches(':');
+        if by.eq_ignore_ascii_case("by") && ws[i + 1].chars().next().is_some_and(char::is_uppercase)
+        {
+            return ws[..i].join(" ");
+        }
+    }
+    l.to_string()
+}
+
+/// Each line's story probability, and the story: the run `start..end` of
+/// lines with the largest total of (probability − ½) × words.
+pub fn story_run(lines: &[String]) -> (Vec<f64>, usize, usize) {
+    let p: Vec<f64> = features(lines).iter().map(probability).collect();
+    let values: Vec<f64> = lines
+        .iter()
+        .zip(&p)
+        .map(|(l, p)| (p - 0.5) * size(l))
+        .collect();
+    let (mut start, mut end) = best_run(&values);
+    if values[start..end].iter().sum::<f64>() <= 0.0 {
+        // No line reads like a story's: a short page whose neighbours all
+        // look like furniture. Its running text is the story.
+        let prose: Vec<usize> = (0..lines.len())
+            .filter(|&i| words(&lines[i]) >= 8 && ends_sentence(&lines[i]))
+            .collect();
+        if let (Some(&a), Some(&b)) = (prose.first(), prose.last()) {
+            (start, end) = (a, b + 1);
+        }
+    }
+    let (start, end) = extend(lines, &p, start, end);
+    (p, start, end)
+}
+
+/// Short lines (a caption, a credit) the story may step over to take in
+/// one more paragraph.
+const STEP_OVER: usize = 2;
+
+/// Story probability a paragraph beside the run needs to be taken in.
+const EXTEND_P: f64 = 0.3;
+
+/// Widens the run `start..end` over up to [`STEP_OVER`] short lines on
+/// either side when a likely paragraph of running text lies beyond them:
+/// on a short page one caption outweighs a paragraph's margin.
+fn extend(lines: &[String], p: &[f64], mut start: usize, mut end: usize) -> (usize, usize) {
+    let paragraph =
+        |i: usize| p[i] >= EXTEND_P && words(&lines[i]) >= 8 && ends_sentence(&lines[i]);
+    let short = |i: usize| words(&lines[i]) <= 12 && !paragraph(i);
+    'forward: loop {
+        for k in 0..=STEP_OVER {
+            let i = end + k;
+            if i >= lines.len() || (k > 0 && !short(i - 1)) {
+                break 'forward;
+            }
+            if paragraph(i) {
+                end = i + 1;
+                continue 'forward;
+            }
+        }
+        break;
+    }
+    'backward: loop {
+        for k in 1..=STEP_OVER + 1 {
+            let Some(i) = start.checked_sub(k) else {
+                break 'backward;
+            };
+            if k > 1 && !short(i + 1) {
+                break 'backward;
+            }
+            if paragraph(i) {
+                start = i;
+                continue 'backward;
+            }
+        }
+        break;
+    }
+    (start, end)
+}
+
+/// Reads a pasted page given as paragraphs (one per line or block).
+pub(super) fn read(lines: Vec<String>) -> Reading {
+    if lines.is_empty() {
+        return Reading::default();
+    }
+    let (p, start, end) = story_run(&lines);
+    let title = find_title(&lines, &p, start, end);
+    let title_at = title.as_ref().map(|t| t.0);
+    let mut reading = Reading::default();
+    let mut story = Vec::new();
+    for (i, l) in lines.into_iter().enumerate() {
+        if Some(i) == title_at {
+            let headline = title.as_ref().map(|t| t.1.clone()).unwrap_or_default();
+            if headline != l {
+                reading
+                    .removed
+                    .push(Removed::new(l, "byline after the headline"));
+            }
+            reading.title = Some(headline);
+        } else if i < start || i >= end {
+            let place = if i < start {
+                "before the story"
+            } else {
+                "after the story"
+            };
+            let why = furniture::rule(&l, false).unwrap_or(place);
+            reading.removed.push(Removed::new(l, why).with_score(p[i]));
+        } else if reading.title.as_ref() == Some(&l) {
+            reading.removed.push(Removed::new(l, "headline repeated"));
+        } else {
+            story.push((l, p[i]));
+        }
+    }
+    let mut kept: Vec<String> = story.iter().map(|(l, _)| l.clone()).collect();
+    reading.removed.extend(furniture::strip(&mut kept));
+    let (mut sure, mut all) = (0.0, 0.0);
+    let mut k = kept.iter().peekable();
+    for (l, pr) in &story {
+        if k.peek() == Some(&l) {
+            k.next();
+            let w = words(l) as f64;
+            sure += pr * w;
+            all += w;
+        }
+    }
+    reading.confidence = if all > 0.0 { sure / all } else { 0.0 };
+    reading.kept = kept;
+    reading
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(s: &str) -> Vec<String> {
+        s.lines().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn best_run_is_the_largest_total() {
+        assert_eq!(best_run(&[-1.0, 2.0, -0.5, 3.0, -4.0, 1.0]), (1, 4));
+        assert_eq!(best_run(&[-1.0, -2.0]), (0, 1));
+    }
+
+    #[test]
+    fn features_use_neighbours_and_repetition() {
+        let l = lines("Home\nHome\nThe minister said on Monday that the talks would go on for two more days in the capital.");
+        let f = features(&l);
+        assert_eq!(f[0][8], 1.0);
+        assert_eq!(f[2][8], 0.0);
+        assert_eq!(f[2][2], 1.0);
+        assert!(f[0][9] > f[2][9], "{:?}", (f[0][9], f[2][9]));
+    }
+}
