@@ -100,7 +100,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
     };
     let rss = peak_rss().unwrap_or(0);
     let report = serde_json::json!({
-        "model": r.id, "threads": engine::threads(), "load_secs": load,
+        "model": r.id, "threads": engine::threads(), "kernels": crate::generate::candle::kernel_path()?.name(), "load_secs": load,
         "prompt_tokens": a.prompt_tokens, "gen_tokens": a.gen_tokens, "runs": a.runs, "warmup_runs": a.warmup,
         "prompt_tokens_per_sec": median(pp), "gen_tokens_per_sec": median(tg),
         "peak_rss_bytes": rss, "file_bytes": file_size,

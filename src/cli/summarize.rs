@@ -193,10 +193,11 @@ pub(crate) fn load_generator(
     let load = g.load_secs;
     if verbose {
         eprintln!(
-            "[load] {} ({}) in {load:.2}s, {} threads, chat template {}",
+            "[load] {} ({}) in {load:.2}s, {} threads, kernels {}, chat template {}",
             g.info().id,
             g.info().architecture,
             engine::threads(),
+            crate::generate::candle::kernel_path()?.name(),
             g.chat_template().origin
         );
     }

@@ -15,6 +15,10 @@ use crate::prompt::chat::ChatTemplate;
 
 mod decode;
 mod kernels;
+
+pub use kernels::path::{
+    available_paths, current as kernel_path, force as force_kernel_path, KernelPath,
+};
 mod model;
 mod qwen2;
 pub mod tiny;
@@ -70,6 +74,7 @@ impl CandleGenerator {
     /// Loads a model from local files only.
     pub fn load(opts: &LoadOptions) -> Result<Self> {
         let t0 = Instant::now();
+        kernel_path()?;
         let device = Device::Cpu;
         let loaded = Model::load(&opts.gguf, &device)?;
         let md = &loaded.metadata;
@@ -169,6 +174,23 @@ impl CandleGenerator {
             if out.len() < n {
                 logits = self.model.forward(&[next], pos, &self.device)?;
             }
+        }
+        Ok(out)
+    }
+
+    /// `n` greedy steps after `prompt` from an empty cache: each step's
+    /// logits and the token chosen from them.
+    pub fn greedy_logits(&mut self, prompt: &[u32], n: usize) -> Result<Vec<(u32, Vec<f32>)>> {
+        let mut logits = self.logits(prompt)?;
+        let mut out = Vec::with_capacity(n);
+        for pos in prompt.len()..prompt.len() + n {
+            let next = argmax(&logits);
+            let step = if out.len() + 1 < n {
+                std::mem::replace(&mut logits, self.model.forward(&[next], pos, &self.device)?)
+            } else {
+                std::mem::take(&mut logits)
+            };
+            out.push((next, step));
         }
         Ok(out)
     }

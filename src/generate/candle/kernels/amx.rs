@@ -42,13 +42,19 @@ const GROUP: usize = 16;
 /// Groups per superblock.
 const GROUPS: usize = QK_K / GROUP;
 
-/// Whether this CPU and kernel run AMX int8 tiles (and AVX-512 for the rest).
+/// Whether AMX tiles are in use: the CPU and kernel run them and the kernel
+/// path (see [`super::path`]) is `amx`.
 pub(crate) fn available() -> bool {
+    super::path::in_use() == super::path::KernelPath::Amx && cpu_has_amx()
+}
+
+/// Whether this CPU and kernel run AMX int8 tiles (and AVX-512 for the rest).
+pub(crate) fn cpu_has_amx() -> bool {
     static OK: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *OK.get_or_init(|| {
         #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
         {
-            if !super::gemv::has_vnni() {
+            if !super::gemv::cpu_has_vnni() {
                 return false;
             }
             // CPUID leaf 7: EDX bit 24 is AMX-TILE, bit 25 AMX-INT8.

@@ -183,9 +183,15 @@ fn dot_portable(kind: Kind, row: &[u8], x: &Q8K) -> f32 {
     acc
 }
 
+/// Whether the AVX-512 VNNI kernels are in use: the CPU has them and the
+/// kernel path (see [`super::path`]) is `avx512` or `amx`.
+pub(super) fn has_vnni() -> bool {
+    super::path::in_use() >= super::path::KernelPath::Avx512 && cpu_has_vnni()
+}
+
 /// Whether this CPU runs the AVX-512 VNNI kernels (with AVX-512 BW, and
 /// F16C for the scales of 32-value blocks, which every AVX-512 CPU has).
-pub(super) fn has_vnni() -> bool {
+pub(super) fn cpu_has_vnni() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         is_x86_feature_detected!("avx512f")

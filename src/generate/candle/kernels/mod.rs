@@ -30,6 +30,7 @@ mod amx;
 pub(crate) mod attention;
 mod gemm;
 mod gemv;
+pub mod path;
 #[cfg(test)]
 mod testing;
 
