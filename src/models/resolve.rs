@@ -97,6 +97,12 @@ pub fn resolve(model: &str, fetch: Fetch) -> Result<Resolved> {
     if let Some(p) = cached_path(&m) {
         return resolved(&m, p, "cache");
     }
+    // One download at a time: a second process waits for the first and
+    // then uses the file it verified.
+    let _lock = download_lock(&m.id)?;
+    if let Some(p) = cached_path(&m) {
+        return resolved(&m, p, "cache");
+    }
     if fetch.offline() {
         return Err(Error::model(
             &m.id,
@@ -147,6 +153,29 @@ pub fn resolve(model: &str, fetch: Fetch) -> Result<Resolved> {
         &m.id,
         format!("no source could supply it: {}", tried.join("; ")),
     ))
+}
+
+/// Takes the cache's lock file for `id`, waiting (and saying so) while
+/// another process holds it. The lock is released when the file is dropped.
+fn download_lock(id: &str) -> Result<std::fs::File> {
+    let dir = Cache::from_env().path().join(".khulasa-locks");
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let path = dir.join(format!("{id}.lock"));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io(&path, e))?;
+    match file.try_lock() {
+        Ok(()) => return Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            eprintln!("khulasa: another khulasa process is fetching {id}; waiting for it");
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&path, e)),
+    }
+    file.lock().map_err(|e| Error::io(&path, e))?;
+    Ok(file)
 }
 
 fn hub_get(repo: &str, file: &str, revision: &str) -> std::result::Result<PathBuf, String> {

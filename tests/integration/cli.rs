@@ -417,3 +417,40 @@ fn translate_leaves_out_and_flags_urdu_given_for_pashto() {
         .code(2)
         .stderr(predicate::str::contains("unknown translation model"));
 }
+
+/// A first run waits for the process already fetching the same model (the
+/// cache's lock file), then goes on: here, offline, to the one-line error.
+#[test]
+fn a_second_first_run_waits_for_the_download_in_progress() {
+    let f = Fixture::new(&[DIGEST]);
+    let locks = f.dir.path().join("hf/hub/.khulasa-locks");
+    std::fs::create_dir_all(&locks).unwrap();
+    let lock = std::fs::File::create(locks.join("qwen2.5-coder-0.5b-instruct.lock")).unwrap();
+    lock.lock().unwrap();
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("khulasa"));
+    cmd.env_clear()
+        .env("HOME", f.dir.path())
+        .env("KHULASA_CACHE", f.dir.path().join("cache"))
+        .env("HF_HOME", f.dir.path().join("hf"))
+        .args([
+            "summarize",
+            &f.path("a.txt"),
+            "--model",
+            "qwen2.5-coder-0.5b-instruct",
+            "--offline",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the second run did not wait for the lock"
+    );
+    drop(lock);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("another khulasa process is fetching"), "{err}");
+    assert!(err.contains("offline"), "{err}");
+    assert_eq!(out.status.code(), Some(2), "{err}");
+}

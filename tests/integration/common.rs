@@ -8,15 +8,9 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `../shared/eval`, which must exist.
+/// The test data shipped with the repository (`tests/data`).
 pub fn eval_dir() -> PathBuf {
-    let p = root().join("../shared/eval");
-    assert!(
-        p.is_dir(),
-        "evaluation data missing: expected {} (see README, Tests)",
-        p.display()
-    );
-    p
+    root().join("tests/data")
 }
 
 /// The NTREX document `doc` as an article: headline, blank line, one paragraph per line.

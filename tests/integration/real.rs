@@ -97,6 +97,9 @@ fn gemma3_base_model_loads_and_generates() {
 
 #[test]
 fn default_pipeline_end_to_end_on_ntrex_article() {
+    // Fetched (or waited for) through the shared fixture first: the run
+    // below is offline.
+    model_path("qwen2.5-coder-0.5b-instruct");
     let dir = tempfile::tempdir().unwrap();
     let article = ntrex_article("upi.176249", "newstest2019-src.eng.txt");
     let path = dir.path().join("article.txt");
