@@ -83,7 +83,8 @@ pub struct ReadArgs {
     /// Largest input accepted, in bytes.
     #[arg(long, default_value_t = crate::article::DEFAULT_MAX_BYTES)]
     pub max_input_bytes: usize,
-    /// Keep lines that look like page furniture.
+    /// Keep lines that look like page furniture (and read a page even when
+    /// it does not look like an article).
     #[arg(long)]
     pub keep_furniture: bool,
 }
