@@ -69,14 +69,14 @@ pub struct Translation {
     pub licence: String,
     /// Digits used in Urdu and Pashto text.
     #[serde(default)]
-    pub digits: crate::translate::Digits,
+    pub digits: Digits,
     /// Sentences translated a second time because the first try lost a
     /// number, was in another language or was cut.
     #[serde(default)]
     pub retried: usize,
     /// Problems left after the retry, per sentence.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub flags: Vec<crate::translate::TranslationFlag>,
+    pub flags: Vec<TranslationFlag>,
 }
 
 /// Where a batch digest came from and the key it was made under.
@@ -178,6 +178,33 @@ impl Timings {
         self.prompt_tokens_per_sec = rate(self.prompt_tokens, self.prompt_secs);
         self.generated_tokens_per_sec = rate(self.generated_tokens, self.generate_secs);
     }
+}
+
+/// Digits in Urdu and Pashto output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Digits {
+    /// 0-9.
+    #[default]
+    Latin,
+    /// Extended Arabic-Indic digits, ۰-۹.
+    Native,
+}
+
+/// Something wrong with one translated sentence, reported in the output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TranslationFlag {
+    /// `headline`, `summary` or `key_facts[i]`.
+    pub field: String,
+    /// Sentence number within the field, from 0.
+    pub sentence: usize,
+    /// What is wrong.
+    pub problem: String,
+    /// True when the sentence was left out of the translation.
+    pub dropped: bool,
+    /// The text left out, for inspection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejected: Option<String>,
 }
 
 #[cfg(test)]

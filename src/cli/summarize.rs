@@ -15,7 +15,8 @@ use crate::output::{self, OutputFormat};
 use crate::prompt::Prompts;
 use crate::summarize::{OnUngrounded, SummarizeOptions, Summarizer};
 
-use super::translate::{translate_into, TranslatorArgs};
+use super::translate::TranslatorArgs;
+use crate::translate::translate_into;
 
 /// The summarization model and its prompts: shared by every command that
 /// loads the model.

@@ -17,7 +17,8 @@ use crate::prompt::Prompts;
 use crate::translate::llm::LlmTranslator;
 use crate::translate::neural::Seq2SeqTranslator;
 use crate::translate::{
-    self, Digits, TranslateOptions, TranslationFlag, Translator, TranslatorInfo,
+    self, check_serves, translate_into, Digits, TranslateOptions, TranslationFlag, Translator,
+    TranslatorInfo,
 };
 
 /// Translation options shared by `summarize --translate` and `translate`.
@@ -64,43 +65,6 @@ impl TranslatorArgs {
         let dir =
             models::resolve_translator(&m, self.translator_dir.as_deref(), Fetch { offline })?;
         Ok(Box::new(Seq2SeqTranslator::load(&m, &dir)?))
-    }
-}
-
-/// Translates `digest` into each of `langs`; a language the digest is
-/// already in is skipped with a warning.
-pub(crate) fn translate_into(
-    t: &mut dyn Translator,
-    digest: &mut Digest,
-    langs: &[Lang],
-    opts: TranslateOptions,
-) -> anyhow::Result<()> {
-    for &to in langs {
-        if to == digest.language {
-            digest.warnings.push(format!(
-                "not translated into {}: the digest is already in it",
-                to.name()
-            ));
-            continue;
-        }
-        check_serves(t, digest.language, to)?;
-        translate::translate_digest(t, digest, to, opts)?;
-    }
-    Ok(())
-}
-
-fn check_serves(t: &dyn Translator, from: Lang, to: Lang) -> Result<(), Error> {
-    if t.serves(from, to) {
-        Ok(())
-    } else {
-        Err(Error::model(
-            &t.info().model,
-            format!(
-                "does not translate {} into {}; choose another --translator",
-                from.name(),
-                to.name()
-            ),
-        ))
     }
 }
 

@@ -11,6 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::digest::{Digest, Translation};
+pub use crate::digest::{Digits, TranslationFlag};
 use crate::error::Result;
 use crate::lang::{self, Lang};
 use crate::numbers;
@@ -73,38 +74,11 @@ pub trait Translator {
     ) -> Result<Output>;
 }
 
-/// Digits in Urdu and Pashto output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Digits {
-    /// 0-9.
-    #[default]
-    Latin,
-    /// Extended Arabic-Indic digits, ۰-۹.
-    Native,
-}
-
 /// Options of a translation.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct TranslateOptions {
     /// Digits in Urdu and Pashto output.
     pub digits: Digits,
-}
-
-/// Something wrong with one translated sentence, reported in the output.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TranslationFlag {
-    /// `headline`, `summary` or `key_facts[i]`.
-    pub field: String,
-    /// Sentence number within the field, from 0.
-    pub sentence: usize,
-    /// What is wrong.
-    pub problem: String,
-    /// True when the sentence was left out of the translation.
-    pub dropped: bool,
-    /// The text left out, for inspection.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rejected: Option<String>,
 }
 
 /// A text translated sentence by sentence, with its flags.
@@ -241,6 +215,45 @@ pub fn translate_text(
     }
     out.text = parts.join(" ");
     Ok(out)
+}
+
+/// Translates `digest` into each of `langs` with `t`, after checking that
+/// `t` serves each direction; a language the digest is already in is
+/// skipped with a warning.
+pub fn translate_into(
+    t: &mut dyn Translator,
+    digest: &mut Digest,
+    langs: &[Lang],
+    opts: TranslateOptions,
+) -> Result<()> {
+    for &to in langs {
+        if to == digest.language {
+            digest.warnings.push(format!(
+                "not translated into {}: the digest is already in it",
+                to.name()
+            ));
+            continue;
+        }
+        check_serves(t, digest.language, to)?;
+        translate_digest(t, digest, to, opts)?;
+    }
+    Ok(())
+}
+
+/// An error naming the translator when it does not translate `from` into `to`.
+pub fn check_serves(t: &dyn Translator, from: Lang, to: Lang) -> Result<()> {
+    if t.serves(from, to) {
+        Ok(())
+    } else {
+        Err(crate::error::Error::model(
+            &t.info().model,
+            format!(
+                "does not translate {} into {}; choose another --translator",
+                from.name(),
+                to.name()
+            ),
+        ))
+    }
 }
 
 /// Translates a digest's headline, summary and facts into `to`, adding the
