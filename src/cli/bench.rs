@@ -62,7 +62,13 @@ fn median(mut v: Vec<f64>) -> f64 {
 pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
     super::set_threads(a.threads);
     let name = a.model.clone().unwrap_or_else(models::default_id);
-    let r = models::resolve(&name, Fetch { offline: a.offline })?;
+    let r = models::resolve(
+        &name,
+        Fetch {
+            offline: a.offline,
+            ..Fetch::default()
+        },
+    )?;
     let file_size = std::fs::metadata(&r.gguf).map(|m| m.len()).unwrap_or(0);
     let t0 = Instant::now();
     let mut g = CandleGenerator::load(&LoadOptions {

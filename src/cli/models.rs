@@ -82,7 +82,14 @@ pub fn run(c: ModelsCommand) -> anyhow::Result<ExitCode> {
         ModelsCommand::Pull { id, offline } => {
             let id = id.unwrap_or_else(models::default_id);
             if let Ok(m) = models::find_translator(&id) {
-                let dir = models::resolve_translator(&m, None, Fetch { offline })?;
+                let dir = models::resolve_translator(
+                    &m,
+                    None,
+                    Fetch {
+                        offline,
+                        ..Fetch::default()
+                    },
+                )?;
                 super::print(&format!(
                     "{} {} (sha256 verified or pinned)\n",
                     m.id,
@@ -90,7 +97,13 @@ pub fn run(c: ModelsCommand) -> anyhow::Result<ExitCode> {
                 ))?;
                 return Ok(ExitCode::SUCCESS);
             }
-            let r = models::resolve(&id, Fetch { offline })?;
+            let r = models::resolve(
+                &id,
+                Fetch {
+                    offline,
+                    ..Fetch::default()
+                },
+            )?;
             super::print(&format!(
                 "{} {} (from {}, sha256 verified)\n",
                 r.id,

@@ -174,7 +174,7 @@ pub(crate) fn load_generator(
         return Ok((Box::new(ScriptedGenerator::from_file(path.as_ref())?), 0.0));
     }
     let t0 = Instant::now();
-    let r = models::resolve(&name, Fetch { offline })?;
+    let r = models::resolve(&name, Fetch { offline, verbose })?;
     if verbose {
         eprintln!(
             "[resolve] {} from {} ({}) in {:.2}s",

@@ -62,8 +62,14 @@ impl TranslatorArgs {
                 generator.ok_or_else(|| Error::model(&m.id, "needs the summarization model"))?;
             return Ok(Box::new(LlmTranslator::new(g, prompts.clone())));
         }
-        let dir =
-            models::resolve_translator(&m, self.translator_dir.as_deref(), Fetch { offline })?;
+        let dir = models::resolve_translator(
+            &m,
+            self.translator_dir.as_deref(),
+            Fetch {
+                offline,
+                ..Fetch::default()
+            },
+        )?;
         Ok(Box::new(Seq2SeqTranslator::load(&m, &dir)?))
     }
 }

