@@ -35,8 +35,8 @@ pub const FEATURE_NAMES: [&str; FEATURES] = [
 /// Logistic weights over [`FEATURE_NAMES`], fitted by
 /// `tools/fit-paste-reader.py` on the pasted dev pages.
 pub const WEIGHTS: [f64; FEATURES] = [
-    -3.245, 0.966, 0.309, 1.195, -1.121, 0.533, -2.170, 1.015, 0.071, 4.238, 1.895, -1.881, 0.047,
-    0.074, -0.227, 1.756,
+    -3.245, 0.965, 0.308, 1.194, -1.121, 0.532, -2.164, 1.015, 0.071, 4.239, 1.895, -1.881, 0.047,
+    0.073, -0.227, 1.756,
 ];
 
 /// Lines on each side that make a line's neighbourhood.
@@ -67,6 +67,31 @@ const STOPWORDS_OTHER: &[&str] = &[
     "se", "v", "ve", "to", "že", "s", "z", "jako", "ale",
 ];
 
+/// FNV-1a: a fast hash for the short function words looked up per word.
+#[derive(Default, Clone, Copy)]
+struct Fnv;
+
+/// The running FNV-1a state.
+struct FnvHasher(u64);
+
+impl std::hash::BuildHasher for Fnv {
+    type Hasher = FnvHasher;
+    fn build_hasher(&self) -> FnvHasher {
+        FnvHasher(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl std::hash::Hasher for FnvHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// A line's size in words; text in scripts written without spaces (Chinese,
 /// Japanese) counts one word for every two characters.
 fn words(s: &str) -> usize {
@@ -84,20 +109,27 @@ fn log_words(s: &str) -> f64 {
 }
 
 fn is_stopword(w: &str) -> bool {
-    static SORTED: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
-    let sorted = SORTED.get_or_init(|| {
-        let mut v = [STOPWORDS_EN, STOPWORDS_UR_PS, STOPWORDS_OTHER].concat();
-        v.sort_unstable();
-        v.dedup();
-        v
+    static SET: std::sync::OnceLock<std::collections::HashSet<&'static str, Fnv>> =
+        std::sync::OnceLock::new();
+    let set = SET.get_or_init(|| {
+        [STOPWORDS_EN, STOPWORDS_UR_PS, STOPWORDS_OTHER]
+            .concat()
+            .into_iter()
+            .collect()
     });
-    let has = |w: &str| sorted.binary_search(&w).is_ok();
+    let has = |w: &str| set.contains(w);
     let w = w.trim_matches(|c: char| !c.is_alphanumeric());
     // No function word is longer than this many bytes.
     if w.len() > 12 {
         return false;
     }
-    if w.chars().any(char::is_uppercase) {
+    if w.is_ascii() {
+        let mut buf = [0u8; 12];
+        let lower = &mut buf[..w.len()];
+        lower.copy_from_slice(w.as_bytes());
+        lower.make_ascii_lowercase();
+        has(std::str::from_utf8(lower).unwrap_or(w))
+    } else if w.chars().any(char::is_uppercase) {
         has(w.to_lowercase().as_str())
     } else {
         has(w)
@@ -113,10 +145,9 @@ fn share(n: usize, of: usize) -> f64 {
 }
 
 fn link_like(s: &str) -> bool {
-    let lower = s.to_lowercase();
-    lower.contains("http://")
-        || lower.contains("https://")
-        || lower.contains("www.")
+    s.contains("http://")
+        || s.contains("https://")
+        || s.contains("www.")
         || s.contains(" | ")
         || s.contains(" • ")
         || s.split_whitespace().any(|w| {
@@ -260,7 +291,7 @@ pub const TITLE_FEATURE_NAMES: [&str; TITLE_FEATURES] = [
 /// Logistic weights over [`TITLE_FEATURE_NAMES`], fitted by
 /// `tools/fit-paste-reader.py` on the pasted dev pages.
 pub const TITLE_WEIGHTS: [f64; TITLE_FEATURES] = [
-    -4.913, 3.008, 1.604, 0.721, 1.297, -0.583, -1.637, 0.950, -1.182, 1.417,
+    -5.231, 3.815, 1.474, 0.769, 1.348, -0.512, -1.292, 0.905, -1.225, 1.458,
 ];
 
 /// A headline candidate: its line, its text (without a byline run on after
