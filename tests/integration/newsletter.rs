@@ -109,7 +109,7 @@ fn browser() -> String {
         }
     }
     panic!(
-        "headless Chromium is needed for this test: apt-get install chromium (tools/test.sh installs it)"
+        "headless Chromium is needed for this test: apt-get install chromium (scripts/test installs it)"
     );
 }
 
