@@ -28,12 +28,18 @@ impl Fixture {
     fn path(&self, name: &str) -> String {
         self.dir.path().join(name).display().to_string()
     }
+    /// The environment every run gets: a home, khulasa cache and model
+    /// cache of the fixture's own.
+    fn env(&self) -> [(&'static str, std::path::PathBuf); 3] {
+        [
+            ("HOME", self.dir.path().to_path_buf()),
+            ("KHULASA_CACHE", self.dir.path().join("cache")),
+            ("HF_HOME", self.dir.path().join("hf")),
+        ]
+    }
     fn cmd(&self) -> Command {
         let mut c = Command::cargo_bin("khulasa").unwrap();
-        c.env_clear()
-            .env("HOME", self.dir.path())
-            .env("KHULASA_CACHE", self.dir.path().join("cache"))
-            .env("HF_HOME", self.dir.path().join("hf"));
+        c.env_clear().envs(self.env());
         c
     }
     fn summarize(&self, extra: &[&str]) -> Command {
@@ -429,9 +435,7 @@ fn a_second_first_run_waits_for_the_download_in_progress() {
     lock.lock().unwrap();
     let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("khulasa"));
     cmd.env_clear()
-        .env("HOME", f.dir.path())
-        .env("KHULASA_CACHE", f.dir.path().join("cache"))
-        .env("HF_HOME", f.dir.path().join("hf"))
+        .envs(f.env())
         .args([
             "summarize",
             &f.path("a.txt"),
