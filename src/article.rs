@@ -220,8 +220,7 @@ fn build(
     // The extraction library's reading is kept whole: our furniture rules
     // lowered its word F1 on the dev pages. They still clean our own
     // block-by-block reading when the library finds no article.
-    let extracted =
-        page.fallback.is_none() && (format == Format::Html || page.meta != PageMeta::default());
+    let extracted = page.library;
     let mut warnings: Vec<String> = page.fallback.into_iter().collect();
     let pasted = matches!(format, Format::Text | Format::Markdown) && title.is_none();
     let removed = if !opts.strip_furniture || extracted {

@@ -104,6 +104,9 @@ pub(super) struct Extracted {
     /// Set when the main extractor found nothing and the page was read
     /// block by block instead.
     pub fallback: Option<String>,
+    /// True when the extraction library read the article (its reading is
+    /// kept whole).
+    pub library: bool,
 }
 
 /// Fewest words the main extractor must find before its reading is used.
@@ -141,6 +144,7 @@ pub(super) fn extract(html: &str) -> Extracted {
                     url: canonical.or_else(|| opt(a.url)),
                 },
                 fallback: None,
+                library: true,
             }
         }
         other => {
@@ -157,6 +161,7 @@ pub(super) fn extract(html: &str) -> Extracted {
                     ..PageMeta::default()
                 },
                 fallback: Some(format!("{why}; the page was read block by block")),
+                library: false,
             }
         }
     }
