@@ -31,8 +31,10 @@
 
 use std::sync::Mutex;
 
-use super::gemm::{span, span_scales, unpack_block, Kind};
-use super::gemv::{quantize_block, QK_K};
+use super::blocks::{
+    check_rows, floats, quantize_block, row_bytes, span, span_scales, unpack_block, Kind, QK_K,
+};
+use super::path::has_amx;
 use crate::error::{Error, Result};
 
 /// Rows of weights, and tokens, in one tile.
@@ -41,46 +43,6 @@ const TILE: usize = 16;
 const GROUP: usize = 16;
 /// Groups per superblock.
 const GROUPS: usize = QK_K / GROUP;
-
-/// Whether AMX tiles are in use: the CPU and kernel run them and the kernel
-/// path (see [`super::path`]) is `amx`.
-pub(crate) fn available() -> bool {
-    super::path::in_use() == super::path::KernelPath::Amx && cpu_has_amx()
-}
-
-/// Whether this CPU and kernel run AMX int8 tiles (and AVX-512 for the rest).
-pub(crate) fn cpu_has_amx() -> bool {
-    static OK: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *OK.get_or_init(|| {
-        #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
-        {
-            if !super::gemv::cpu_has_vnni() {
-                return false;
-            }
-            // CPUID leaf 7: EDX bit 24 is AMX-TILE, bit 25 AMX-INT8.
-            let info = std::arch::x86_64::__cpuid_count(7, 0);
-            if info.edx & (1 << 24) == 0 || info.edx & (1 << 25) == 0 {
-                return false;
-            }
-            const ARCH_REQ_XCOMP_PERM: libc::c_long = 0x1023;
-            const XFEATURE_XTILEDATA: libc::c_long = 18;
-            // SAFETY: a plain system call with integer arguments; it only
-            // grants this process the AMX register state, or fails.
-            let granted = unsafe {
-                libc::syscall(
-                    libc::SYS_arch_prctl,
-                    ARCH_REQ_XCOMP_PERM,
-                    XFEATURE_XTILEDATA,
-                )
-            };
-            granted == 0
-        }
-        #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
-        {
-            false
-        }
-    })
-}
 
 /// 16 tokens quantized like Q8_K, as AMX B tiles.
 struct TokenBlock {
@@ -103,7 +65,7 @@ pub(crate) struct Tokens {
 impl Tokens {
     /// Quantizes `x`, rows of `inner` values (whole superblocks).
     pub(crate) fn quantize(x: &[f32], inner: usize) -> Result<Self> {
-        super::gemm::check_rows(x, inner)?;
+        check_rows(x, inner)?;
         let n = x.len() / inner;
         let count = n.div_ceil(TILE);
         let slots: Vec<Mutex<Option<TokenBlock>>> = (0..count).map(|_| Mutex::new(None)).collect();
@@ -225,7 +187,10 @@ mod tiles {
     impl Session {
         /// Configures this thread's tiles for `kind`.
         pub(super) fn new(kind: Kind) -> Self {
-            assert!(super::available(), "AMX tiles need a CPU that has them");
+            assert!(
+                super::super::path::has_amx(),
+                "AMX tiles need a CPU that has them"
+            );
             let k = span(kind);
             let mut before = Config::empty();
             let mut cfg = Config::empty();
@@ -409,8 +374,8 @@ mod tiles {
 /// whole blocks, as bytes): `x.n` rows of `rows` values.
 pub(crate) fn gemm(kind: Kind, w: &[u8], rows: usize, x: &Tokens) -> Result<Vec<f32>> {
     let inner = x.inner;
-    let row_bytes = super::gemm::row_bytes(kind, w, rows, inner)?;
-    if !rows.is_multiple_of(TILE) || !available() {
+    let row_bytes = row_bytes(kind, w, rows, inner)?;
+    if !rows.is_multiple_of(TILE) || !has_amx() {
         return Err(Error::Generation(format!(
             "a {kind:?} matrix of {} bytes is not {rows} rows (a multiple of {TILE}) of {inner} \
              values for AMX tiles",
@@ -444,7 +409,7 @@ pub(crate) fn gemm(kind: Kind, w: &[u8], rows: usize, x: &Tokens) -> Result<Vec<
                 }
             }
         });
-        Ok(super::gemv::floats(out))
+        Ok(floats(out))
     }
     #[cfg(not(target_arch = "x86_64"))]
     unreachable!("AMX is only available on x86-64")
@@ -470,7 +435,7 @@ mod tests {
     ) -> (QTensor, Vec<f32>, Vec<f32>) {
         let q = quantized(dtype, rows, inner, rows as u64);
         let xs = random(tokens * inner, tokens as u64);
-        let (padded, width) = super::super::gemm::padded_rows(&xs, inner);
+        let (padded, width) = super::super::blocks::padded_rows(&xs, inner);
         let x = Tokens::quantize(&padded, width).unwrap();
         let got = gemm(kind, &q.data().unwrap(), rows, &x).unwrap();
         (q, xs, got)
@@ -478,7 +443,7 @@ mod tests {
 
     #[test]
     fn products_match_a_plain_loop() {
-        if !available() {
+        if !has_amx() {
             return;
         }
         // Q5_0 and Q8_0 rows of 896 values end in half a 256-value unit.
@@ -496,7 +461,7 @@ mod tests {
 
     #[test]
     fn products_equal_candles_tiled_kernels_bit_for_bit() {
-        if !available() {
+        if !has_amx() {
             return;
         }
         // 40 tokens: candle takes its AMX tiles for Q4_K (32 tokens or more)

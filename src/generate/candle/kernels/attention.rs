@@ -14,7 +14,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use super::gemv::floats;
+use super::blocks::floats;
 use crate::error::{Error, Result};
 
 /// The shape of a layer's attention.

@@ -36,8 +36,11 @@
 use std::ops::Range;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use super::gemv::{f16_at, floats, has_vnni, quantize_block, scales_mins, QK_K};
-use crate::error::{Error, Result};
+use super::blocks::{
+    check_rows, floats, quantize_block, row_bytes, span, span_scales, unpack_block, Kind, QK_K,
+};
+use super::path::has_vnni;
+use crate::error::Result;
 
 /// Values per group: each group has one scale and one offset.
 const GROUP: usize = 16;
@@ -49,113 +52,11 @@ const TILE_TOKENS: usize = 32;
 /// (32 KiB) stay in the core's first-level cache.
 const SPAN: usize = 4;
 
-/// The block types this module multiplies.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Kind {
-    /// Scale and min per 32 values (6 bits each), 4-bit integers.
-    Q4K,
-    /// Signed 8-bit scale per 16 values, 6-bit integers minus 32.
-    Q6K,
-    /// 32 values with an f16 scale, 5-bit integers minus 16.
-    Q5_0,
-    /// 32 values with an f16 scale, signed 8-bit integers.
-    Q8_0,
-}
-
-impl Kind {
-    /// Bytes of one block.
-    pub(crate) fn block_bytes(self) -> usize {
-        match self {
-            Kind::Q4K => 144,
-            Kind::Q6K => 210,
-            Kind::Q5_0 => 22,
-            Kind::Q8_0 => 34,
-        }
-    }
-
-    /// Values in one block.
-    pub(crate) fn block_values(self) -> usize {
-        match self {
-            Kind::Q4K | Kind::Q6K => QK_K,
-            Kind::Q5_0 | Kind::Q8_0 => 32,
-        }
-    }
-
-    /// Bytes of 256 values, the unit the kernels unpack (one K-quant block,
-    /// eight of the 32-value ones). A row of 32-value blocks may end in part
-    /// of one (Qwen2.5-0.5B's 896 values are 3.5 units); the kernels treat
-    /// the missing values as zeros and the inputs are padded to match.
-    pub(crate) fn unit_bytes(self) -> usize {
-        self.block_bytes() * QK_K / self.block_values()
-    }
-
-    /// Bytes of a row of `inner` values, if they are whole blocks.
-    pub(crate) fn row_bytes(self, inner: usize) -> Option<usize> {
-        inner
-            .is_multiple_of(self.block_values())
-            .then(|| inner / self.block_values() * self.block_bytes())
-    }
-
-    /// What the integers are stored as in the unpacked bytes, added to their
-    /// value: Q5_0's −16..=15 become 0..=31, Q8_0's −128..=127 0..=255.
-    pub(super) fn bias(self) -> f32 {
-        match self {
-            Kind::Q4K | Kind::Q6K => 0.0,
-            Kind::Q5_0 => 16.0,
-            Kind::Q8_0 => 128.0,
-        }
-    }
-}
-
-/// The bytes per weight row of `w` (`rows` rows of `kind`) for inputs of
-/// `inner` values (a multiple of 256, the rows' values padded up to it).
-pub(super) fn row_bytes(kind: Kind, w: &[u8], rows: usize, inner: usize) -> Result<usize> {
-    let bytes = w.len().checked_div(rows).unwrap_or(0);
-    let values = bytes / kind.block_bytes() * kind.block_values();
-    if rows == 0
-        || w.len() != rows * bytes
-        || kind.row_bytes(values) != Some(bytes)
-        || values.next_multiple_of(QK_K) != inner
-    {
-        return Err(Error::Generation(format!(
-            "a {kind:?} matrix of {} bytes is not {rows} rows of the {inner} (padded) input values",
-            w.len()
-        )));
-    }
-    Ok(bytes)
-}
-
 /// Where value `v` of a superblock goes in lane order: natural word `w`
 /// becomes lane `w / 4` of vector `w % 4`.
 fn lane_position(v: usize) -> usize {
     let w = v / 4;
     64 * (w % 4) + 4 * (w / 4) + v % 4
-}
-
-/// Checks that `x` is rows of `inner` values, a whole number of superblocks.
-pub(super) fn check_rows(x: &[f32], inner: usize) -> Result<()> {
-    if inner == 0 || !inner.is_multiple_of(QK_K) || !x.len().is_multiple_of(inner) {
-        return Err(Error::Generation(format!(
-            "{} values are not rows of whole {QK_K}-value blocks of {inner}",
-            x.len()
-        )));
-    }
-    Ok(())
-}
-
-/// `x` (rows of `inner` values) with each row padded with zeros to a whole
-/// number of 256-value units, and the padded width: the inputs of a matrix
-/// of 32-value blocks whose rows end in part of a unit.
-pub(crate) fn padded_rows(x: &[f32], inner: usize) -> (std::borrow::Cow<'_, [f32]>, usize) {
-    let width = inner.next_multiple_of(QK_K);
-    if width == inner || inner == 0 {
-        return (std::borrow::Cow::Borrowed(x), inner);
-    }
-    let mut out = vec![0f32; x.len() / inner * width];
-    for (src, dst) in x.chunks_exact(inner).zip(out.chunks_exact_mut(width)) {
-        dst[..inner].copy_from_slice(src);
-    }
-    (std::borrow::Cow::Owned(out), width)
 }
 
 /// Tokens quantized like ggml's Q8_K, superblocks in lane order.
@@ -220,43 +121,6 @@ impl Row {
     }
 }
 
-/// The values that share one weight scale in a block of `kind`.
-pub(super) fn span(kind: Kind) -> usize {
-    match kind {
-        Kind::Q4K | Kind::Q5_0 | Kind::Q8_0 => 32,
-        Kind::Q6K => 16,
-    }
-}
-
-/// Calls `f(s, scale, min)` for each scale group `s` (of [`span`] values) of
-/// a unit (see [`Kind::unit_bytes`]): Q4_K `d·sc` and `dmin·m`; Q6_K `d·sc`
-/// and no min; Q5_0 and Q8_0 `d` and `d` times their bias, zeros past the
-/// end of a partial unit.
-pub(super) fn span_scales(kind: Kind, block: &[u8], mut f: impl FnMut(usize, f32, f32)) {
-    match kind {
-        Kind::Q5_0 | Kind::Q8_0 => {
-            let mut blocks = block.chunks_exact(kind.block_bytes());
-            for s in 0..QK_K / span(kind) {
-                let d = blocks.next().map_or(0.0, |b| f16_at(b, 0));
-                f(s, d, d * kind.bias());
-            }
-        }
-        Kind::Q4K => {
-            let (sc, m) = scales_mins(&block[4..16]);
-            let (d, dmin) = (f16_at(block, 0), f16_at(block, 2));
-            for s in 0..QK_K / span(kind) {
-                f(s, d * sc[s] as f32, dmin * m[s] as f32);
-            }
-        }
-        Kind::Q6K => {
-            let d = f16_at(block, 208);
-            for s in 0..QK_K / span(kind) {
-                f(s, d * block[192 + s] as i8 as f32, 0.0);
-            }
-        }
-    }
-}
-
 /// A block's scale and offset per 16-value group: Q4_K `d·sc` and `−dmin·m`
 /// of the 32-value sub-block the group is in; Q6_K `d·sc` and `−32·d·sc`.
 fn group_scales(kind: Kind, block: &[u8], scale: &mut [f32], offset: &mut [f32]) {
@@ -270,56 +134,6 @@ fn group_scales(kind: Kind, block: &[u8], scale: &mut [f32], offset: &mut [f32])
             };
         }
     });
-}
-
-/// The integers of one unit (see [`Kind::unit_bytes`]) as unsigned bytes
-/// in their natural order, as ggml's dequantization reads them (plus
-/// [`Kind::bias`]); zeros past the end of a partial unit.
-pub(super) fn unpack_block(kind: Kind, block: &[u8], out: &mut [u8; QK_K]) {
-    match kind {
-        Kind::Q5_0 => {
-            out.fill(0);
-            for (b, bytes) in block.chunks_exact(kind.block_bytes()).enumerate() {
-                let qh = u32::from_le_bytes([bytes[2], bytes[3], bytes[4], bytes[5]]);
-                let dst = &mut out[32 * b..32 * b + 32];
-                for (j, &q) in bytes[6..22].iter().enumerate() {
-                    dst[j] = (q & 0x0F) | ((((qh >> j) & 1) as u8) << 4);
-                    dst[j + 16] = (q >> 4) | ((((qh >> (j + 16)) & 1) as u8) << 4);
-                }
-            }
-        }
-        Kind::Q8_0 => {
-            out.fill(0);
-            for (b, bytes) in block.chunks_exact(kind.block_bytes()).enumerate() {
-                for (o, &q) in out[32 * b..32 * b + 32].iter_mut().zip(&bytes[2..34]) {
-                    *o = q ^ 0x80;
-                }
-            }
-        }
-        Kind::Q4K => {
-            for c in 0..4 {
-                for (j, &byte) in block[16 + 32 * c..48 + 32 * c].iter().enumerate() {
-                    out[64 * c + j] = byte & 0x0F;
-                    out[64 * c + 32 + j] = byte >> 4;
-                }
-            }
-        }
-        Kind::Q6K => {
-            for h in 0..2 {
-                let (ql, qh) = (
-                    &block[64 * h..64 * h + 64],
-                    &block[128 + 32 * h..160 + 32 * h],
-                );
-                let dst = &mut out[128 * h..128 * h + 128];
-                for l in 0..32 {
-                    dst[l] = (ql[l] & 0x0F) | ((qh[l] & 3) << 4);
-                    dst[l + 32] = (ql[l + 32] & 0x0F) | (((qh[l] >> 2) & 3) << 4);
-                    dst[l + 64] = (ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4);
-                    dst[l + 96] = (ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4);
-                }
-            }
-        }
-    }
 }
 
 /// Unpacks one row of blocks with plain loops.
@@ -444,14 +258,17 @@ mod vnni {
     unsafe fn group_scales(kind: Kind, block: &[u8], scale: *mut f32, offset: *mut f32) {
         let (s, o) = match kind {
             Kind::Q4K => {
-                let (sc, m) = super::scales_mins(&block[4..16]);
+                let (sc, m) = super::super::blocks::scales_mins(&block[4..16]);
                 // Group g takes sub-block g / 2.
                 let twice = _mm_set_epi8(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
                 let widen = |v: [u8; 8]| {
                     let v = _mm_shuffle_epi8(_mm_set_epi64x(0, i64::from_le_bytes(v)), twice);
                     _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(v))
                 };
-                let (d, dmin) = (super::f16_at(block, 0), super::f16_at(block, 2));
+                let (d, dmin) = (
+                    super::super::blocks::f16_at(block, 0),
+                    super::super::blocks::f16_at(block, 2),
+                );
                 (
                     _mm512_mul_ps(widen(sc), _mm512_set1_ps(d)),
                     _mm512_mul_ps(widen(m), _mm512_set1_ps(-dmin)),
@@ -462,7 +279,7 @@ mod vnni {
                 let sc = unsafe { _mm_loadu_si128(block[192..208].as_ptr().cast()) };
                 let s = _mm512_mul_ps(
                     _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(sc)),
-                    _mm512_set1_ps(super::f16_at(block, 208)),
+                    _mm512_set1_ps(super::super::blocks::f16_at(block, 208)),
                 );
                 (s, _mm512_mul_ps(s, _mm512_set1_ps(-32.0)))
             }
@@ -659,6 +476,7 @@ pub(crate) fn gemm(kind: Kind, w: &[u8], rows: usize, x: &Tokens) -> Result<Vec<
 
 #[cfg(test)]
 mod tests {
+    use super::super::blocks::padded_rows;
     use super::super::testing::{assert_near_plain, quantized, random, values};
     use super::*;
     use candle_core::quantized::GgmlDType;

@@ -30,11 +30,11 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use super::gemm::{span, span_scales, unpack_block, Kind};
+use super::blocks::{
+    floats, quantize_block, row_bytes, span, span_scales, unpack_block, Kind, QK_K,
+};
+use super::path::has_vnni;
 use crate::error::{Error, Result};
-
-/// Values in one Q4_K superblock.
-pub(crate) const QK_K: usize = 256;
 
 /// One input row quantized like ggml's Q8_K.
 pub(crate) struct Q8K {
@@ -110,51 +110,6 @@ impl Q8K {
     }
 }
 
-/// Quantizes one block of values to `out` like ggml's Q8_K (the value of
-/// largest magnitude becomes ±127) and returns the scale.
-pub(super) fn quantize_block(block: &[f32], out: &mut [i8]) -> f32 {
-    let max = block
-        .iter()
-        .copied()
-        .fold(0f32, |m, v| if v.abs() > m.abs() { v } else { m });
-    if max == 0.0 {
-        out.fill(0);
-        return 0.0;
-    }
-    let iscale = -127.0 / max;
-    for (q, v) in out.iter_mut().zip(block) {
-        *q = (iscale * v).round().clamp(-127.0, 127.0) as i8;
-    }
-    1.0 / iscale
-}
-
-/// The 8 scales and 8 mins of a Q4_K block's 12 scale bytes, each in 0..64:
-/// sub-block j < 4 has the low 6 bits of bytes j and j + 4; sub-block j ≥ 4
-/// has the nibbles of byte j + 4 with the top 2 bits of bytes j − 4 and j
-/// above them. Unpacked four at a time, in 32-bit words.
-#[inline(always)]
-pub(super) fn scales_mins(s: &[u8]) -> ([u8; 8], [u8; 8]) {
-    const LOW6: u32 = 0x3f3f_3f3f;
-    const LOW4: u32 = 0x0f0f_0f0f;
-    const LOW2: u32 = 0x0303_0303;
-    let word = |i: usize| u32::from_le_bytes([s[4 * i], s[4 * i + 1], s[4 * i + 2], s[4 * i + 3]]);
-    let (a, b, c) = (word(0), word(1), word(2));
-    let sc = [a & LOW6, (c & LOW4) | (((a >> 6) & LOW2) << 4)];
-    let m = [b & LOW6, ((c >> 4) & LOW4) | (((b >> 6) & LOW2) << 4)];
-    let bytes = |w: [u32; 2]| {
-        let mut out = [0u8; 8];
-        out[..4].copy_from_slice(&w[0].to_le_bytes());
-        out[4..].copy_from_slice(&w[1].to_le_bytes());
-        out
-    };
-    (bytes(sc), bytes(m))
-}
-
-#[inline(always)]
-pub(super) fn f16_at(b: &[u8], at: usize) -> f32 {
-    half::f16::from_le_bytes([b[at], b[at + 1]]).to_f32()
-}
-
 /// One row of `kind` blocks times `x`, with plain loops: per scale group,
 /// its scale times the integer sum, less its offset times the input sum.
 fn dot_portable(kind: Kind, row: &[u8], x: &Q8K) -> f32 {
@@ -181,28 +136,6 @@ fn dot_portable(kind: Kind, row: &[u8], x: &Q8K) -> f32 {
         acc += x.d[b] * part;
     }
     acc
-}
-
-/// Whether the AVX-512 VNNI kernels are in use: the CPU has them and the
-/// kernel path (see [`super::path`]) is `avx512` or `amx`.
-pub(super) fn has_vnni() -> bool {
-    super::path::in_use() >= super::path::KernelPath::Avx512 && cpu_has_vnni()
-}
-
-/// Whether this CPU runs the AVX-512 VNNI kernels (with AVX-512 BW, and
-/// F16C for the scales of 32-value blocks, which every AVX-512 CPU has).
-pub(super) fn cpu_has_vnni() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        is_x86_feature_detected!("avx512f")
-            && is_x86_feature_detected!("avx512bw")
-            && is_x86_feature_detected!("avx512vnni")
-            && is_x86_feature_detected!("f16c")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -270,7 +203,7 @@ mod vnni {
         let bytes = Kind::Q4K.block_bytes();
         for (b, block) in row.chunks_exact(bytes).enumerate() {
             prefetch_ahead(block, bytes);
-            let (sc, m) = super::scales_mins(&block[4..16]);
+            let (sc, m) = super::super::blocks::scales_mins(&block[4..16]);
             // Each scale in both 16-bit halves of its 32-bit lane, the
             // multiplier of `vpdpwssd`'s pairs.
             let sc = _mm512_cvtepu8_epi32(_mm_set_epi64x(0, i64::from_le_bytes(sc)));
@@ -304,8 +237,8 @@ mod vnni {
             let sums = &x.sums[b * 8..b * 8 + 8];
             // SAFETY: `sums` has 8 values of 4 bytes: an unaligned 32-byte load.
             let sums = unsafe { _mm256_loadu_si256(sums.as_ptr().cast()) };
-            let d = x.d[b] * super::f16_at(block, 0);
-            let dmin = x.d[b] * super::f16_at(block, 2);
+            let d = x.d[b] * super::super::blocks::f16_at(block, 0);
+            let dmin = x.d[b] * super::super::blocks::f16_at(block, 2);
             accf = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi), _mm512_set1_ps(d), accf);
             let summ = _mm256_cvtepi32_ps(_mm256_mullo_epi32(m, sums));
             accm = _mm256_fmadd_ps(summ, _mm256_set1_ps(dmin), accm);
@@ -398,7 +331,7 @@ mod vnni {
                 sumi = _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(lo, xlo), slo);
                 sumi = _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(hi, xhi), shi);
             }
-            let d = x.d[b] * super::f16_at(block, 208);
+            let d = x.d[b] * super::super::blocks::f16_at(block, 208);
             accf = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi), _mm512_set1_ps(d), accf);
         }
         _mm512_reduce_add_ps(accf)
@@ -486,18 +419,10 @@ fn dot(kind: Kind, row: &[u8], x: &Q8K, vnni: bool) -> f32 {
     dot_portable(kind, row, x)
 }
 
-/// The values stored in `out` (floats as bits, written by the worker
-/// threads, one each).
-pub(super) fn floats(out: Vec<AtomicU32>) -> Vec<f32> {
-    out.into_iter()
-        .map(|y| f32::from_bits(y.into_inner()))
-        .collect()
-}
-
 /// `W · x` for the matrix `w` of `kind` blocks (`rows` rows of whole
 /// blocks, as bytes): one value per row, rows split across the threads.
 pub(crate) fn gemv(kind: Kind, w: &[u8], rows: usize, x: &Q8K) -> Result<Vec<f32>> {
-    let row_bytes = super::gemm::row_bytes(kind, w, rows, x.len())?;
+    let row_bytes = row_bytes(kind, w, rows, x.len())?;
     if kind.block_values() < QK_K && !(row_bytes / kind.block_bytes()).is_multiple_of(2) {
         return Err(Error::Generation(format!(
             "a {kind:?} matrix with an odd number of blocks per row"
@@ -521,7 +446,6 @@ mod tests {
     use super::*;
     use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
     use candle_core::{Device, Module, Tensor};
-    use rand::{rngs::StdRng, Rng, SeedableRng};
 
     #[test]
     fn products_match_candle_and_a_plain_loop() {
@@ -538,7 +462,7 @@ mod tests {
             let q = QTensor::quantize(&w, dtype).unwrap();
             let bytes = q.data().unwrap().to_vec();
             let x = random(inner, 8);
-            let xq = Q8K::quantize(&super::super::gemm::padded_rows(&x, inner).0).unwrap();
+            let xq = Q8K::quantize(&super::super::blocks::padded_rows(&x, inner).0).unwrap();
             let got = gemv(kind, &bytes, rows, &xq).unwrap();
             // The same sums without SIMD, candle's own product (its tiled
             // kernel where the CPU has one) and a plain f32 loop over the
@@ -598,31 +522,6 @@ mod tests {
             got[0]
         );
         assert_eq!(dot(Kind::Q6K, &block, &xq, false), want);
-    }
-
-    /// Scale and min of sub-block `j`, one at a time, as ggml's
-    /// `get_scale_min_k4` defines them.
-    fn scale_min(j: usize, s: &[u8]) -> (i32, i32) {
-        if j < 4 {
-            ((s[j] & 63) as i32, (s[j + 4] & 63) as i32)
-        } else {
-            (
-                ((s[j + 4] & 0x0F) | ((s[j - 4] >> 6) << 4)) as i32,
-                ((s[j + 4] >> 4) | ((s[j] >> 6) << 4)) as i32,
-            )
-        }
-    }
-
-    #[test]
-    fn scales_and_mins_unpack_like_one_by_one() {
-        let mut rng = StdRng::seed_from_u64(3);
-        for _ in 0..100 {
-            let s: Vec<u8> = (0..12).map(|_| rng.random()).collect();
-            let (sc, m) = scales_mins(&s);
-            for j in 0..8 {
-                assert_eq!((sc[j] as i32, m[j] as i32), scale_min(j, &s));
-            }
-        }
     }
 
     #[test]

@@ -28,6 +28,7 @@ use crate::error::{Error, Result};
 
 mod amx;
 pub(crate) mod attention;
+mod blocks;
 mod gemm;
 mod gemv;
 pub mod path;
@@ -39,7 +40,7 @@ mod testing;
 pub(crate) struct Matrix {
     mm: QMatMul,
     /// Products run on the file's compact blocks (see [`compact_products`]).
-    compact: Option<gemm::Kind>,
+    compact: Option<blocks::Kind>,
 }
 
 impl Matrix {
@@ -89,12 +90,12 @@ impl Matrix {
 /// The block type of `t` if its products run on its compact blocks: Q4_K or
 /// Q6_K `[rows, inner]` with whole superblocks, Q5_0 or Q8_0 with an even
 /// number of blocks per row.
-fn compact_kind(t: &QTensor) -> Option<gemm::Kind> {
+fn compact_kind(t: &QTensor) -> Option<blocks::Kind> {
     let (kind, unit) = match t.dtype() {
-        GgmlDType::Q4K => (gemm::Kind::Q4K, gemv::QK_K),
-        GgmlDType::Q6K => (gemm::Kind::Q6K, gemv::QK_K),
-        GgmlDType::Q5_0 => (gemm::Kind::Q5_0, 64),
-        GgmlDType::Q8_0 => (gemm::Kind::Q8_0, 64),
+        GgmlDType::Q4K => (blocks::Kind::Q4K, blocks::QK_K),
+        GgmlDType::Q6K => (blocks::Kind::Q6K, blocks::QK_K),
+        GgmlDType::Q5_0 => (blocks::Kind::Q5_0, 64),
+        GgmlDType::Q8_0 => (blocks::Kind::Q8_0, 64),
         _ => return None,
     };
     let (_, inner) = t.shape().dims2().ok()?;
@@ -147,14 +148,14 @@ fn shaped_like(values: Vec<f32>, rows: usize, x: &Tensor) -> Result<Tensor> {
 /// [`gemv::gemv`]; several through [`amx::gemm`] where the CPU has AMX (and
 /// the row counts are multiples of 16), [`gemm::gemm`] otherwise.
 fn compact_values(ms: &[&Matrix], input: &[f32], inner: usize) -> Result<Vec<(Vec<f32>, usize)>> {
-    let (input, width) = gemm::padded_rows(input, inner);
+    let (input, width) = blocks::padded_rows(input, inner);
     let rows = |m: &&Matrix| match &m.mm {
         QMatMul::QTensor(t) => t.shape().dims2().map_or(0, |(rows, _)| rows),
         _ => 0,
     };
     let input = if input.len() == width {
         Quantized::One(gemv::Q8K::quantize(&input)?)
-    } else if amx::available() && ms.iter().all(|m| rows(m).is_multiple_of(16)) {
+    } else if path::has_amx() && ms.iter().all(|m| rows(m).is_multiple_of(16)) {
         Quantized::Tiles(amx::Tokens::quantize(&input, width)?)
     } else {
         Quantized::Many(gemm::Tokens::quantize(&input, width)?)

@@ -55,10 +55,10 @@ pub fn available_paths() -> Vec<KernelPath> {
     if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
         v.push(KernelPath::Avx2);
     }
-    if super::gemv::cpu_has_vnni() {
+    if cpu_has_vnni() {
         v.push(KernelPath::Avx512);
     }
-    if super::amx::cpu_has_amx() {
+    if cpu_has_amx() {
         v.push(KernelPath::Amx);
     }
     v
@@ -116,4 +116,67 @@ pub fn force(p: KernelPath) -> crate::error::Result<()> {
 /// (the error is reported when the model loads).
 pub(super) fn in_use() -> KernelPath {
     current().unwrap_or(KernelPath::Portable)
+}
+
+/// Whether the AVX-512 VNNI kernels are in use: the CPU has them and the
+/// kernel path (see [`super::path`]) is `avx512` or `amx`.
+pub(super) fn has_vnni() -> bool {
+    in_use() >= KernelPath::Avx512 && cpu_has_vnni()
+}
+
+/// Whether this CPU runs the AVX-512 VNNI kernels (with AVX-512 BW, and
+/// F16C for the scales of 32-value blocks, which every AVX-512 CPU has).
+pub(super) fn cpu_has_vnni() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512bw")
+            && is_x86_feature_detected!("avx512vnni")
+            && is_x86_feature_detected!("f16c")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Whether AMX tiles are in use: the CPU and kernel run them and the kernel
+/// path is `amx`.
+pub(super) fn has_amx() -> bool {
+    in_use() == KernelPath::Amx && cpu_has_amx()
+}
+
+/// Whether this CPU and kernel run AMX int8 tiles (and AVX-512 for the rest).
+#[allow(unsafe_code)]
+pub(super) fn cpu_has_amx() -> bool {
+    static OK: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *OK.get_or_init(|| {
+        #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+        {
+            if !cpu_has_vnni() {
+                return false;
+            }
+            // CPUID leaf 7: EDX bit 24 is AMX-TILE, bit 25 AMX-INT8.
+            let info = std::arch::x86_64::__cpuid_count(7, 0);
+            if info.edx & (1 << 24) == 0 || info.edx & (1 << 25) == 0 {
+                return false;
+            }
+            const ARCH_REQ_XCOMP_PERM: libc::c_long = 0x1023;
+            const XFEATURE_XTILEDATA: libc::c_long = 18;
+            // SAFETY: a plain system call with integer arguments; it only
+            // grants this process the AMX register state, or fails.
+            let granted = unsafe {
+                libc::syscall(
+                    libc::SYS_arch_prctl,
+                    ARCH_REQ_XCOMP_PERM,
+                    XFEATURE_XTILEDATA,
+                )
+            };
+            granted == 0
+        }
+        #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+        {
+            false
+        }
+    })
 }
