@@ -2,8 +2,9 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::BufReader;
+use std::io::Cursor;
 use std::path::Path;
+use std::sync::Arc;
 
 use candle_core::quantized::gguf_file::{self, Value};
 use candle_core::{Device, Tensor};
@@ -37,8 +38,8 @@ impl Model {
     /// Loads a GGUF file.
     pub(crate) fn load(path: &Path, device: &Device) -> Result<Loaded> {
         let name = path.display().to_string();
-        let file = File::open(path).map_err(|e| Error::io(path, e))?;
-        let mut reader = BufReader::with_capacity(1 << 20, file);
+        let file = map(path)?;
+        let mut reader = Cursor::new(&file[..]);
         let content = gguf_file::Content::read(&mut reader).map_err(|e| {
             Error::model(
                 &name,
@@ -55,7 +56,7 @@ impl Model {
             .and_then(|v| v.to_u32().ok())
             .unwrap_or(4096) as usize;
         let model = match architecture.as_str() {
-            "qwen2" => Model::Qwen2(Qwen2::from_gguf(&content, &mut reader, device)?),
+            "qwen2" => Model::Qwen2(Qwen2::from_gguf(&content, &mut reader, &file, device)?),
             "llama" => Model::Llama(quantized_llama::ModelWeights::from_gguf(
                 content,
                 &mut reader,
@@ -124,4 +125,20 @@ impl Model {
         self.clear();
         Ok((self.forward(ids, 0, device)?, 0))
     }
+}
+
+/// `path` mapped into memory, its pages read in now (a warm load then
+/// costs the mapping, not a copy of the file; a cold one reads the file
+/// once, as a copy would).
+pub(crate) fn map(path: &Path) -> Result<Arc<memmap2::Mmap>> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    // SAFETY: the mapping is read-only and nothing in this process writes
+    // the file. Model files are written whole to a temporary name and
+    // renamed into place (`models::mirror`, and hf-hub's blob store), so a file in the cache is
+    // never changed while it is mapped; a file changed by someone else
+    // while mapped can make a read fail with SIGBUS, the known limit of
+    // mapping that llama.cpp and candle's safetensors loader share.
+    #[allow(unsafe_code)]
+    let map = unsafe { memmap2::MmapOptions::new().populate().map(&file) };
+    Ok(Arc::new(map.map_err(|e| Error::io(path, e))?))
 }

@@ -113,7 +113,8 @@ const ROTARY_START: usize = 2048;
 
 /// A Qwen2 model with its KV cache.
 pub(crate) struct Qwen2 {
-    embed: Arc<QTensor>,
+    /// The token-embedding table (only the rows in a pass are dequantized).
+    embed: Matrix,
     layers: Vec<Layer>,
     norm: RmsNorm,
     output: Matrix,
@@ -174,6 +175,8 @@ struct Loader<'a, R> {
     device: &'a Device,
     /// Multiply matrices on their compact blocks (candle's `QMatMul` if not).
     compact: bool,
+    /// The file mapped into memory, for compact matrices read in place.
+    file: Option<&'a Arc<memmap2::Mmap>>,
 }
 
 impl<R: std::io::Seek + std::io::Read> Loader<'_, R> {
@@ -181,6 +184,14 @@ impl<R: std::io::Seek + std::io::Read> Loader<'_, R> {
         Ok(self.ct.tensor(self.reader, name, self.device)?)
     }
     fn matrix(&mut self, name: &str) -> Result<Matrix> {
+        if let (Some(file), true, Some(info)) =
+            (self.file, self.compact, self.ct.tensor_infos.get(name))
+        {
+            let start = self.ct.tensor_data_offset as usize + info.offset as usize;
+            if let Some(m) = Matrix::mapped(file, start, info.ggml_dtype, info.shape.dims())? {
+                return Ok(m);
+            }
+        }
         Matrix::new(self.raw(name)?, self.compact)
     }
     fn vector(&mut self, name: &str) -> Result<Tensor> {
@@ -189,13 +200,16 @@ impl<R: std::io::Seek + std::io::Read> Loader<'_, R> {
 }
 
 impl Qwen2 {
-    /// Loads the weights from a GGUF file's content, laid out for this CPU.
+    /// Loads the weights from a GGUF file's content; the matrices the
+    /// compact kernels take stay in `file` (the same file, mapped), the rest
+    /// is read through `reader`.
     pub(crate) fn from_gguf<R: std::io::Seek + std::io::Read>(
         ct: &gguf_file::Content,
         reader: &mut R,
+        file: &Arc<memmap2::Mmap>,
         device: &Device,
     ) -> Result<Self> {
-        Self::load(ct, reader, device, true)
+        Self::load(ct, reader, Some(file), device, true)
     }
 
     /// Loads the weights, for products on their compact blocks if `compact`
@@ -203,6 +217,7 @@ impl Qwen2 {
     fn load<R: std::io::Seek + std::io::Read>(
         ct: &gguf_file::Content,
         reader: &mut R,
+        file: Option<&Arc<memmap2::Mmap>>,
         device: &Device,
         compact: bool,
     ) -> Result<Self> {
@@ -227,15 +242,17 @@ impl Qwen2 {
             reader,
             device,
             compact,
+            file,
         };
-        // The two largest tensors first: reading a tensor holds its bytes
-        // twice for a moment (candle copies them into typed blocks), and
-        // this way that moment comes before the rest of the model is loaded.
-        let embed = Arc::new(w.raw("token_embd.weight")?);
+        // The two largest tensors first: reading a tensor into memory (what
+        // the compact kernels do not take) holds its bytes twice for a
+        // moment (candle copies them into typed blocks), and this way that
+        // moment comes before the rest of the model is loaded.
+        let embed = w.matrix("token_embd.weight")?;
         let output = if ct.tensor_infos.contains_key("output.weight") {
             w.matrix("output.weight")?
         } else {
-            Matrix::shared(embed.clone())?
+            embed.clone()
         };
         let mut layers = Vec::with_capacity(blocks);
         for l in 0..blocks {
@@ -350,8 +367,7 @@ impl Qwen2 {
             self.keep_positions(pos);
         }
         let seq = ids.len();
-        let input = Tensor::new(ids, device)?;
-        let mut x = self.embed.embedding(&input)?.unsqueeze(0)?;
+        let mut x = self.embed.embedding(ids, device)?.unsqueeze(0)?;
         let mask = if seq > 1 {
             Some(causal_mask(seq, pos, device)?)
         } else {
@@ -474,7 +490,9 @@ mod tests {
         let device = Device::Cpu;
         let mut r = BufReader::new(File::open(path).unwrap());
         let ct = gguf_file::Content::read(&mut r).unwrap();
-        let ours = Qwen2::load(&ct, &mut r, &device, compact).unwrap();
+        let file = super::super::model::map(path).unwrap();
+        let mapped = compact.then_some(&file);
+        let ours = Qwen2::load(&ct, &mut r, mapped, &device, compact).unwrap();
         let mut r = BufReader::new(File::open(path).unwrap());
         let ct = gguf_file::Content::read(&mut r).unwrap();
         let theirs = candle_transformers::models::quantized_qwen2::ModelWeights::from_gguf(

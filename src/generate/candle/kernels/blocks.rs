@@ -199,6 +199,26 @@ pub(super) fn unpack_block(kind: Kind, block: &[u8], out: &mut [u8; QK_K]) {
     }
 }
 
+/// The values of one row of `kind` blocks into `out` (as many values as
+/// the row holds), with the float operations of ggml's dequantization, so
+/// that a row read here equals candle's `dequantize` bit for bit.
+pub(super) fn dequantize_row(kind: Kind, row: &[u8], out: &mut [f32]) {
+    let mut q = [0u8; QK_K];
+    for (unit, values) in row.chunks(kind.unit_bytes()).zip(out.chunks_mut(QK_K)) {
+        unpack_block(kind, unit, &mut q);
+        let k = span(kind);
+        span_scales(kind, unit, |s, scale, min| {
+            for i in k * s..(k * (s + 1)).min(values.len()) {
+                values[i] = match kind {
+                    Kind::Q4K => scale * q[i] as f32 - min,
+                    Kind::Q6K => scale * (q[i] as i32 - 32) as f32,
+                    Kind::Q5_0 | Kind::Q8_0 => scale * (q[i] as i32 - kind.bias() as i32) as f32,
+                };
+            }
+        });
+    }
+}
+
 /// Quantizes one block of values to `out` like ggml's Q8_K (the value of
 /// largest magnitude becomes ±127) and returns the scale.
 pub(super) fn quantize_block(block: &[f32], out: &mut [i8]) -> f32 {
@@ -254,7 +274,30 @@ pub(super) fn floats(out: Vec<AtomicU32>) -> Vec<f32> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing::{quantized, values};
     use super::*;
+    use candle_core::quantized::GgmlDType;
+
+    #[test]
+    fn rows_dequantize_like_candle_bit_for_bit() {
+        for (dtype, kind, inner) in [
+            (GgmlDType::Q4K, Kind::Q4K, 512),
+            (GgmlDType::Q6K, Kind::Q6K, 512),
+            (GgmlDType::Q5_0, Kind::Q5_0, 896),
+            (GgmlDType::Q8_0, Kind::Q8_0, 896),
+        ] {
+            let rows = 4;
+            let q = quantized(dtype, rows, inner, 8);
+            let want = values(&q);
+            let bytes = q.data().unwrap();
+            let row_bytes = kind.row_bytes(inner).unwrap();
+            for r in 0..rows {
+                let mut got = vec![f32::NAN; inner];
+                dequantize_row(kind, &bytes[r * row_bytes..(r + 1) * row_bytes], &mut got);
+                assert_eq!(got, want[r * inner..(r + 1) * inner], "{kind:?} row {r}");
+            }
+        }
+    }
     use rand::{rngs::StdRng, Rng, SeedableRng};
 
     /// Scale and min of sub-block `j`, one at a time, as ggml's

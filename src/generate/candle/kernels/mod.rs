@@ -21,6 +21,8 @@
 //! a SIMD `vec_dot` for `BlockQ5_0`, and tiled kernels that accept a partial
 //! last superblock.
 
+use std::sync::Arc;
+
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{Module, Tensor, D};
 
@@ -37,41 +39,107 @@ mod testing;
 
 /// A weight matrix, multiplied on its compact blocks where the kernels take
 /// its type (see the module notes), by candle otherwise.
-pub(crate) struct Matrix {
-    mm: QMatMul,
-    /// Products run on the file's compact blocks (see [`compact_products`]).
-    compact: Option<blocks::Kind>,
+#[derive(Clone)]
+pub(crate) enum Matrix {
+    /// Products on the compact blocks.
+    Compact {
+        kind: blocks::Kind,
+        rows: usize,
+        blocks: Blocks,
+    },
+    /// candle's products.
+    Candle(QMatMul),
+}
+
+/// Where a compact matrix's blocks are.
+#[derive(Clone)]
+pub(crate) enum Blocks {
+    /// A range of the memory-mapped model file: nothing is copied, and the
+    /// pages are the operating system's file cache, shared by every process
+    /// that maps the file.
+    Mapped {
+        file: Arc<memmap2::Mmap>,
+        range: std::ops::Range<usize>,
+    },
+    /// A tensor read into memory (a table shared with another use, tests).
+    Tensor(Arc<QTensor>),
+}
+
+impl Blocks {
+    fn bytes(&self) -> Result<std::borrow::Cow<'_, [u8]>> {
+        match self {
+            Blocks::Mapped { file, range } => Ok(std::borrow::Cow::Borrowed(&file[range.clone()])),
+            Blocks::Tensor(t) => Ok(t.data()?),
+        }
+    }
 }
 
 impl Matrix {
     /// A matrix that shares its tensor with another use (a tied embedding
     /// table).
-    pub(crate) fn shared(t: std::sync::Arc<QTensor>) -> Result<Self> {
-        Ok(Self {
-            compact: compact_kind(&t),
-            mm: QMatMul::from_arc(t)?,
+    pub(crate) fn shared(t: Arc<QTensor>) -> Result<Self> {
+        Ok(match compact_kind(t.dtype(), t.shape().dims()) {
+            Some((kind, rows)) => Matrix::Compact {
+                kind,
+                rows,
+                blocks: Blocks::Tensor(t),
+            },
+            None => Matrix::Candle(QMatMul::from_arc(t)?),
         })
     }
 
     /// `t` (`[rows, inner]`), multiplied on its compact blocks if `compact`
     /// and the kernels take it, by candle otherwise.
     pub(crate) fn new(t: QTensor, compact: bool) -> Result<Self> {
-        Ok(Self {
-            compact: if compact { compact_kind(&t) } else { None },
-            mm: QMatMul::from_qtensor(t)?,
-        })
+        if compact {
+            return Self::shared(Arc::new(t));
+        }
+        Ok(Matrix::Candle(QMatMul::from_qtensor(t)?))
+    }
+
+    /// The matrix of `dtype` and `dims` (`[rows, inner]`) whose blocks start
+    /// at byte `start` of the mapped `file`, if the kernels take its type
+    /// (`None` if not: read it into a tensor for candle). An error if the
+    /// file ends before the matrix does.
+    pub(crate) fn mapped(
+        file: &Arc<memmap2::Mmap>,
+        start: usize,
+        dtype: GgmlDType,
+        dims: &[usize],
+    ) -> Result<Option<Self>> {
+        let Some((kind, rows)) = compact_kind(dtype, dims) else {
+            return Ok(None);
+        };
+        let bytes = kind
+            .row_bytes(dims[1])
+            .and_then(|b| b.checked_mul(rows))
+            .ok_or_else(|| Error::Generation(format!("a {kind:?} matrix of {dims:?}")))?;
+        let end = start.checked_add(bytes).filter(|&end| end <= file.len());
+        let Some(end) = end else {
+            return Err(Error::Generation(format!(
+                "the model file ends before its {dims:?} {kind:?} matrix at byte {start}; \
+                 the file is truncated: download it again"
+            )));
+        };
+        Ok(Some(Matrix::Compact {
+            kind,
+            rows,
+            blocks: Blocks::Mapped {
+                file: file.clone(),
+                range: start..end,
+            },
+        }))
     }
 
     /// Whether products run on the compact blocks.
-    #[cfg(test)]
     pub(crate) fn is_compact(&self) -> bool {
-        self.compact.is_some()
+        matches!(self, Matrix::Compact { .. })
     }
 
     /// `x · Wᵀ` for each of `ms`, which share the input `x`. Where all of
     /// them run on compact blocks, `x` is quantized once for all.
     pub(crate) fn forward_shared(ms: &[&Matrix], x: &Tensor) -> Result<Vec<Tensor>> {
-        if ms.iter().all(|m| m.compact.is_some()) {
+        if ms.iter().all(|m| m.is_compact()) {
             return compact_products(ms, x);
         }
         ms.iter().map(|m| m.forward(x)).collect()
@@ -79,27 +147,69 @@ impl Matrix {
 
     /// `x · Wᵀ` for `x` of shape `[.., inner]`.
     pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        if self.compact.is_some() {
-            let mut out = compact_products(&[self], x)?;
-            return Ok(out.remove(0));
+        match self {
+            Matrix::Compact { .. } => {
+                let mut out = compact_products(&[self], x)?;
+                Ok(out.remove(0))
+            }
+            Matrix::Candle(mm) => Ok(mm.forward(x)?),
         }
-        Ok(self.mm.forward(x)?)
+    }
+
+    /// Rows `ids` of the matrix (an embedding table) as f32
+    /// `[ids, inner]`: only those rows are dequantized.
+    pub(crate) fn embedding(&self, ids: &[u32], device: &candle_core::Device) -> Result<Tensor> {
+        let (kind, rows, blocks) = match self {
+            Matrix::Compact { kind, rows, blocks } => (*kind, *rows, blocks),
+            Matrix::Candle(QMatMul::QTensor(t)) => {
+                return Ok(t.embedding(&Tensor::new(ids, device)?)?);
+            }
+            Matrix::Candle(QMatMul::Tensor(t) | QMatMul::TensorF16(t)) => {
+                return Ok(t
+                    .embedding(&Tensor::new(ids, device)?)?
+                    .to_dtype(candle_core::DType::F32)?);
+            }
+        };
+        let bytes = blocks.bytes()?;
+        let row_bytes = bytes.len() / rows;
+        let inner = row_bytes / kind.block_bytes() * kind.block_values();
+        let mut out = vec![0f32; ids.len() * inner];
+        for (&id, values) in ids.iter().zip(out.chunks_exact_mut(inner)) {
+            let r = id as usize;
+            if r >= rows {
+                return Err(Error::Generation(format!(
+                    "token {id} is past the {rows} rows of the embedding table"
+                )));
+            }
+            blocks::dequantize_row(kind, &bytes[r * row_bytes..(r + 1) * row_bytes], values);
+        }
+        Ok(Tensor::from_vec(out, (ids.len(), inner), device)?)
+    }
+
+    /// Rows of a compact matrix (0 for candle's).
+    fn rows(&self) -> usize {
+        match self {
+            Matrix::Compact { rows, .. } => *rows,
+            Matrix::Candle(_) => 0,
+        }
     }
 }
 
-/// The block type of `t` if its products run on its compact blocks: Q4_K or
-/// Q6_K `[rows, inner]` with whole superblocks, Q5_0 or Q8_0 with an even
-/// number of blocks per row.
-fn compact_kind(t: &QTensor) -> Option<blocks::Kind> {
-    let (kind, unit) = match t.dtype() {
+/// The block type and row count of a `dtype` matrix of `dims` if its
+/// products run on its compact blocks: Q4_K or Q6_K `[rows, inner]` with
+/// whole superblocks, Q5_0 or Q8_0 with an even number of blocks per row.
+fn compact_kind(dtype: GgmlDType, dims: &[usize]) -> Option<(blocks::Kind, usize)> {
+    let (kind, unit) = match dtype {
         GgmlDType::Q4K => (blocks::Kind::Q4K, blocks::QK_K),
         GgmlDType::Q6K => (blocks::Kind::Q6K, blocks::QK_K),
         GgmlDType::Q5_0 => (blocks::Kind::Q5_0, 64),
         GgmlDType::Q8_0 => (blocks::Kind::Q8_0, 64),
         _ => return None,
     };
-    let (_, inner) = t.shape().dims2().ok()?;
-    (inner > 0 && inner.is_multiple_of(unit)).then_some(kind)
+    let &[rows, inner] = dims else {
+        return None;
+    };
+    (rows > 0 && inner > 0 && inner.is_multiple_of(unit)).then_some((kind, rows))
 }
 
 /// An input quantized for the compact kernels.
@@ -149,29 +259,25 @@ fn shaped_like(values: Vec<f32>, rows: usize, x: &Tensor) -> Result<Tensor> {
 /// the row counts are multiples of 16), [`gemm::gemm`] otherwise.
 fn compact_values(ms: &[&Matrix], input: &[f32], inner: usize) -> Result<Vec<(Vec<f32>, usize)>> {
     let (input, width) = blocks::padded_rows(input, inner);
-    let rows = |m: &&Matrix| match &m.mm {
-        QMatMul::QTensor(t) => t.shape().dims2().map_or(0, |(rows, _)| rows),
-        _ => 0,
-    };
     let input = if input.len() == width {
         Quantized::One(gemv::Q8K::quantize(&input)?)
-    } else if path::has_amx() && ms.iter().all(|m| rows(m).is_multiple_of(16)) {
+    } else if path::has_amx() && ms.iter().all(|m| m.rows().is_multiple_of(16)) {
         Quantized::Tiles(amx::Tokens::quantize(&input, width)?)
     } else {
         Quantized::Many(gemm::Tokens::quantize(&input, width)?)
     };
     ms.iter()
         .map(|m| {
-            let (QMatMul::QTensor(t), Some(kind)) = (&m.mm, m.compact) else {
+            let Matrix::Compact { kind, rows, blocks } = m else {
                 return Err(Error::Generation(
                     "a compact product needs a quantized matrix".into(),
                 ));
             };
-            let (rows, _) = t.shape().dims2()?;
+            let (kind, rows, w) = (*kind, *rows, blocks.bytes()?);
             let out = match &input {
-                Quantized::One(xq) => gemv::gemv(kind, &t.data()?, rows, xq)?,
-                Quantized::Tiles(xs) => amx::gemm(kind, &t.data()?, rows, xs)?,
-                Quantized::Many(xs) => gemm::gemm(kind, &t.data()?, rows, xs)?,
+                Quantized::One(xq) => gemv::gemv(kind, &w, rows, xq)?,
+                Quantized::Tiles(xs) => amx::gemm(kind, &w, rows, xs)?,
+                Quantized::Many(xs) => gemm::gemm(kind, &w, rows, xs)?,
             };
             Ok((out, rows))
         })
@@ -189,7 +295,7 @@ const SILU_PART: usize = 16 * 1024;
 /// of their own: a 512-token prompt slice of the 0.5B model holds two
 /// 10 MB buffers of the intermediate size instead of four.
 pub(crate) fn gated_mlp(gate: &Matrix, up: &Matrix, down: &Matrix, x: &Tensor) -> Result<Tensor> {
-    if [gate, up, down].iter().any(|m| m.compact.is_none()) {
+    if [gate, up, down].iter().any(|m| !m.is_compact()) {
         let [g, u]: [Tensor; 2] = Matrix::forward_shared(&[gate, up], x)?
             .try_into()
             .map_err(|_| Error::Generation("gate and up projections".into()))?;
@@ -260,6 +366,34 @@ mod tests {
                 assert_near_plain(&got, &q, &xs, rows, &format!("{dtype:?} {tokens}"));
             }
         }
+    }
+
+    #[test]
+    fn mapped_blocks_multiply_like_the_tensor_and_a_short_file_is_an_error() {
+        let (rows, inner) = (32, 512);
+        let q = quantized(GgmlDType::Q4K, rows, inner, 5);
+        let bytes = q.data().unwrap().to_vec();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.gguf");
+        let mut content = vec![7u8; 64];
+        content.extend_from_slice(&bytes);
+        std::fs::write(&path, &content).unwrap();
+        let file = crate::generate::candle::model::map(&path).unwrap();
+        let m = Matrix::mapped(&file, 64, GgmlDType::Q4K, &[rows, inner])
+            .unwrap()
+            .unwrap();
+        let t = Matrix::new(q, true).unwrap();
+        let x = Tensor::from_vec(random(3 * inner, 6), (3, inner), &Device::Cpu).unwrap();
+        let (a, b) = (m.forward(&x).unwrap(), t.forward(&x).unwrap());
+        let a: Vec<f32> = a.flatten_all().unwrap().to_vec1().unwrap();
+        let b: Vec<f32> = b.flatten_all().unwrap().to_vec1().unwrap();
+        assert_eq!(a, b);
+        // One row more than the file holds; a type the kernels do not take.
+        let err = Matrix::mapped(&file, 64, GgmlDType::Q4K, &[rows + 1, inner]);
+        assert!(err.err().unwrap().to_string().contains("truncated"));
+        assert!(Matrix::mapped(&file, 64, GgmlDType::Q4_0, &[rows, inner])
+            .unwrap()
+            .is_none());
     }
 
     #[test]
