@@ -34,7 +34,7 @@ use std::sync::Mutex;
 use super::blocks::{
     check_rows, floats, quantize_block, row_bytes, span, span_scales, unpack_block, Kind, QK_K,
 };
-use super::path::has_amx;
+use super::path::cpu_has_amx;
 use crate::error::{Error, Result};
 
 /// Rows of weights, and tokens, in one tile.
@@ -188,7 +188,7 @@ mod tiles {
         /// Configures this thread's tiles for `kind`.
         pub(super) fn new(kind: Kind) -> Self {
             assert!(
-                super::super::path::has_amx(),
+                super::super::path::cpu_has_amx(),
                 "AMX tiles need a CPU that has them"
             );
             let k = span(kind);
@@ -375,7 +375,7 @@ mod tiles {
 pub(crate) fn gemm(kind: Kind, w: &[u8], rows: usize, x: &Tokens) -> Result<Vec<f32>> {
     let inner = x.inner;
     let row_bytes = row_bytes(kind, w, rows, inner)?;
-    if !rows.is_multiple_of(TILE) || !has_amx() {
+    if !rows.is_multiple_of(TILE) || !cpu_has_amx() {
         return Err(Error::Generation(format!(
             "a {kind:?} matrix of {} bytes is not {rows} rows (a multiple of {TILE}) of {inner} \
              values for AMX tiles",
@@ -443,7 +443,7 @@ mod tests {
 
     #[test]
     fn products_match_a_plain_loop() {
-        if !has_amx() {
+        if !super::super::path::has_amx() {
             return;
         }
         // Q5_0 and Q8_0 rows of 896 values end in half a 256-value unit.
@@ -461,7 +461,7 @@ mod tests {
 
     #[test]
     fn products_equal_candles_tiled_kernels_bit_for_bit() {
-        if !has_amx() {
+        if !super::super::path::has_amx() {
             return;
         }
         // 40 tokens: candle takes its AMX tiles for Q4_K (32 tokens or more)

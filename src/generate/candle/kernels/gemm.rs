@@ -210,7 +210,7 @@ mod vnni {
 
     fn check(row: &Row, x: &Tokens, t: usize, n: usize, blocks: &Range<usize>) {
         assert!(
-            super::has_vnni(),
+            super::super::path::cpu_has_vnni(),
             "the AVX-512 VNNI kernels need a CPU that has them"
         );
         let span = blocks.len();
@@ -222,7 +222,7 @@ mod vnni {
     /// [`super::unpack_portable`] with AVX-512.
     pub(super) fn unpack(kind: Kind, row: &[u8], out: &mut Row) {
         assert!(
-            super::has_vnni(),
+            super::super::path::cpu_has_vnni(),
             "the AVX-512 VNNI kernels need a CPU that has them"
         );
         if matches!(kind, Kind::Q5_0 | Kind::Q8_0) {

@@ -147,7 +147,7 @@ mod vnni {
     /// [`super::dot_portable`] with AVX-512 VNNI.
     pub(super) fn dot(kind: Kind, row: &[u8], x: &Q8K) -> f32 {
         assert!(
-            super::has_vnni(),
+            super::super::path::cpu_has_vnni(),
             "the AVX-512 VNNI product needs a CPU that has it"
         );
         let bytes = kind.block_bytes();

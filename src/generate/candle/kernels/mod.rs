@@ -397,6 +397,55 @@ mod tests {
     }
 
     #[test]
+    fn switching_the_kernel_path_during_products_is_safe() {
+        // Tests force paths process-wide while other threads multiply: a
+        // product must never find the path changed under it and panic (a
+        // panic on candle's worker pool leaves the caller waiting, hence
+        // the time limit).
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let paths = path::available_paths();
+        let best = *paths.last().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let switcher = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut i = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    path::force(paths[i % paths.len()]).unwrap();
+                    i += 1;
+                    std::thread::yield_now();
+                }
+            })
+        };
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let (rows, inner) = (64, 512);
+            let m = Matrix::new(quantized(GgmlDType::Q4K, rows, inner, 30), true).unwrap();
+            let q = quantized(GgmlDType::Q4K, rows, inner, 30);
+            for tokens in [1, 17, 1, 33] {
+                for _ in 0..20 {
+                    let xs = random(tokens * inner, 31);
+                    let x = Tensor::from_vec(xs.clone(), (tokens, inner), &Device::Cpu).unwrap();
+                    let got: Vec<f32> = m
+                        .forward(&x)
+                        .unwrap()
+                        .flatten_all()
+                        .unwrap()
+                        .to_vec1()
+                        .unwrap();
+                    assert_near_plain(&got, &q, &xs, rows, "while switching");
+                }
+            }
+            done.send(()).unwrap();
+        });
+        let outcome = finished.recv_timeout(std::time::Duration::from_secs(120));
+        stop.store(true, Ordering::Relaxed);
+        switcher.join().unwrap();
+        path::force(best).unwrap();
+        outcome.expect("the products panicked or hung while the path switched");
+    }
+
+    #[test]
     fn other_types_and_shapes_go_through_candle() {
         for (dtype, rows, inner) in [
             (GgmlDType::Q4_0, 16, 256),
