@@ -287,17 +287,24 @@ const PROSE_LINE_CHARS: usize = 50;
 /// characters), making up at least a quarter of the whole, rather than a
 /// page of short menu and link lines.
 fn looks_like_article(paragraphs: &[String]) -> bool {
-    let chars = |p: &String| p.chars().filter(|c| !c.is_whitespace()).count();
-    let all: usize = paragraphs.iter().map(chars).sum();
-    let prose: usize = paragraphs
-        .iter()
-        .filter(|p| {
-            chars(p) >= PROSE_LINE_CHARS
-                || (count_words(p) >= 5 && crate::segment::ends_sentence(p))
-        })
-        .map(chars)
-        .sum();
+    let (mut all, mut prose) = (0, 0);
+    for p in paragraphs {
+        let chars = non_space_chars(p);
+        all += chars;
+        if chars >= PROSE_LINE_CHARS || (count_words(p) >= 5 && crate::segment::ends_sentence(p)) {
+            prose += chars;
+        }
+    }
     prose >= MIN_PROSE_CHARS.min(all) && prose * 4 >= all
+}
+
+/// Characters of `s` that are not whitespace.
+fn non_space_chars(s: &str) -> usize {
+    if s.is_ascii() {
+        s.bytes().filter(|b| !b.is_ascii_whitespace()).count()
+    } else {
+        s.chars().filter(|c| !c.is_whitespace()).count()
+    }
 }
 
 /// All the text of an HTML fragment, one paragraph per block (for scoring
@@ -329,18 +336,30 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// NFC, letter forms for Urdu/Pashto, and collapsed whitespace (one line).
 pub fn normalize(s: &str, lang: Lang) -> String {
-    // ASCII text is already in NFC.
-    let nfc: String = if s.is_ascii() {
-        s.to_string()
+    // ASCII text is already in NFC, and most other text is too: the quick
+    // check settles it without composing.
+    let nfc: std::borrow::Cow<'_, str> = if s.is_ascii()
+        || unicode_normalization::is_nfc_quick(s.chars())
+            == unicode_normalization::IsNormalized::Yes
+    {
+        std::borrow::Cow::Borrowed(s)
     } else {
-        s.nfc().collect()
+        std::borrow::Cow::Owned(s.nfc().collect())
     };
-    let fixed = if lang == Lang::En && !nfc.chars().any(lang::is_arabic_script) {
+    let fixed = if lang == Lang::En && (nfc.is_ascii() || !nfc.chars().any(lang::is_arabic_script))
+    {
         nfc
     } else {
-        lang::normalize_letters(&nfc, lang)
+        std::borrow::Cow::Owned(lang::normalize_letters(&nfc, lang))
     };
-    fixed.split_whitespace().collect::<Vec<_>>().join(" ")
+    let mut out = String::with_capacity(fixed.len());
+    for w in fixed.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(w);
+    }
+    out
 }
 
 /// Splits text into paragraphs. Blank lines separate paragraphs. Within a

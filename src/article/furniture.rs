@@ -155,13 +155,28 @@ const BIO_WORDS: &[&str] = &[
     "covering ",
 ];
 
-fn words(s: &str) -> usize {
-    s.split_whitespace().count()
+/// Words of `s`, split at whitespace (ASCII lines by the faster ASCII
+/// split).
+pub(super) fn words(s: &str) -> usize {
+    if !s.is_ascii() {
+        return s.split_whitespace().count();
+    }
+    // A word starts at each non-space byte after a space (the whitespace
+    // that `split_whitespace` takes in ASCII), in one branch-free pass.
+    let mut n = 0;
+    let mut after_space = true;
+    for &b in s.as_bytes() {
+        let space = matches!(b, b' ' | b'\t' | b'\n' | b'\x0B' | b'\x0C' | b'\r');
+        n += usize::from(after_space & !space);
+        after_space = space;
+    }
+    n
 }
 
-/// True for prose: a long paragraph that ends like a sentence.
-pub(super) fn is_prose(p: &str) -> bool {
-    words(p) >= 10 && ends_sentence(p)
+/// True for prose: a long paragraph (of `n` words) that ends like a
+/// sentence.
+fn prose_of(p: &str, n: usize) -> bool {
+    n >= 10 && ends_sentence(p)
 }
 
 /// True when `p` could be a headline: short, and not ending with a period.
@@ -184,21 +199,34 @@ fn is_byline(p: &str) -> bool {
         && !ends_sentence(p.trim_end_matches(|c: char| c.is_alphabetic()))
 }
 
+/// Whether a short line that is not prose names an agency or photo service.
 fn is_credit(lower: &str) -> bool {
-    words(lower) <= 15 && !is_prose(lower) && CREDITS.iter().any(|c| lower.contains(c))
+    CREDITS.iter().any(|c| lower.contains(c))
 }
 
-fn is_bio(p: &str, lower: &str) -> bool {
-    let head: Vec<&str> = p.split_whitespace().take(5).collect();
-    let names = head
-        .iter()
+/// Whether `p` opens with one to four capitalized words (a name).
+fn bio_names(p: &str) -> bool {
+    let names = p
+        .split_whitespace()
+        .take(5)
         .take_while(|w| w.chars().next().is_some_and(char::is_uppercase))
         .count();
-    let is_a = lower.contains(" is a ") || lower.contains(" is an ") || lower.contains(" is the ");
     (1..=4).contains(&names)
-        && is_a
-        && words(p) <= 40
-        && BIO_WORDS.iter().any(|w| lower.contains(w))
+}
+
+/// Whether `p` has " is " in any case (before it is lower-cased for
+/// [`is_bio`]).
+fn has_is_a(p: &str) -> bool {
+    p.as_bytes()
+        .windows(4)
+        .any(|w| w.eq_ignore_ascii_case(b" is "))
+}
+
+/// Whether a line of at most 40 words that opens with a name says what
+/// the person "is" with the words of a bio.
+fn is_bio(lower: &str) -> bool {
+    let is_a = lower.contains(" is a ") || lower.contains(" is an ") || lower.contains(" is the ");
+    is_a && BIO_WORDS.iter().any(|w| lower.contains(w))
 }
 
 /// Removes an inline preamble of bylines and timestamps written as
@@ -276,33 +304,74 @@ impl Removed {
 /// of a links section or of the comments. `first` is true for the first
 /// paragraph of the story.
 pub(super) fn rule(p: &str, first: bool) -> Option<&'static str> {
+    rule_sized(p, words(p), first)
+}
+
+/// [`rule`] for a paragraph of `n` words.
+pub(super) fn rule_sized(p: &str, n: usize, first: bool) -> Option<&'static str> {
     // A long paragraph of running text is none of these; only a prompt
     // written as one long line can be.
-    if words(p) > 40 {
-        let lower = p.chars().take(40).collect::<String>().to_lowercase();
-        let prompt = FURNITURE_STARTS.iter().any(|s| lower.starts_with(s));
-        return (prompt && !is_prose(p)).then_some("share, sign-up or page prompt");
+    if n > 40 {
+        return (starts_like_furniture(p) && !prose_of(p, n))
+            .then_some("share, sign-up or page prompt");
     }
-    let lower = p.to_lowercase();
-    let bare = lower.trim_end_matches([':', '.']).trim();
-    if opens_comments(bare) && !first {
+    // Lines are lower-cased only for the tests that need it: the markers
+    // and credits are short lines, and a bio says "is a".
+    let short = n <= MARKER_WORDS.max(CREDIT_WORDS);
+    let bio_like = !first && bio_names(p) && has_is_a(p);
+    let lower = (short || bio_like).then(|| p.to_lowercase());
+    let lower = lower.as_deref();
+    let bare = lower.map(|l| l.trim_end_matches([':', '.']).trim());
+    if bare.is_some_and(opens_comments) && !first {
         Some("comments")
-    } else if is_marker(&lower) {
+    } else if n <= MARKER_WORDS && lower.is_some_and(is_marker) {
         Some("list of links (Top stories, Related, ...)")
     } else if is_byline(p) {
         Some("byline")
-    } else if is_credit(&lower) {
+    } else if n <= CREDIT_WORDS && !prose_of(p, n) && lower.is_some_and(is_credit) {
         Some("photo caption or credit")
-    } else if !first && is_bio(p, &lower) {
+    } else if bio_like && lower.is_some_and(is_bio) {
         Some("author bio")
-    } else if FURNITURE_STARTS
-        .iter()
-        .any(|s| lower.starts_with(s) && !is_prose(p))
-    {
+    } else if starts_like_furniture(p) && !prose_of(p, n) {
         Some("share, sign-up or page prompt")
     } else {
         None
     }
+}
+
+/// Most words of a line that opens the comments or a links section.
+const MARKER_WORDS: usize = 5;
+/// Most words of a caption or credit line.
+const CREDIT_WORDS: usize = 15;
+/// Bytes of a line's start that [`FURNITURE_STARTS`] are matched against
+/// (more than the longest of them).
+const START_BYTES: usize = 32;
+
+/// Whether `p` opens like one of [`FURNITURE_STARTS`], in any case: only
+/// the start of the line is lower-cased, on the stack when it is ASCII.
+fn starts_like_furniture(p: &str) -> bool {
+    let mut end = p.len().min(START_BYTES);
+    while !p.is_char_boundary(end) {
+        end -= 1;
+    }
+    let head = &p[..end];
+    let mut buf = [0u8; START_BYTES];
+    let owned;
+    let lower: &str = if head.is_ascii() {
+        let b = &mut buf[..head.len()];
+        b.copy_from_slice(head.as_bytes());
+        b.make_ascii_lowercase();
+        std::str::from_utf8(b).unwrap_or(head)
+    } else {
+        owned = head.to_lowercase();
+        &owned
+    };
+    let Some(&first) = lower.as_bytes().first() else {
+        return false;
+    };
+    FURNITURE_STARTS
+        .iter()
+        .any(|s| s.as_bytes()[0] == first && lower.starts_with(s))
 }
 
 fn opens_comments(bare: &str) -> bool {
@@ -315,37 +384,50 @@ fn opens_comments(bare: &str) -> bool {
 /// Removes furniture from `paragraphs` in place and returns what it removed,
 /// each line with its reason.
 pub(super) fn strip(paragraphs: &mut Vec<String>) -> Vec<Removed> {
+    strip_with(paragraphs, |i, p, n| rule_sized(p, n, i == 0)).0
+}
+
+/// [`strip`], with the rule each paragraph meets given by `rule(index,
+/// paragraph, words)` (a caller that knows them already); also says which
+/// of the paragraphs it kept.
+pub(super) fn strip_with(
+    paragraphs: &mut Vec<String>,
+    rule: impl Fn(usize, &str, usize) -> Option<&'static str>,
+) -> (Vec<Removed>, Vec<bool>) {
     let mut removed = Vec::new();
     if let Some(first) = paragraphs.first_mut() {
         *first = strip_preamble(first, &mut removed);
     }
     let mut kept = Vec::with_capacity(paragraphs.len());
+    let mut mask = Vec::with_capacity(paragraphs.len());
     let mut in_links = false;
     let mut in_comments = false;
     for (i, p) in std::mem::take(paragraphs).into_iter().enumerate() {
-        let why = rule(&p, i == 0);
+        let n = words(&p);
+        let why = rule(i, &p, n);
         in_comments |= why == Some("comments");
         let reason = if in_comments {
             Some("comments")
         } else if why == Some("list of links (Top stories, Related, ...)") {
             in_links = true;
             why
-        } else if in_links && !is_prose(&p) {
+        } else if in_links && !prose_of(&p, n) {
             Some("list of links (Top stories, Related, ...)")
         } else {
             in_links = false;
             why.or_else(|| {
-                let short = words(&p) <= 2 || (i > 0 && words(&p) <= 3);
+                let short = n <= 2 || (i > 0 && n <= 3);
                 (short && !ends_sentence(&p)).then_some("short line, not running text")
             })
         };
+        mask.push(reason.is_none());
         match reason {
             Some(r) => removed.push(Removed::new(p, r)),
             None => kept.push(p),
         }
     }
     *paragraphs = kept;
-    removed
+    (removed, mask)
 }
 
 #[cfg(test)]

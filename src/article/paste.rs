@@ -95,44 +95,71 @@ impl std::hash::Hasher for FnvHasher {
 /// A line's size in words; text in scripts written without spaces (Chinese,
 /// Japanese) counts one word for every two characters.
 fn words(s: &str) -> usize {
-    let spaced = s.split_whitespace().count();
-    let dense = s.chars().filter(|&c| c >= '\u{3000}').count() / 2;
-    spaced.max(dense)
+    let spaced = furniture::words(s);
+    if s.is_ascii() {
+        return spaced;
+    }
+    spaced.max(dense_words(s))
+}
+
+/// Words of text written without spaces: one for every two characters.
+fn dense_words(s: &str) -> usize {
+    s.chars().filter(|&c| c >= '\u{3000}').count() / 2
 }
 
 fn size(s: &str) -> f64 {
     words(s) as f64
 }
 
-fn log_words(s: &str) -> f64 {
-    (1.0 + words(s) as f64).ln() / 3.0
-}
-
-fn is_stopword(w: &str) -> bool {
+/// The function words of every language the reader knows.
+fn stopwords() -> &'static std::collections::HashSet<&'static str, Fnv> {
     static SET: std::sync::OnceLock<std::collections::HashSet<&'static str, Fnv>> =
         std::sync::OnceLock::new();
-    let set = SET.get_or_init(|| {
+    SET.get_or_init(|| {
         [STOPWORDS_EN, STOPWORDS_UR_PS, STOPWORDS_OTHER]
             .concat()
             .into_iter()
             .collect()
-    });
-    let has = |w: &str| set.contains(w);
-    let w = w.trim_matches(|c: char| !c.is_alphanumeric());
-    // No function word is longer than this many bytes.
-    if w.len() > 12 {
-        return false;
-    }
+    })
+}
+
+/// `w` without the punctuation around it.
+fn trim_word(w: &str) -> &str {
     if w.is_ascii() {
-        let mut buf = [0u8; 12];
+        w.trim_matches(|c: char| !c.is_ascii_alphanumeric())
+    } else {
+        w.trim_matches(|c: char| !c.is_alphanumeric())
+    }
+}
+
+/// Whether `w` is a function word; if it is a content word (of three
+/// characters or more), it is added to `key` (see [`repeat_key`]).
+fn stopword_or_key(w: &str, key: &mut FnvHasher) -> bool {
+    use std::hash::Hasher;
+    let t = trim_word(w);
+    with_lower(t, |l| {
+        let stop = t.len() <= 12 && stopwords().contains(l);
+        if !stop && t.chars().count() > 2 {
+            key.write(l.as_bytes());
+            key.write_u8(0xff);
+        }
+        stop
+    })
+}
+
+/// Calls `f` with `w` lower-cased: on the stack for a short ASCII word.
+fn with_lower<R>(w: &str, f: impl FnOnce(&str) -> R) -> R {
+    const SHORT: usize = 24;
+    if w.is_ascii() && w.len() <= SHORT {
+        let mut buf = [0u8; SHORT];
         let lower = &mut buf[..w.len()];
         lower.copy_from_slice(w.as_bytes());
         lower.make_ascii_lowercase();
-        has(std::str::from_utf8(lower).unwrap_or(w))
+        f(std::str::from_utf8(lower).unwrap_or(w))
     } else if w.chars().any(char::is_uppercase) {
-        has(w.to_lowercase().as_str())
+        f(w.to_lowercase().as_str())
     } else {
-        has(w)
+        f(w)
     }
 }
 
@@ -145,55 +172,107 @@ fn share(n: usize, of: usize) -> f64 {
 }
 
 fn link_like(s: &str) -> bool {
+    links_in_text(s) || s.split_whitespace().any(link_word)
+}
+
+/// Whether a line has an address or a separator of links.
+fn links_in_text(s: &str) -> bool {
     s.contains("http://")
         || s.contains("https://")
         || s.contains("www.")
         || s.contains(" | ")
         || s.contains(" • ")
-        || s.split_whitespace().any(|w| {
-            (w.starts_with('@') && w.len() > 2)
-                || (w.contains('@') && w.contains('.'))
-                || w.ends_with(".com")
-        })
 }
 
-/// Content words of `s`, lower-cased, for similarity to the headline.
-fn content_words(s: &str) -> Vec<String> {
-    s.split_whitespace()
-        .map(|w| {
-            w.trim_matches(|c: char| !c.is_alphanumeric())
-                .to_lowercase()
-        })
-        .filter(|w| w.chars().count() > 2 && !is_stopword(w))
-        .collect()
+/// A handle, an e-mail address or a `.com` name.
+fn link_word(w: &str) -> bool {
+    (w.starts_with('@') && w.len() > 2)
+        || (w.contains('@') && w.contains('.'))
+        || w.ends_with(".com")
+}
+
+/// Calls `f` with the hashed stem (its first five characters: enough to
+/// match a word's inflections) of each content word of `s`: lower-cased,
+/// three characters or more, not a function word.
+fn content_stems(s: &str, mut f: impl FnMut(u64)) {
+    use std::hash::{BuildHasher, Hasher};
+    for w in s.split_whitespace() {
+        with_lower(trim_word(w), |l| {
+            if l.chars().count() > 2 && !(l.len() <= 12 && stopwords().contains(l)) {
+                let end = l.char_indices().nth(5).map_or(l.len(), |(i, _)| i);
+                let mut h = Fnv.build_hasher();
+                h.write(&l.as_bytes()[..end]);
+                f(h.finish());
+            }
+        });
+    }
+}
+
+/// Words, function words, words that start with a Latin letter, those of
+/// them that start with a capital, and [`link_word`]s; and the line's
+/// [`repeat_key`].
+fn tally<'a>(ws: impl Iterator<Item = &'a str>) -> ([usize; 5], u64) {
+    use std::hash::{BuildHasher, Hasher};
+    let mut t = [0usize; 5];
+    let mut key = Fnv.build_hasher();
+    for w in ws {
+        t[0] += 1;
+        t[1] += usize::from(stopword_or_key(w, &mut key));
+        if let Some(&c) = w.as_bytes().first().filter(|c| c.is_ascii_alphabetic()) {
+            t[2] += 1;
+            t[3] += usize::from(c.is_ascii_uppercase());
+        }
+        t[4] += usize::from(link_word(w));
+    }
+    (t, key.finish())
 }
 
 /// The per-line features that do not look at neighbours.
 fn own_features(p: &str, first: bool) -> [f64; FEATURES] {
-    let ws: Vec<&str> = p.split_whitespace().collect();
-    let latin: Vec<&&str> = ws
-        .iter()
-        .filter(|w| w.chars().next().is_some_and(|c| c.is_ascii_alphabetic()))
-        .collect();
-    let caps = latin
-        .iter()
-        .filter(|w| w.chars().next().is_some_and(char::is_uppercase))
-        .count();
-    let chars = p.chars().filter(|c| !c.is_whitespace()).count();
-    let digits = p.chars().filter(char::is_ascii_digit).count();
+    own_features_and_rule(p, first).0
+}
+
+/// What the reader knows of one line: its features, the furniture rule it
+/// meets (if any) and its [`repeat_key`].
+type LineFacts = ([f64; FEATURES], Option<&'static str>, u64);
+
+/// [`own_features`], the furniture rule the line meets and its
+/// [`repeat_key`].
+fn own_features_and_rule(p: &str, first: bool) -> LineFacts {
+    let ascii = p.is_ascii();
+    let ([n, stop, latin, caps, link_words], key) = if ascii {
+        tally(p.split_ascii_whitespace())
+    } else {
+        tally(p.split_whitespace())
+    };
+    let (chars, digits) = if ascii {
+        let (mut chars, mut digits) = (0, 0);
+        for &b in p.as_bytes() {
+            chars += usize::from(!b.is_ascii_whitespace());
+            digits += usize::from(b.is_ascii_digit());
+        }
+        (chars, digits)
+    } else {
+        (
+            p.chars().filter(|c| !c.is_whitespace()).count(),
+            p.chars().filter(char::is_ascii_digit).count(),
+        )
+    };
+    let size = if ascii { n } else { n.max(dense_words(p)) };
     let mut f = [0.0; FEATURES];
     f[0] = 1.0;
-    f[1] = log_words(p);
+    f[1] = (1.0 + size as f64).ln() / 3.0;
     f[2] = f64::from(u8::from(ends_sentence(p)));
-    f[3] = share(ws.iter().filter(|w| is_stopword(w)).count(), ws.len());
-    f[4] = share(caps, latin.len());
-    f[5] = f64::from(u8::from(link_like(p)));
-    f[6] = f64::from(u8::from(furniture::rule(p, first).is_some()));
+    f[3] = share(stop, n);
+    f[4] = share(caps, latin);
+    f[5] = f64::from(u8::from(link_words > 0 || links_in_text(p)));
+    let rule = furniture::rule_sized(p, n, first);
+    f[6] = f64::from(u8::from(rule.is_some()));
     f[7] = share(digits, chars);
     f[12] = (1.0 + p.matches([',', '،']).count() as f64).ln();
-    f[13] = f64::from(u8::from(ws.len() <= 3));
+    f[13] = f64::from(u8::from(n <= 3));
     f[15] = f64::from(u8::from(is_list_item(p)));
-    f
+    (f, rule, key)
 }
 
 /// `1. Finland`, `- item`, `• item`: a line of a list.
@@ -206,16 +285,35 @@ fn is_list_item(p: &str) -> bool {
 
 /// The features of every line of a page, neighbours included.
 pub fn features(lines: &[String]) -> Vec<[f64; FEATURES]> {
+    page_facts(lines).features
+}
+
+/// What the reader computes for every line of a page, in one pass over
+/// its words.
+struct PageFacts {
+    features: Vec<[f64; FEATURES]>,
+    /// The furniture rule each line meets, if any (the first line taken as
+    /// a story's first).
+    rules: Vec<Option<&'static str>>,
+    /// Each line's [`repeat_key`].
+    keys: Vec<u64>,
+}
+
+fn page_facts(lines: &[String]) -> PageFacts {
     let n = lines.len();
-    let mut counts = std::collections::HashMap::new();
+    let mut counts = std::collections::HashMap::with_hasher(Fnv);
     for l in lines {
         *counts.entry(l.as_str()).or_insert(0usize) += 1;
     }
-    let mut f: Vec<[f64; FEATURES]> = lines
-        .iter()
-        .enumerate()
-        .map(|(i, l)| own_features(l, i == 0))
-        .collect();
+    let mut f = Vec::with_capacity(n);
+    let mut rules = Vec::with_capacity(n);
+    let mut keys = Vec::with_capacity(n);
+    for (i, l) in lines.iter().enumerate() {
+        let (features, rule, key) = own_features_and_rule(l, i == 0);
+        f.push(features);
+        rules.push(rule);
+        keys.push(key);
+    }
     // Running sums make each window mean O(1), so a page of any length
     // costs time linear in its lines.
     let prefix = |k: usize| -> Vec<f64> {
@@ -238,7 +336,11 @@ pub fn features(lines: &[String]) -> Vec<[f64; FEATURES]> {
         f[i][11] = share(i, n.max(1));
         f[i][14] = st;
     }
-    f
+    PageFacts {
+        features: f,
+        rules,
+        keys,
+    }
 }
 
 /// Story probability of a line with features `f`.
@@ -316,20 +418,33 @@ pub fn title_candidates(
     start: usize,
     end: usize,
 ) -> Vec<TitleCandidate> {
+    let keys: Vec<u64> = lines.iter().map(|l| repeat_key(l)).collect();
+    candidates_keyed(lines, p, &keys, start, end)
+}
+
+/// [`title_candidates`] with each line's [`repeat_key`] known.
+fn candidates_keyed(
+    lines: &[String],
+    p: &[f64],
+    keys: &[u64],
+    start: usize,
+    end: usize,
+) -> Vec<TitleCandidate> {
     let prose = |i: usize| words(&lines[i]) >= 15 && ends_sentence(&lines[i]);
     let first = (start..end)
         .find(|&i| prose(i) && (i + 1..(i + 5).min(end)).filter(|&j| prose(j)).count() >= 2)
         .or_else(|| (start..end).find(|&i| prose(i)))
         .unwrap_or(start);
-    let story: std::collections::HashSet<String> = lines[first..end.min(first + STORY_WORDS_FROM)]
-        .iter()
-        .flat_map(|l| content_words(l))
-        .map(|w| stem(&w))
-        .collect();
+    let mut story = std::collections::HashSet::with_hasher(Fnv);
+    for l in &lines[first..end.min(first + STORY_WORDS_FROM)] {
+        content_stems(l, |h| {
+            story.insert(h);
+        });
+    }
     let lo = first.saturating_sub(TITLE_REACH);
-    let mut counts = std::collections::HashMap::new();
-    for l in &lines[lo..end] {
-        *counts.entry(rouge_key(l)).or_insert(0usize) += 1;
+    let mut counts = std::collections::HashMap::with_hasher(Fnv);
+    for &k in &keys[lo..end] {
+        *counts.entry(k).or_insert(0usize) += 1;
     }
     let texts: Vec<Option<String>> = (lo..first.max(1).min(lines.len()))
         .map(|i| {
@@ -341,13 +456,14 @@ pub fn title_candidates(
     for (k, c) in texts.iter().enumerate() {
         let Some(l) = c else { continue };
         let i = lo + k;
-        let cw = content_words(l);
+        let (mut content, mut shared) = (0, 0);
+        content_stems(l, |h| {
+            content += 1;
+            shared += usize::from(story.contains(&h));
+        });
         // Shared words count for more in a longer line: a two-word label
         // shares all its words with many stories.
-        let sim = share(
-            cw.iter().filter(|w| story.contains(&stem(w))).count(),
-            cw.len(),
-        ) * (cw.len() as f64 / 5.0).min(1.0);
+        let sim = share(shared, content) * (content as f64 / 5.0).min(1.0);
         // Headlines in a list of other headlines are links to other stories.
         let listed = (k.saturating_sub(2)..(k + 3).min(texts.len()))
             .filter(|&j| j != k && texts[j].as_ref().is_some_and(|o| o != l))
@@ -359,7 +475,7 @@ pub fn title_candidates(
             sim,
             f64::from(u8::from(n >= 5)),
             f64::from(u8::from(n <= 20)),
-            f64::from(u8::from(counts.get(&rouge_key(l)).is_some_and(|&c| c > 1))),
+            f64::from(u8::from(counts.get(&repeat_key(l)).is_some_and(|&c| c > 1))),
             listed as f64,
             (first - i) as f64 / TITLE_REACH as f64,
             own[4],
@@ -376,11 +492,17 @@ pub fn title_candidates(
 }
 
 /// The headline: the candidate with the highest fitted score.
-fn find_title(lines: &[String], p: &[f64], start: usize, end: usize) -> Option<(usize, String)> {
+fn find_title(
+    lines: &[String],
+    p: &[f64],
+    keys: &[u64],
+    start: usize,
+    end: usize,
+) -> Option<(usize, String)> {
     let score = |f: &[f64; TITLE_FEATURES]| -> f64 {
         f.iter().zip(TITLE_WEIGHTS.iter()).map(|(x, w)| x * w).sum()
     };
-    title_candidates(lines, p, start, end)
+    candidates_keyed(lines, p, keys, start, end)
         .into_iter()
         .map(|c| (score(&c.features), c))
         .fold(
@@ -406,14 +528,15 @@ fn headline_like(l: &str) -> bool {
         && l.matches(',').count() < 3
 }
 
-/// The first five characters of a word: enough to match its inflections.
-fn stem(w: &str) -> String {
-    w.chars().take(5).collect()
-}
-
-/// A line's words, lower-cased, for telling repeated lines apart.
-fn rouge_key(l: &str) -> String {
-    content_words(l).join(" ")
+/// A hash of a line's content words, lower-cased, for telling repeated
+/// lines apart (the words of [`content_stems`], whole).
+fn repeat_key(l: &str) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = Fnv.build_hasher();
+    for w in l.split_whitespace() {
+        stopword_or_key(w, &mut h);
+    }
+    h.finish()
 }
 
 /// A headline line without a byline run on after it: `Floods in Swat by
@@ -433,7 +556,14 @@ fn headline_part(l: &str) -> String {
 /// Each line's story probability, and the story: the run `start..end` of
 /// lines with the largest total of (probability − ½) × words.
 pub fn story_run(lines: &[String]) -> (Vec<f64>, usize, usize) {
-    let p: Vec<f64> = features(lines).iter().map(probability).collect();
+    let (p, _, start, end) = story_and_facts(lines);
+    (p, start, end)
+}
+
+/// [`story_run`], with what it computed for each line.
+fn story_and_facts(lines: &[String]) -> (Vec<f64>, PageFacts, usize, usize) {
+    let facts = page_facts(lines);
+    let p: Vec<f64> = facts.features.iter().map(probability).collect();
     let values: Vec<f64> = lines
         .iter()
         .zip(&p)
@@ -451,7 +581,7 @@ pub fn story_run(lines: &[String]) -> (Vec<f64>, usize, usize) {
         }
     }
     let (start, end) = extend(lines, &p, start, end);
-    (p, start, end)
+    (p, facts, start, end)
 }
 
 /// Short lines (a caption, a credit) the story may step over to take in
@@ -504,11 +634,12 @@ pub(super) fn read(lines: Vec<String>) -> Reading {
     if lines.is_empty() {
         return Reading::default();
     }
-    let (p, start, end) = story_run(&lines);
-    let title = find_title(&lines, &p, start, end);
+    let (p, facts, start, end) = story_and_facts(&lines);
+    let title = find_title(&lines, &p, &facts.keys, start, end);
     let title_at = title.as_ref().map(|t| t.0);
     let mut reading = Reading::default();
-    let mut story = Vec::new();
+    // The story's lines, and where each is on the page.
+    let (mut kept, mut at) = (Vec::new(), Vec::new());
     for (i, l) in lines.into_iter().enumerate() {
         if Some(i) == title_at {
             let headline = title.as_ref().map(|t| t.1.clone()).unwrap_or_default();
@@ -524,25 +655,37 @@ pub(super) fn read(lines: Vec<String>) -> Reading {
             } else {
                 "after the story"
             };
-            let why = furniture::rule(&l, false).unwrap_or(place);
+            // The first line's rule was taken as a story's first line.
+            let rule = if i == 0 {
+                furniture::rule(&l, false)
+            } else {
+                facts.rules[i]
+            };
+            let why = rule.unwrap_or(place);
             reading.removed.push(Removed::new(l, why).with_score(p[i]));
         } else if reading.title.as_ref() == Some(&l) {
             reading.removed.push(Removed::new(l, "headline repeated"));
         } else {
-            story.push((l, p[i]));
+            kept.push(l);
+            at.push(i);
         }
     }
-    let mut kept: Vec<String> = story.iter().map(|(l, _)| l.clone()).collect();
-    reading.removed.extend(furniture::strip(&mut kept));
-    let (mut sure, mut all) = (0.0, 0.0);
-    let mut k = kept.iter().peekable();
-    for (l, pr) in &story {
-        if k.peek() == Some(&l) {
-            k.next();
-            let w = words(l) as f64;
-            sure += pr * w;
-            all += w;
+    // The story's first line is read as a story's first (and may lose a
+    // preamble); the others meet the rules found for them on the page.
+    let (removed, mask) = furniture::strip_with(&mut kept, |k, line, n| {
+        if k == 0 || at[k] == 0 {
+            furniture::rule_sized(line, n, k == 0)
+        } else {
+            facts.rules[at[k]]
         }
+    });
+    reading.removed.extend(removed);
+    let (mut sure, mut all) = (0.0, 0.0);
+    let mut k = kept.iter();
+    for (&i, _) in at.iter().zip(&mask).filter(|(_, &m)| m) {
+        let w = k.next().map_or(0, |l| words(l)) as f64;
+        sure += p[i] * w;
+        all += w;
     }
     reading.confidence = if all > 0.0 { sure / all } else { 0.0 };
     reading.kept = kept;
