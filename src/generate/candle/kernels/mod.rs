@@ -339,7 +339,7 @@ pub(crate) fn gated_mlp(gate: &Matrix, up: &Matrix, down: &Matrix, x: &Tensor) -
 
 #[cfg(test)]
 mod tests {
-    use super::testing::{assert_near_plain, quantized, random};
+    use super::testing::{assert_near_plain, path_lock, quantized, random};
     use super::*;
     use candle_core::Device;
 
@@ -370,6 +370,7 @@ mod tests {
 
     #[test]
     fn mapped_blocks_multiply_like_the_tensor_and_a_short_file_is_an_error() {
+        let _path = path_lock();
         let (rows, inner) = (32, 512);
         let q = quantized(GgmlDType::Q4K, rows, inner, 5);
         let bytes = q.data().unwrap().to_vec();
@@ -398,6 +399,7 @@ mod tests {
 
     #[test]
     fn switching_the_kernel_path_during_products_is_safe() {
+        let _path = path_lock();
         // Tests force paths process-wide while other threads multiply: a
         // product must never find the path changed under it and panic (a
         // panic on candle's worker pool leaves the caller waiting, hence
@@ -463,6 +465,7 @@ mod tests {
 
     #[test]
     fn gated_mlp_matches_candles_ops() {
+        let _path = path_lock();
         // 0.5B's hidden size (896) and a smaller intermediate; down as Q4_K.
         let (hidden, between) = (896, 1280);
         let gate = Matrix::new(quantized(GgmlDType::Q5_0, between, hidden, 20), true).unwrap();
@@ -490,6 +493,7 @@ mod tests {
 
     #[test]
     fn shared_input_products_equal_the_single_ones() {
+        let _path = path_lock();
         let inner = 896;
         let mats: Vec<Matrix> = [(32, 10), (16, 11), (48, 12)]
             .iter()
