@@ -325,7 +325,7 @@ pub fn text_paragraphs(text: &str) -> Vec<String> {
 
 /// Number of whitespace-separated words.
 pub fn count_words(s: &str) -> usize {
-    s.split_whitespace().count()
+    furniture::words(s)
 }
 
 /// Lower-case hex sha256 of `bytes`.

@@ -417,7 +417,7 @@ pub(crate) fn gemm(kind: Kind, w: &[u8], rows: usize, x: &Tokens) -> Result<Vec<
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{assert_near_plain, quantized, random};
+    use super::super::testing::{assert_near_plain, floats, quantized, random};
     use super::*;
     use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
     use candle_core::{Device, Module, Tensor};
@@ -471,14 +471,7 @@ mod tests {
             let (q, xs, got) = product(kind, dtype, (32, 2 * QK_K), tokens);
             let inner = 2 * QK_K;
             let x = Tensor::from_vec(xs, (tokens, inner), &Device::Cpu).unwrap();
-            let want: Vec<f32> = QMatMul::from_qtensor(q)
-                .unwrap()
-                .forward(&x)
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1()
-                .unwrap();
+            let want = floats(&QMatMul::from_qtensor(q).unwrap().forward(&x).unwrap());
             assert_eq!(got, want, "{kind:?}");
         }
     }

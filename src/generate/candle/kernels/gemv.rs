@@ -474,14 +474,9 @@ mod tests {
                 .collect();
             let xt = Tensor::from_vec(x.clone(), (1, inner), &Device::Cpu).unwrap();
             let q2 = QTensor::quantize(&w, dtype).unwrap();
-            let candle: Vec<f32> = QMatMul::from_qtensor(q2)
-                .unwrap()
-                .forward(&xt)
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1()
-                .unwrap();
+            let candle = super::super::testing::floats(
+                &QMatMul::from_qtensor(q2).unwrap().forward(&xt).unwrap(),
+            );
             let dq = super::super::testing::values(&q);
             let scale = candle.iter().fold(0f32, |m, v| m.max(v.abs()));
             for r in 0..rows {

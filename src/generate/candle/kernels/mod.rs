@@ -339,7 +339,7 @@ pub(crate) fn gated_mlp(gate: &Matrix, up: &Matrix, down: &Matrix, x: &Tensor) -
 
 #[cfg(test)]
 mod tests {
-    use super::testing::{assert_near_plain, path_lock, quantized, random};
+    use super::testing::{assert_near_plain, floats, path_lock, quantized, random};
     use super::*;
     use candle_core::Device;
 
@@ -362,7 +362,7 @@ mod tests {
                 let x = Tensor::from_vec(xs.clone(), (1, tokens, inner), &Device::Cpu).unwrap();
                 let got = m.forward(&x).unwrap();
                 assert_eq!(got.dims(), &[1, tokens, rows]);
-                let got: Vec<f32> = got.flatten_all().unwrap().to_vec1().unwrap();
+                let got = floats(&got);
                 assert_near_plain(&got, &q, &xs, rows, &format!("{dtype:?} {tokens}"));
             }
         }
@@ -386,8 +386,8 @@ mod tests {
         let t = Matrix::new(q, true).unwrap();
         let x = Tensor::from_vec(random(3 * inner, 6), (3, inner), &Device::Cpu).unwrap();
         let (a, b) = (m.forward(&x).unwrap(), t.forward(&x).unwrap());
-        let a: Vec<f32> = a.flatten_all().unwrap().to_vec1().unwrap();
-        let b: Vec<f32> = b.flatten_all().unwrap().to_vec1().unwrap();
+        let a = floats(&a);
+        let b = floats(&b);
         assert_eq!(a, b);
         // One row more than the file holds; a type the kernels do not take.
         let err = Matrix::mapped(&file, 64, GgmlDType::Q4K, &[rows + 1, inner]);
@@ -428,13 +428,7 @@ mod tests {
                 for _ in 0..20 {
                     let xs = random(tokens * inner, 31);
                     let x = Tensor::from_vec(xs.clone(), (tokens, inner), &Device::Cpu).unwrap();
-                    let got: Vec<f32> = m
-                        .forward(&x)
-                        .unwrap()
-                        .flatten_all()
-                        .unwrap()
-                        .to_vec1()
-                        .unwrap();
+                    let got = floats(&m.forward(&x).unwrap());
                     assert_near_plain(&got, &q, &xs, rows, "while switching");
                 }
             }
@@ -485,8 +479,8 @@ mod tests {
                 .forward(&(candle_nn::ops::silu(&g).unwrap() * u).unwrap())
                 .unwrap();
             assert_eq!(got.dims(), &[1, tokens, hidden]);
-            let got: Vec<f32> = got.flatten_all().unwrap().to_vec1().unwrap();
-            let want: Vec<f32> = want.flatten_all().unwrap().to_vec1().unwrap();
+            let got = floats(&got);
+            let want = floats(&want);
             assert_eq!(got, want, "{tokens} tokens");
         }
     }

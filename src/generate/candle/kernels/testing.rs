@@ -18,12 +18,12 @@ pub(super) fn quantized(dtype: GgmlDType, rows: usize, inner: usize, seed: u64) 
 
 /// The values of a quantized matrix, row by row.
 pub(super) fn values(q: &QTensor) -> Vec<f32> {
-    q.dequantize(&Device::Cpu)
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .to_vec1()
-        .unwrap()
+    floats(&q.dequantize(&Device::Cpu).unwrap())
+}
+
+/// The values of an f32 tensor of any shape, in order.
+pub(super) fn floats(t: &Tensor) -> Vec<f32> {
+    t.flatten_all().unwrap().to_vec1().unwrap()
 }
 
 /// Asserts that `got` (`tokens × rows`) is within 1 % of the largest product
