@@ -11,9 +11,10 @@ with the expected article text: a line is story when at least half of its
 words fall in the alignment. The weights are an L2-regularized logistic
 regression over the features khulasa computes (fitted by Newton's method;
 every line weighted by its length, since the reader is scored on words).
-The headline candidates khulasa dumps are fitted the same way (label: the
-candidate is the page's title), and scored by how often the best-scoring
-candidate of a page is its title.
+The headline candidates khulasa dumps are fitted as a choice among each
+page's candidates (a conditional logit: the candidate that is the page's
+title should get the highest score), and scored by how often the
+best-scoring candidate of a page is its title.
 
 Two-fold cross-validation over pages is reported first, then the weights
 fitted on all pages are printed as Rust constants.
@@ -91,14 +92,30 @@ def solve(a, b):
     return [m[i][n] / m[i][i] if m[i][i] else 0.0 for i in range(n)]
 
 
-def fit(rows):
-    d = len(rows[0][0])
+def newton(d, add_terms, free_first=False):
+    """Minimizes a convex loss plus an L2 penalty by Newton's method, from
+    zero weights. `add_terms(w, grad, hess)` adds the loss's gradient and
+    Hessian at `w`; with `free_first`, the first weight (a bias) is not
+    penalized."""
     w = [0.0] * d
-    for _ in range(25):
+    for _ in range(50):
         grad = [L2 * x for x in w]
         hess = [[L2 if i == j else 0.0 for j in range(d)] for i in range(d)]
-        grad[0] -= L2 * w[0]
-        hess[0][0] -= L2
+        if free_first:
+            grad[0] -= L2 * w[0]
+            hess[0][0] -= L2
+        add_terms(w, grad, hess)
+        step = solve(hess, grad)
+        w = [a - b for a, b in zip(w, step)]
+        if max(abs(v) for v in step) < 1e-6:
+            break
+    return w
+
+
+def fit(rows):
+    d = len(rows[0][0])
+
+    def add_terms(w, grad, hess):
         for x, y, weight in rows:
             p = sigmoid(sum(a * b for a, b in zip(x, w)))
             g = weight * (p - y)
@@ -111,11 +128,8 @@ def fit(rows):
                 row = hess[i]
                 for j in range(d):
                     row[j] += hi * x[j]
-        step = solve(hess, grad)
-        w = [a - b for a, b in zip(w, step)]
-        if max(abs(s) for s in step) < 1e-6:
-            break
-    return w
+
+    return newton(d, add_terms, free_first=True)
 
 
 def accuracy(rows, w):
@@ -166,8 +180,45 @@ def main():
     print("];")
 
 
-def title_rows(titles, names):
-    return [(c["features"], int(c["right"]), 1.0) for n in names for c in titles.get(n, [])]
+def fit_choice(groups):
+    """Conditional logit: weights under which each page's right candidates
+    get the most probability among that page's candidates (L2-regularized,
+    Newton's method). `groups` is a list of (features, rights) per page."""
+    d = len(groups[0][0][0])
+
+    def add_terms(w, grad, hess):
+        for xs, rights in groups:
+            total = sum(rights)
+            y = [r / total for r in rights]
+            s = [sum(a * b for a, b in zip(x, w)) for x in xs]
+            top = max(s)
+            e = [math.exp(v - top) for v in s]
+            z = sum(e)
+            p = [v / z for v in e]
+            mu = [sum(p[c] * xs[c][i] for c in range(len(xs))) for i in range(d)]
+            for c, x in enumerate(xs):
+                for i in range(d):
+                    grad[i] += (p[c] - y[c]) * x[i]
+                    if p[c] == 0.0 or x[i] == 0.0:
+                        continue
+                    row = hess[i]
+                    for j in range(d):
+                        row[j] += p[c] * x[i] * x[j]
+            for i in range(d):
+                for j in range(d):
+                    hess[i][j] -= mu[i] * mu[j]
+
+    return newton(d, add_terms)
+
+
+def title_groups(titles, names):
+    """Each page's candidates, for pages where one of them is the title."""
+    groups = []
+    for n in names:
+        cs = titles.get(n, [])
+        if any(c["right"] for c in cs):
+            groups.append(([c["features"] for c in cs], [float(c["right"]) for c in cs]))
+    return groups
 
 
 def titles_right(titles, names, w):
@@ -185,10 +236,10 @@ def fit_titles(titles, fold):
     for k in (0, 1):
         train = [n for n in names if fold.get(n, 0) != k]
         test = [n for n in names if fold.get(n, 0) == k]
-        w = fit(title_rows(titles, train))
+        w = fit_choice(title_groups(titles, train))
         share, count = titles_right(titles, test, w)
         print(f"titles fold {k}: held-out best candidate right on {share:.3f} of {count} pages", file=sys.stderr)
-    w = fit(title_rows(titles, names))
+    w = fit_choice(title_groups(titles, names))
     share, count = titles_right(titles, names, w)
     print(f"titles, all: best candidate right on {share:.3f} of {count} pages", file=sys.stderr)
     return w

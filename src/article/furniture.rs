@@ -204,6 +204,18 @@ fn is_credit(lower: &str) -> bool {
     CREDITS.iter().any(|c| lower.contains(c))
 }
 
+/// Whether `p` ends with a photo credit in brackets, as a caption does:
+/// `… after his party's victory. (Thomas Coex/AFP/Getty Images)`.
+fn credit_at_end(p: &str) -> bool {
+    let Some(open) = p
+        .strip_suffix(')')
+        .and_then(|body| body.rfind('(').map(|i| &body[i + 1..]))
+    else {
+        return false;
+    };
+    open.len() <= 80 && is_credit(&open.to_lowercase())
+}
+
 /// Whether `p` opens with one to four capitalized words (a name).
 fn bio_names(p: &str) -> bool {
     let names = p
@@ -309,6 +321,9 @@ pub(super) fn rule(p: &str, first: bool) -> Option<&'static str> {
 
 /// [`rule`] for a paragraph of `n` words.
 pub(super) fn rule_sized(p: &str, n: usize, first: bool) -> Option<&'static str> {
+    if credit_at_end(p) {
+        return Some("photo caption or credit");
+    }
     // A long paragraph of running text is none of these; only a prompt
     // written as one long line can be.
     if n > 40 {
@@ -447,6 +462,14 @@ mod tests {
             "ISLAMABAD (Reuters) - Pakistan's central bank raised its key rate by 100 basis points on Monday.",
         ]);
         assert_eq!(kept.len(), 2);
+    }
+
+    #[test]
+    fn a_caption_with_its_credit_is_furniture_at_any_length() {
+        let caption = "Israeli Prime Minister Benjamin Netanyahu reacts as he visits the Western Wall in Jerusalem on March 18 following his party's victory in Israel's general election. (Thomas Coex/AFP/Getty Images)";
+        assert_eq!(rule(caption, false), Some("photo caption or credit"));
+        let prose = "Officials said the talks would resume on Monday (after a break) and that both sides had agreed to keep the terms of the ceasefire in place.";
+        assert_eq!(rule(prose, false), None);
     }
 
     #[test]

@@ -35,8 +35,8 @@ pub const FEATURE_NAMES: [&str; FEATURES] = [
 /// Logistic weights over [`FEATURE_NAMES`], fitted by
 /// `tools/fit-paste-reader.py` on the pasted dev pages.
 pub const WEIGHTS: [f64; FEATURES] = [
-    -3.245, 0.965, 0.308, 1.194, -1.121, 0.532, -2.164, 1.015, 0.071, 4.239, 1.895, -1.881, 0.047,
-    0.073, -0.227, 1.756,
+    -3.244, 0.970, 0.307, 1.192, -1.122, 0.530, -2.100, 1.014, 0.070, 4.235, 1.898, -1.882, 0.046,
+    0.072, -0.233, 1.757,
 ];
 
 /// Lines on each side that make a line's neighbourhood.
@@ -368,17 +368,16 @@ fn best_run(values: &[f64]) -> (usize, usize) {
 }
 
 /// Lines before the story's first paragraph searched for its headline.
-const TITLE_REACH: usize = 40;
+const TITLE_REACH: usize = 80;
 
 /// Paragraphs of the story whose words a headline is compared with.
 const STORY_WORDS_FROM: usize = 30;
 
 /// Number of features of a headline candidate.
-pub const TITLE_FEATURES: usize = 10;
+pub const TITLE_FEATURES: usize = 13;
 
 /// Names of the headline candidates' features, in order.
 pub const TITLE_FEATURE_NAMES: [&str; TITLE_FEATURES] = [
-    "bias",
     "story_similarity",
     "five_words_or_more",
     "twenty_words_or_fewer",
@@ -388,12 +387,17 @@ pub const TITLE_FEATURE_NAMES: [&str; TITLE_FEATURES] = [
     "capitalized_share",
     "story_probability",
     "stopword_share",
+    "byline_or_date_after",
+    "byline_or_date_before",
+    "dek_after",
+    "paragraph_after",
 ];
 
-/// Logistic weights over [`TITLE_FEATURE_NAMES`], fitted by
+/// Weights over [`TITLE_FEATURE_NAMES`] of a choice among a page's
+/// candidates (the highest score is the headline), fitted by
 /// `tools/fit-paste-reader.py` on the pasted dev pages.
 pub const TITLE_WEIGHTS: [f64; TITLE_FEATURES] = [
-    -5.231, 3.815, 1.474, 0.769, 1.348, -0.512, -1.292, 0.905, -1.225, 1.458,
+    3.554, 1.489, 0.513, 0.465, -0.335, -0.795, 1.002, -0.564, 0.964, 1.663, -0.126, 0.235, 0.736,
 ];
 
 /// A headline candidate: its line, its text (without a byline run on after
@@ -452,18 +456,31 @@ fn candidates_keyed(
             headline_like(&l).then_some(l)
         })
         .collect();
+    // Shared words count for more in a longer line: a two-word label
+    // shares all its words with many stories.
+    let sims: Vec<f64> = texts
+        .iter()
+        .map(|c| {
+            c.as_ref().map_or(0.0, |l| {
+                let (mut content, mut shared) = (0, 0);
+                content_stems(l, |h| {
+                    content += 1;
+                    shared += usize::from(story.contains(&h));
+                });
+                share(shared, content) * (content as f64 / 5.0).min(1.0)
+            })
+        })
+        .collect();
+    let meta = |r: std::ops::Range<usize>| {
+        lines[r.start.min(lines.len())..r.end.min(lines.len())]
+            .iter()
+            .any(|l| byline_or_date(l))
+    };
     let mut out = Vec::new();
     for (k, c) in texts.iter().enumerate() {
         let Some(l) = c else { continue };
         let i = lo + k;
-        let (mut content, mut shared) = (0, 0);
-        content_stems(l, |h| {
-            content += 1;
-            shared += usize::from(story.contains(&h));
-        });
-        // Shared words count for more in a longer line: a two-word label
-        // shares all its words with many stories.
-        let sim = share(shared, content) * (content as f64 / 5.0).min(1.0);
+        let sim = sims[k];
         // Headlines in a list of other headlines are links to other stories.
         let listed = (k.saturating_sub(2)..(k + 3).min(texts.len()))
             .filter(|&j| j != k && texts[j].as_ref().is_some_and(|o| o != l))
@@ -471,7 +488,6 @@ fn candidates_keyed(
         let n = words(l);
         let own = own_features(l, false);
         let features = [
-            1.0,
             sim,
             f64::from(u8::from(n >= 5)),
             f64::from(u8::from(n <= 20)),
@@ -481,6 +497,18 @@ fn candidates_keyed(
             own[4],
             p[i],
             own[3],
+            f64::from(u8::from(meta(i + 1..i + 1 + META_REACH))),
+            f64::from(u8::from(meta(i.saturating_sub(META_REACH)..i))),
+            // A dek: a line just after, itself like a headline, that
+            // shares the story's words.
+            f64::from(u8::from(
+                (k + 1..(k + 3).min(texts.len())).any(|j| sims[j] >= DEK_SIMILARITY),
+            )),
+            f64::from(u8::from(
+                lines
+                    .get(i + 1)
+                    .is_some_and(|n| (8..=45).contains(&words(n))),
+            )),
         ];
         out.push(TitleCandidate {
             line: i,
@@ -521,11 +549,58 @@ fn headline_like(l: &str) -> bool {
     let n = words(l);
     let digits = l.chars().filter(char::is_ascii_digit).count();
     (3..=30).contains(&n)
-        && !l.ends_with(['.', '۔', ':', ',', ';'])
+        && (!l.ends_with(['.', '۔', ':', ',', ';']) || ends_with_abbreviation(l))
         && !link_like(l)
         && furniture::rule(l, true).is_none()
         && digits * 4 < l.chars().count()
         && l.matches(',').count() < 3
+}
+
+/// Lines on each side of a headline searched for its byline or date.
+const META_REACH: usize = 3;
+
+/// Story similarity of a line after a headline that makes it the dek.
+const DEK_SIMILARITY: f64 = 0.3;
+
+/// English month names, as dates in bylines abbreviate them.
+const MONTHS: [&str; 12] = [
+    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+];
+
+/// A short line that is a byline (`By Sara Khan`) or carries a date or a
+/// time (`Feb. 21, 2019`, `2/26/2015 7:11 AM`, `Sunday, Feb 1, 2015`).
+fn byline_or_date(l: &str) -> bool {
+    let ws: Vec<&str> = l.split_whitespace().take(13).collect();
+    if ws.len() > 12 {
+        return false;
+    }
+    if ws.first().is_some_and(|w| w.eq_ignore_ascii_case("by")) {
+        return true;
+    }
+    ws.iter().enumerate().any(|(k, w)| {
+        let t = w.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        let year = t.len() == 4 && digits(t) && (t.starts_with("19") || t.starts_with("20"));
+        let parts: Vec<&str> = t.split(['/', '.', ':']).collect();
+        let numeric = (parts.len() == 3 || (parts.len() == 2 && t.contains(':')))
+            && parts.iter().all(|p| digits(p) && p.len() <= 4);
+        let month = t.len() >= 3
+            && t.get(..3)
+                .is_some_and(|h| MONTHS.iter().any(|m| h.eq_ignore_ascii_case(m)))
+            && t.len() <= 9
+            && ws
+                .get(k + 1)
+                .is_some_and(|n| n.starts_with(|c: char| c.is_ascii_digit()));
+        year || numeric || month
+    })
+}
+
+/// Whether `l` ends with an abbreviation written with inner points
+/// (`N.Y.C.`, `U.S.`), not with a sentence's full stop.
+fn ends_with_abbreviation(l: &str) -> bool {
+    let last = l.rsplit(' ').next().unwrap_or(l);
+    let inner = last.trim_end_matches('.');
+    last.ends_with('.') && inner.contains('.') && inner.split('.').all(|p| p.chars().count() <= 2)
 }
 
 /// A hash of a line's content words, lower-cased, for telling repeated
@@ -704,6 +779,41 @@ mod tests {
     fn best_run_is_the_largest_total() {
         assert_eq!(best_run(&[-1.0, 2.0, -0.5, 3.0, -4.0, 1.0]), (1, 4));
         assert_eq!(best_run(&[-1.0, -2.0]), (0, 1));
+    }
+
+    #[test]
+    fn bylines_and_dates_are_told_from_headlines() {
+        for meta in [
+            "By Corey Kilgannon",
+            "Feb. 21, 2019",
+            "2/26/2015 7:11 AM PST BY TMZ STAFF",
+            "Sunday, Feb 1, 2015 11:57 AM UTC",
+            "11.03.17 in Gadgetry",
+        ] {
+            assert!(byline_or_date(meta), "{meta}");
+        }
+        for not in [
+            "Minecraft 1.8 - The Bountiful Update",
+            "Floods in Swat leave thousands without shelter",
+            "Maybe the talks will go on",
+        ] {
+            assert!(!byline_or_date(not), "{not}");
+        }
+    }
+
+    #[test]
+    fn a_headline_may_end_with_an_abbreviation() {
+        let h =
+            "Manhole Fires and Burst Pipes: How Winter Wreaks Havoc on What’s Underneath N.Y.C.";
+        assert!(headline_like(h));
+        assert!(!headline_like("The talks ended on Friday without a deal."));
+        let page = lines(&format!(
+            "Subscribe\nLog In\n{h}\nBy Corey Kilgannon\nFeb. 21, 2019\n\
+             A series of recent manhole fires in the heart of Manhattan forced the evacuation of several theaters on Sunday.\n\
+             Underground lies a chaotic assemblage of utilities that, much like the subway, are lifelines for the city.\n\
+             The city has one of the oldest networks of subterranean infrastructure in the world, with parts over a century old."
+        ));
+        assert_eq!(read(page).title.as_deref(), Some(h));
     }
 
     #[test]
