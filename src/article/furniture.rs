@@ -4,6 +4,9 @@
 
 use crate::segment::ends_sentence;
 
+/// The reason given for a photo caption or credit.
+pub(super) const CAPTION: &str = "photo caption or credit";
+
 /// Paragraph openings that are never article text.
 const FURNITURE_STARTS: &[&str] = &[
     "share",
@@ -120,6 +123,10 @@ const SECTION_MARKERS: &[&str] = &[
     "editor's picks",
     "popular",
     "read next",
+    "see also",
+    "in case you missed it",
+    "other stories",
+    "most popular stories",
 ];
 /// Agencies and photo services that mark a credit line.
 const CREDITS: &[&str] = &[
@@ -204,17 +211,26 @@ fn is_credit(lower: &str) -> bool {
     CREDITS.iter().any(|c| lower.contains(c))
 }
 
-/// Whether `p` ends with a photo credit in brackets, as a caption does:
-/// `… after his party's victory. (Thomas Coex/AFP/Getty Images)`.
+/// Whether `p` ends with a photo credit, as a caption does: in brackets
+/// (`… after his party's victory. (Thomas Coex/AFP/Getty Images)`), after
+/// `Credit:` (`… in 2006 Credit: DESMOND KWANDE/ AFP`), or as a few words
+/// after the last sentence (`… in Tunis. Fethi Belaid/AFP/Getty Images`).
 fn credit_at_end(p: &str) -> bool {
-    let Some(open) = p
-        .strip_suffix(')')
-        .and_then(|body| body.rfind('(').map(|i| &body[i + 1..]))
-    else {
-        return false;
+    let p = p.trim_end();
+    let tail = if let Some(body) = p.strip_suffix(')') {
+        body.rfind('(').map(|i| &body[i + 1..])
+    } else if let Some(i) = p.rfind("Credit:").or_else(|| p.rfind("credit:")) {
+        Some(&p[i..])
+    } else {
+        p.rfind(". ")
+            .map(|i| &p[i + 2..])
+            .filter(|t| words(t) <= CREDIT_TAIL_WORDS && t.contains('/') && !ends_sentence(t))
     };
-    open.len() <= 80 && is_credit(&open.to_lowercase())
+    tail.is_some_and(|t| t.len() <= 80 && is_credit(&t.to_lowercase()))
 }
+
+/// Most words of a credit written after a caption's last sentence.
+const CREDIT_TAIL_WORDS: usize = 6;
 
 /// Whether `p` opens with one to four capitalized words (a name).
 fn bio_names(p: &str) -> bool {
@@ -322,7 +338,7 @@ pub(super) fn rule(p: &str, first: bool) -> Option<&'static str> {
 /// [`rule`] for a paragraph of `n` words.
 pub(super) fn rule_sized(p: &str, n: usize, first: bool) -> Option<&'static str> {
     if credit_at_end(p) {
-        return Some("photo caption or credit");
+        return Some(CAPTION);
     }
     // A long paragraph of running text is none of these; only a prompt
     // written as one long line can be.
@@ -344,7 +360,7 @@ pub(super) fn rule_sized(p: &str, n: usize, first: bool) -> Option<&'static str>
     } else if is_byline(p) {
         Some("byline")
     } else if n <= CREDIT_WORDS && !prose_of(p, n) && lower.is_some_and(is_credit) {
-        Some("photo caption or credit")
+        Some(CAPTION)
     } else if bio_like && lower.is_some_and(is_bio) {
         Some("author bio")
     } else if starts_like_furniture(p) && !prose_of(p, n) {
@@ -468,6 +484,12 @@ mod tests {
     fn a_caption_with_its_credit_is_furniture_at_any_length() {
         let caption = "Israeli Prime Minister Benjamin Netanyahu reacts as he visits the Western Wall in Jerusalem on March 18 following his party's victory in Israel's general election. (Thomas Coex/AFP/Getty Images)";
         assert_eq!(rule(caption, false), Some("photo caption or credit"));
+        for caption in [
+            "March 18, 2015 Tunisian security forces secure the area after gunmen attacked the museum in Tunis, the capital. Fethi Belaid/AFP/Getty Images",
+            "A man walks past an armoured personnel carrier parked on a Harare street on Thursday Credit: STR/AFP",
+        ] {
+            assert_eq!(rule(caption, false), Some("photo caption or credit"), "{caption}");
+        }
         let prose = "Officials said the talks would resume on Monday (after a break) and that both sides had agreed to keep the terms of the ceasefire in place.";
         assert_eq!(rule(prose, false), None);
     }

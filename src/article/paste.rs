@@ -5,12 +5,16 @@
 //! headline line next to the start of that run. The weights are fitted on
 //! saved pages by `tools/fit-paste-reader.py` and kept in [`WEIGHTS`].
 
-use super::furniture::{self, Removed};
+use super::furniture::{self, Removed, CAPTION};
 use crate::ground::{STOPWORDS_EN, STOPWORDS_UR_PS};
 use crate::segment::ends_sentence;
 
 /// Number of features per line.
-pub const FEATURES: usize = 16;
+pub const FEATURES: usize = 17;
+
+/// Features of the first reading (all but `story_words`, which needs a
+/// story to compare with).
+pub const FIRST_FEATURES: usize = 16;
 
 /// Names of the features, in order (for the fitting script's report).
 pub const FEATURE_NAMES: [&str; FEATURES] = [
@@ -30,13 +34,22 @@ pub const FEATURE_NAMES: [&str; FEATURES] = [
     "short",
     "window_stopword_share",
     "list_item",
+    "story_words",
 ];
 
-/// Logistic weights over [`FEATURE_NAMES`], fitted by
+/// Logistic weights over the first [`FIRST_FEATURES`] of
+/// [`FEATURE_NAMES`] (the first reading), fitted by
 /// `tools/fit-paste-reader.py` on the pasted dev pages.
+pub const FIRST_WEIGHTS: [f64; FIRST_FEATURES] = [
+    -3.245, 0.975, 0.296, 1.197, -1.121, 0.529, -2.197, 1.013, 0.071, 4.233, 1.921, -1.885, 0.045,
+    0.073, -0.230, 1.756,
+];
+
+/// Logistic weights over [`FEATURE_NAMES`] of the second reading, fitted
+/// by `tools/fit-paste-reader.py` on the pasted dev pages.
 pub const WEIGHTS: [f64; FEATURES] = [
-    -3.244, 0.970, 0.307, 1.192, -1.122, 0.530, -2.100, 1.014, 0.070, 4.235, 1.898, -1.882, 0.046,
-    0.072, -0.233, 1.757,
+    -4.219, 0.899, 0.312, 0.817, -1.320, 0.634, -1.836, 1.817, -0.130, 3.814, 1.760, -1.600, 0.130,
+    0.454, -0.743, 1.425, 2.690,
 ];
 
 /// Lines on each side that make a line's neighbourhood.
@@ -133,8 +146,9 @@ fn trim_word(w: &str) -> &str {
 }
 
 /// Whether `w` is a function word; if it is a content word (of three
-/// characters or more), it is added to `key` (see [`repeat_key`]).
-fn stopword_or_key(w: &str, key: &mut FnvHasher) -> bool {
+/// characters or more), it is added to `key` (see [`repeat_key`]) and its
+/// hashed stem (see [`content_stems`]) to `stems`.
+fn stopword_or_key(w: &str, key: &mut FnvHasher, stems: Option<&mut Vec<u64>>) -> bool {
     use std::hash::Hasher;
     let t = trim_word(w);
     with_lower(t, |l| {
@@ -142,9 +156,22 @@ fn stopword_or_key(w: &str, key: &mut FnvHasher) -> bool {
         if !stop && t.chars().count() > 2 {
             key.write(l.as_bytes());
             key.write_u8(0xff);
+            if let Some(stems) = stems {
+                stems.push(stem_hash(l));
+            }
         }
         stop
     })
+}
+
+/// The hash of a lower-cased word's stem: its first five characters,
+/// enough to match a word's inflections.
+fn stem_hash(l: &str) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let end = l.char_indices().nth(5).map_or(l.len(), |(i, _)| i);
+    let mut h = Fnv.build_hasher();
+    h.write(&l.as_bytes()[..end]);
+    h.finish()
 }
 
 /// Calls `f` with `w` lower-cased: on the stack for a short ASCII word.
@@ -195,14 +222,10 @@ fn link_word(w: &str) -> bool {
 /// match a word's inflections) of each content word of `s`: lower-cased,
 /// three characters or more, not a function word.
 fn content_stems(s: &str, mut f: impl FnMut(u64)) {
-    use std::hash::{BuildHasher, Hasher};
     for w in s.split_whitespace() {
         with_lower(trim_word(w), |l| {
             if l.chars().count() > 2 && !(l.len() <= 12 && stopwords().contains(l)) {
-                let end = l.char_indices().nth(5).map_or(l.len(), |(i, _)| i);
-                let mut h = Fnv.build_hasher();
-                h.write(&l.as_bytes()[..end]);
-                f(h.finish());
+                f(stem_hash(l));
             }
         });
     }
@@ -211,13 +234,16 @@ fn content_stems(s: &str, mut f: impl FnMut(u64)) {
 /// Words, function words, words that start with a Latin letter, those of
 /// them that start with a capital, and [`link_word`]s; and the line's
 /// [`repeat_key`].
-fn tally<'a>(ws: impl Iterator<Item = &'a str>) -> ([usize; 5], u64) {
+fn tally<'a>(
+    ws: impl Iterator<Item = &'a str>,
+    mut stems: Option<&mut Vec<u64>>,
+) -> ([usize; 5], u64) {
     use std::hash::{BuildHasher, Hasher};
     let mut t = [0usize; 5];
     let mut key = Fnv.build_hasher();
     for w in ws {
         t[0] += 1;
-        t[1] += usize::from(stopword_or_key(w, &mut key));
+        t[1] += usize::from(stopword_or_key(w, &mut key, stems.as_deref_mut()));
         if let Some(&c) = w.as_bytes().first().filter(|c| c.is_ascii_alphabetic()) {
             t[2] += 1;
             t[3] += usize::from(c.is_ascii_uppercase());
@@ -229,7 +255,7 @@ fn tally<'a>(ws: impl Iterator<Item = &'a str>) -> ([usize; 5], u64) {
 
 /// The per-line features that do not look at neighbours.
 fn own_features(p: &str, first: bool) -> [f64; FEATURES] {
-    own_features_and_rule(p, first).0
+    own_features_and_rule(p, first, None).0
 }
 
 /// What the reader knows of one line: its features, the furniture rule it
@@ -238,12 +264,12 @@ type LineFacts = ([f64; FEATURES], Option<&'static str>, u64);
 
 /// [`own_features`], the furniture rule the line meets and its
 /// [`repeat_key`].
-fn own_features_and_rule(p: &str, first: bool) -> LineFacts {
+fn own_features_and_rule(p: &str, first: bool, stems: Option<&mut Vec<u64>>) -> LineFacts {
     let ascii = p.is_ascii();
     let ([n, stop, latin, caps, link_words], key) = if ascii {
-        tally(p.split_ascii_whitespace())
+        tally(p.split_ascii_whitespace(), stems)
     } else {
-        tally(p.split_whitespace())
+        tally(p.split_whitespace(), stems)
     };
     let (chars, digits) = if ascii {
         let (mut chars, mut digits) = (0, 0);
@@ -283,9 +309,10 @@ fn is_list_item(p: &str) -> bool {
         || t.starts_with(['•', '-', '–', '*', '·'])
 }
 
-/// The features of every line of a page, neighbours included.
+/// The features of every line of a page, neighbours and the first
+/// reading's story included.
 pub fn features(lines: &[String]) -> Vec<[f64; FEATURES]> {
-    page_facts(lines).features
+    story_and_facts(lines).1.features
 }
 
 /// What the reader computes for every line of a page, in one pass over
@@ -297,6 +324,11 @@ struct PageFacts {
     rules: Vec<Option<&'static str>>,
     /// Each line's [`repeat_key`].
     keys: Vec<u64>,
+    /// The hashed stems of every line's content words, line after line;
+    /// line `i`'s are `stems[stem_at[i]..stem_at[i + 1]]`, sorted, each
+    /// once.
+    stems: Vec<u64>,
+    stem_at: Vec<usize>,
 }
 
 fn page_facts(lines: &[String]) -> PageFacts {
@@ -308,8 +340,21 @@ fn page_facts(lines: &[String]) -> PageFacts {
     let mut f = Vec::with_capacity(n);
     let mut rules = Vec::with_capacity(n);
     let mut keys = Vec::with_capacity(n);
+    let (mut stems, mut stem_at) = (Vec::new(), Vec::with_capacity(n + 1));
+    stem_at.push(0);
     for (i, l) in lines.iter().enumerate() {
-        let (features, rule, key) = own_features_and_rule(l, i == 0);
+        let at = stems.len();
+        let (features, rule, key) = own_features_and_rule(l, i == 0, Some(&mut stems));
+        stems[at..].sort_unstable();
+        let mut kept = at;
+        for k in at..stems.len() {
+            if k == at || stems[k] != stems[kept - 1] {
+                stems[kept] = stems[k];
+                kept += 1;
+            }
+        }
+        stems.truncate(kept);
+        stem_at.push(kept);
         f.push(features);
         rules.push(rule);
         keys.push(key);
@@ -340,12 +385,64 @@ fn page_facts(lines: &[String]) -> PageFacts {
         features: f,
         rules,
         keys,
+        stems,
+        stem_at,
     }
 }
 
+impl PageFacts {
+    fn stems_of(&self, i: usize) -> &[u64] {
+        &self.stems[self.stem_at[i]..self.stem_at[i + 1]]
+    }
+
+    /// Sets each line's `story_words`: the share of its content stems that
+    /// also occur in another paragraph of the first reading's story (lines
+    /// of `run` with story probability `p` of ½ or more and eight words or
+    /// more): a teaser for another story shares few of them.
+    /// Returns the number of such paragraphs.
+    fn set_story_words(&mut self, lines: &[String], p: &[f64], run: (usize, usize)) -> usize {
+        let core = |i: usize| p[i] >= 0.5 && words(&lines[i]) >= CORE_WORDS;
+        let mut counts = std::collections::HashMap::with_hasher(Fnv);
+        let mut paragraphs = 0;
+        for i in (run.0..run.1).filter(|&i| core(i)) {
+            paragraphs += 1;
+            for &h in self.stems_of(i) {
+                *counts.entry(h).or_insert(0u32) += 1;
+            }
+        }
+        for i in 0..lines.len() {
+            let own = u32::from(i >= run.0 && i < run.1 && core(i));
+            let stems = self.stems_of(i);
+            let shared = stems
+                .iter()
+                .filter(|h| counts.get(*h).is_some_and(|&c| c > own))
+                .count();
+            self.features[i][16] = share(shared, stems.len());
+        }
+        paragraphs
+    }
+}
+
+/// Paragraphs the first reading's story needs for the second reading.
+const MIN_CORE: usize = 3;
+
+/// Words of a paragraph of the first reading's story that the
+/// `story_words` feature compares lines with.
+const CORE_WORDS: usize = 8;
+
 /// Story probability of a line with features `f`.
 pub fn probability(f: &[f64; FEATURES]) -> f64 {
-    let z: f64 = f.iter().zip(WEIGHTS.iter()).map(|(x, w)| x * w).sum();
+    logistic(f, &WEIGHTS)
+}
+
+/// Story probability of a line in the first reading (without
+/// `story_words`).
+pub fn first_probability(f: &[f64; FEATURES]) -> f64 {
+    logistic(&f[..FIRST_FEATURES], &FIRST_WEIGHTS)
+}
+
+fn logistic(f: &[f64], w: &[f64]) -> f64 {
+    let z: f64 = f.iter().zip(w).map(|(x, w)| x * w).sum();
     1.0 / (1.0 + (-z).exp())
 }
 
@@ -397,7 +494,7 @@ pub const TITLE_FEATURE_NAMES: [&str; TITLE_FEATURES] = [
 /// candidates (the highest score is the headline), fitted by
 /// `tools/fit-paste-reader.py` on the pasted dev pages.
 pub const TITLE_WEIGHTS: [f64; TITLE_FEATURES] = [
-    3.554, 1.489, 0.513, 0.465, -0.335, -0.795, 1.002, -0.564, 0.964, 1.663, -0.126, 0.235, 0.736,
+    3.467, 1.489, 0.300, 0.440, -0.366, -0.728, 1.167, 0.442, 0.878, 1.686, -0.270, 0.292, 0.647,
 ];
 
 /// A headline candidate: its line, its text (without a byline run on after
@@ -609,7 +706,7 @@ fn repeat_key(l: &str) -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = Fnv.build_hasher();
     for w in l.split_whitespace() {
-        stopword_or_key(w, &mut h);
+        stopword_or_key(w, &mut h, None);
     }
     h.finish()
 }
@@ -637,11 +734,27 @@ pub fn story_run(lines: &[String]) -> (Vec<f64>, usize, usize) {
 
 /// [`story_run`], with what it computed for each line.
 fn story_and_facts(lines: &[String]) -> (Vec<f64>, PageFacts, usize, usize) {
-    let facts = page_facts(lines);
+    let mut facts = page_facts(lines);
+    // The first reading finds a story; the second also asks of each line
+    // how many of its words that story shares.
+    let p: Vec<f64> = facts.features.iter().map(first_probability).collect();
+    let (start, end) = run_of(lines, &p, &facts.rules);
+    if facts.set_story_words(lines, &p, (start, end)) < MIN_CORE {
+        // Too short a story to compare lines with: the first reading
+        // stands.
+        return (p, facts, start, end);
+    }
     let p: Vec<f64> = facts.features.iter().map(probability).collect();
+    let (start, end) = run_of(lines, &p, &facts.rules);
+    (p, facts, start, end)
+}
+
+/// The story given each line's probability: the run with the largest total
+/// of (probability − ½) × words, widened over captions by [`extend`].
+fn run_of(lines: &[String], p: &[f64], rules: &[Option<&'static str>]) -> (usize, usize) {
     let values: Vec<f64> = lines
         .iter()
-        .zip(&p)
+        .zip(p)
         .map(|(l, p)| (p - 0.5) * size(l))
         .collect();
     let (mut start, mut end) = best_run(&values);
@@ -655,8 +768,7 @@ fn story_and_facts(lines: &[String]) -> (Vec<f64>, PageFacts, usize, usize) {
             (start, end) = (a, b + 1);
         }
     }
-    let (start, end) = extend(lines, &p, start, end);
-    (p, facts, start, end)
+    extend(lines, p, rules, start, end)
 }
 
 /// Short lines (a caption, a credit) the story may step over to take in
@@ -669,10 +781,25 @@ const EXTEND_P: f64 = 0.3;
 /// Widens the run `start..end` over up to [`STEP_OVER`] short lines on
 /// either side when a likely paragraph of running text lies beyond them:
 /// on a short page one caption outweighs a paragraph's margin.
-fn extend(lines: &[String], p: &[f64], mut start: usize, mut end: usize) -> (usize, usize) {
-    let paragraph =
-        |i: usize| p[i] >= EXTEND_P && words(&lines[i]) >= 8 && ends_sentence(&lines[i]);
-    let short = |i: usize| words(&lines[i]) <= 12 && !paragraph(i);
+fn extend(
+    lines: &[String],
+    p: &[f64],
+    rules: &[Option<&'static str>],
+    mut start: usize,
+    mut end: usize,
+) -> (usize, usize) {
+    // A line that trails off (`When I Was 17 ...`) is a teaser, not a
+    // paragraph.
+    let paragraph = |i: usize| {
+        let l = lines[i].trim_end();
+        p[i] >= EXTEND_P
+            && words(l) >= 8
+            && ends_sentence(l)
+            && !l.ends_with("...")
+            && !l.ends_with('…')
+    };
+    // A caption of any length may be stepped over.
+    let short = |i: usize| (words(&lines[i]) <= 12 || rules[i] == Some(CAPTION)) && !paragraph(i);
     'forward: loop {
         for k in 0..=STEP_OVER {
             let i = end + k;
@@ -814,6 +941,22 @@ mod tests {
              The city has one of the oldest networks of subterranean infrastructure in the world, with parts over a century old."
         ));
         assert_eq!(read(page).title.as_deref(), Some(h));
+    }
+
+    #[test]
+    fn story_words_tell_a_teaser_for_another_story_from_the_story() {
+        let page = lines(
+            "Floods kill 30 in Swat valley\n\
+             Flash floods killed 30 people in the Swat valley on Sunday as monsoon rain swept away houses and bridges.\n\
+             Rescue teams in Swat reached flooded villages by boat on Monday, and officials said the floods had cut roads to 14 villages.\n\
+             The provincial authority said monsoon rain would continue, and villages along the Swat river were told to move to higher ground.\n\
+             Officials said the floods damaged 2,600 houses and that rescue teams would stay in the valley until the water falls.\n\
+             Cricket board names new captain\n\
+             The national cricket board named a new captain for the test series in England, ending months of talk about the team's future.",
+        );
+        let f = features(&page);
+        assert!(f[4][16] >= 0.5, "{}", f[4][16]);
+        assert!(f[6][16] < 0.2, "{}", f[6][16]);
     }
 
     #[test]
