@@ -162,22 +162,106 @@ const BIO_WORDS: &[&str] = &[
     "covering ",
 ];
 
-/// Words of `s`, split at whitespace (ASCII lines by the faster ASCII
-/// split).
+/// Words of `s`, split at whitespace: the count of [`split_words`].
 pub(super) fn words(s: &str) -> usize {
-    if !s.is_ascii() {
-        return s.split_whitespace().count();
+    if s.is_ascii() {
+        // A word starts at each non-space byte after a space, in one
+        // branch-free pass.
+        let mut n = 0;
+        let mut after_space = true;
+        for &b in s.as_bytes() {
+            let space = matches!(b, b' ' | b'\t' | b'\n' | b'\x0B' | b'\x0C' | b'\r');
+            n += usize::from(after_space & !space);
+            after_space = space;
+        }
+        return n;
     }
-    // A word starts at each non-space byte after a space (the whitespace
-    // that `split_whitespace` takes in ASCII), in one branch-free pass.
+    let b = s.as_bytes();
     let mut n = 0;
     let mut after_space = true;
-    for &b in s.as_bytes() {
-        let space = matches!(b, b' ' | b'\t' | b'\n' | b'\x0B' | b'\x0C' | b'\r');
+    let mut i = 0;
+    while i < b.len() {
+        let (space, len) = space_at(b, i);
         n += usize::from(after_space & !space);
         after_space = space;
+        i += len;
     }
     n
+}
+
+/// Whether the character that starts at byte `i` of `b` (a UTF-8 string)
+/// is whitespace, and its length in bytes. ASCII is read byte by byte;
+/// only the lead bytes that can start a Unicode space (U+0085, U+00A0,
+/// U+1680, U+2000–U+205F, U+3000) are decoded.
+#[inline]
+fn space_at(b: &[u8], i: usize) -> (bool, usize) {
+    let c = b[i];
+    if c < 0x80 {
+        return (
+            matches!(c, b' ' | b'\t' | b'\n' | b'\x0B' | b'\x0C' | b'\r'),
+            1,
+        );
+    }
+    let len = match c {
+        0xF0.. => 4,
+        0xE0.. => 3,
+        _ => 2,
+    };
+    let space = matches!(c, 0xC2 | 0xE1 | 0xE2 | 0xE3)
+        && std::str::from_utf8(&b[i..(i + len).min(b.len())])
+            .ok()
+            .and_then(|ch| ch.chars().next())
+            .is_some_and(char::is_whitespace);
+    (space, len)
+}
+
+/// Characters of `s` that are not whitespace, ASCII digits, characters
+/// from U+3000 on (the scripts written without spaces), and commas (Latin
+/// and Arabic), in one byte scan.
+pub(super) fn char_tally(s: &str) -> (usize, usize, usize, usize) {
+    let b = s.as_bytes();
+    let (mut chars, mut digits, mut dense, mut commas) = (0, 0, 0, 0);
+    let mut i = 0;
+    while i < b.len() {
+        let (space, len) = space_at(b, i);
+        chars += usize::from(!space);
+        digits += usize::from(b[i].is_ascii_digit());
+        // U+3000 is E3 80 80: every character from it on leads with E3 or
+        // more.
+        dense += usize::from(b[i] >= 0xE3);
+        // `،` (U+060C) is D8 8C.
+        commas += usize::from(b[i] == b',' || (b[i] == 0xD8 && b.get(i + 1) == Some(&0x8C)));
+        i += len;
+    }
+    (chars, digits, dense, commas)
+}
+
+/// The words of `s`, as `str::split_whitespace` gives them, found by the
+/// byte scan of [`words`].
+pub(super) fn split_words(s: &str) -> impl Iterator<Item = &str> + '_ {
+    let b = s.as_bytes();
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        while i < b.len() {
+            let (space, len) = space_at(b, i);
+            if !space {
+                break;
+            }
+            i += len;
+        }
+        if i >= b.len() {
+            return None;
+        }
+        let start = i;
+        while i < b.len() {
+            let (space, len) = space_at(b, i);
+            if space {
+                break;
+            }
+            i += len;
+        }
+        Some(&s[start..i])
+    })
 }
 
 /// True for prose: a long paragraph (of `n` words) that ends like a
@@ -206,9 +290,16 @@ fn is_byline(p: &str) -> bool {
         && !ends_sentence(p.trim_end_matches(|c: char| c.is_alphabetic()))
 }
 
-/// Whether a short line that is not prose names an agency or photo service.
+/// Whether a short line that is not prose names an agency or photo service
+/// (one scan for all of [`CREDITS`]).
 fn is_credit(lower: &str) -> bool {
-    CREDITS.iter().any(|c| lower.contains(c))
+    static CREDIT_FINDER: std::sync::OnceLock<aho_corasick::AhoCorasick> =
+        std::sync::OnceLock::new();
+    CREDIT_FINDER
+        .get_or_init(|| {
+            aho_corasick::AhoCorasick::new(CREDITS).expect("the credit list is a valid pattern set")
+        })
+        .is_match(lower)
 }
 
 /// Whether `p` ends with a photo credit, as a caption does: in brackets
@@ -216,7 +307,18 @@ fn is_credit(lower: &str) -> bool {
 /// `Credit:` (`… in 2006 Credit: DESMOND KWANDE/ AFP`), or as a few words
 /// after the last sentence (`… in Tunis. Fethi Belaid/AFP/Getty Images`).
 fn credit_at_end(p: &str) -> bool {
+    // A credit is at most `CREDIT_BYTES` long: only the line's end is
+    // searched.
     let p = p.trim_end();
+    let mut from = p.len().saturating_sub(CREDIT_BYTES + 8);
+    while !p.is_char_boundary(from) {
+        from += 1;
+    }
+    let p = &p[from..];
+    // Every form below has a `)`, a `:` or a `/` in it.
+    if !p.bytes().any(|b| matches!(b, b')' | b':' | b'/')) {
+        return false;
+    }
     let tail = if let Some(body) = p.strip_suffix(')') {
         body.rfind('(').map(|i| &body[i + 1..])
     } else if let Some(i) = p.rfind("Credit:").or_else(|| p.rfind("credit:")) {
@@ -226,8 +328,11 @@ fn credit_at_end(p: &str) -> bool {
             .map(|i| &p[i + 2..])
             .filter(|t| words(t) <= CREDIT_TAIL_WORDS && t.contains('/') && !ends_sentence(t))
     };
-    tail.is_some_and(|t| t.len() <= 80 && is_credit(&t.to_lowercase()))
+    tail.is_some_and(|t| t.len() <= CREDIT_BYTES && is_credit(&t.to_lowercase()))
 }
+
+/// Most bytes of a credit at the end of a caption.
+const CREDIT_BYTES: usize = 80;
 
 /// Most words of a credit written after a caption's last sentence.
 const CREDIT_TAIL_WORDS: usize = 6;
@@ -406,7 +511,7 @@ fn starts_like_furniture(p: &str) -> bool {
 }
 
 fn opens_comments(bare: &str) -> bool {
-    let n = bare.split_whitespace().count();
+    let n = words(bare);
     COMMENT_MARKERS.contains(&bare)
         || (bare.ends_with(" comments") && n == 2)
         || (bare.starts_with("comments (") && n <= 2)
@@ -469,6 +574,30 @@ mod tests {
         let mut p: Vec<String> = v.iter().map(|s| s.to_string()).collect();
         let r = strip(&mut p);
         (p, r)
+    }
+
+    #[test]
+    fn words_are_split_as_split_whitespace_splits_them() {
+        for s in [
+            "",
+            "  ",
+            "one",
+            " two  words ",
+            "Lupita\u{a0}Nyong’o’s dress\u{2003}— stolen\u{3000}今日は 晴れ",
+            "پاکستان کی حکومت\tنے\n اعلان، کیا, 12",
+            "tab\tand\u{85}next\u{2028}line\u{202f}end\u{205f}x\u{1680}y",
+            "é ü ñ ¿qué? ‘quoted’",
+        ] {
+            let ours: Vec<&str> = split_words(s).collect();
+            let std: Vec<&str> = s.split_whitespace().collect();
+            assert_eq!(ours, std, "{s:?}");
+            assert_eq!(words(s), std.len(), "{s:?}");
+            let chars = s.chars().filter(|c| !c.is_whitespace()).count();
+            let digits = s.chars().filter(char::is_ascii_digit).count();
+            let dense = s.chars().filter(|&c| c >= '\u{3000}').count();
+            let commas = s.matches([',', '،']).count();
+            assert_eq!(char_tally(s), (chars, digits, dense, commas), "{s:?}");
+        }
     }
 
     #[test]

@@ -48,8 +48,8 @@ pub const FIRST_WEIGHTS: [f64; FIRST_FEATURES] = [
 /// Logistic weights over [`FEATURE_NAMES`] of the second reading, fitted
 /// by `tools/fit-paste-reader.py` on the pasted dev pages.
 pub const WEIGHTS: [f64; FEATURES] = [
-    -4.219, 0.899, 0.312, 0.817, -1.320, 0.634, -1.836, 1.817, -0.130, 3.814, 1.760, -1.600, 0.130,
-    0.454, -0.743, 1.425, 2.690,
+    -4.219, 0.899, 0.312, 0.817, -1.321, 0.634, -1.834, 1.817, -0.130, 3.814, 1.760, -1.600, 0.131,
+    0.455, -0.742, 1.426, 2.690,
 ];
 
 /// Lines on each side that make a line's neighbourhood.
@@ -117,11 +117,7 @@ fn words(s: &str) -> usize {
 
 /// Words of text written without spaces: one for every two characters.
 fn dense_words(s: &str) -> usize {
-    s.chars().filter(|&c| c >= '\u{3000}').count() / 2
-}
-
-fn size(s: &str) -> f64 {
-    words(s) as f64
+    furniture::char_tally(s).2 / 2
 }
 
 /// The function words of every language the reader knows.
@@ -199,7 +195,7 @@ fn share(n: usize, of: usize) -> f64 {
 }
 
 fn link_like(s: &str) -> bool {
-    links_in_text(s) || s.split_whitespace().any(link_word)
+    links_in_text(s) || furniture::split_words(s).any(link_word)
 }
 
 /// Whether a line has an address or a separator of links.
@@ -222,7 +218,7 @@ fn link_word(w: &str) -> bool {
 /// match a word's inflections) of each content word of `s`: lower-cased,
 /// three characters or more, not a function word.
 fn content_stems(s: &str, mut f: impl FnMut(u64)) {
-    for w in s.split_whitespace() {
+    for w in furniture::split_words(s) {
         with_lower(trim_word(w), |l| {
             if l.chars().count() > 2 && !(l.len() <= 12 && stopwords().contains(l)) {
                 f(stem_hash(l));
@@ -260,31 +256,14 @@ fn own_features(p: &str, first: bool) -> [f64; FEATURES] {
 
 /// What the reader knows of one line: its features, the furniture rule it
 /// meets (if any) and its [`repeat_key`].
-type LineFacts = ([f64; FEATURES], Option<&'static str>, u64);
+type LineFacts = ([f64; FEATURES], Option<&'static str>, u64, usize);
 
-/// [`own_features`], the furniture rule the line meets and its
-/// [`repeat_key`].
+/// [`own_features`], the furniture rule the line meets, its
+/// [`repeat_key`] and its size in words.
 fn own_features_and_rule(p: &str, first: bool, stems: Option<&mut Vec<u64>>) -> LineFacts {
-    let ascii = p.is_ascii();
-    let ([n, stop, latin, caps, link_words], key) = if ascii {
-        tally(p.split_ascii_whitespace(), stems)
-    } else {
-        tally(p.split_whitespace(), stems)
-    };
-    let (chars, digits) = if ascii {
-        let (mut chars, mut digits) = (0, 0);
-        for &b in p.as_bytes() {
-            chars += usize::from(!b.is_ascii_whitespace());
-            digits += usize::from(b.is_ascii_digit());
-        }
-        (chars, digits)
-    } else {
-        (
-            p.chars().filter(|c| !c.is_whitespace()).count(),
-            p.chars().filter(char::is_ascii_digit).count(),
-        )
-    };
-    let size = if ascii { n } else { n.max(dense_words(p)) };
+    let ([n, stop, latin, caps, link_words], key) = tally(furniture::split_words(p), stems);
+    let (chars, digits, dense, commas) = furniture::char_tally(p);
+    let size = n.max(dense / 2);
     let mut f = [0.0; FEATURES];
     f[0] = 1.0;
     f[1] = (1.0 + size as f64).ln() / 3.0;
@@ -295,10 +274,10 @@ fn own_features_and_rule(p: &str, first: bool, stems: Option<&mut Vec<u64>>) -> 
     let rule = furniture::rule_sized(p, n, first);
     f[6] = f64::from(u8::from(rule.is_some()));
     f[7] = share(digits, chars);
-    f[12] = (1.0 + p.matches([',', '،']).count() as f64).ln();
+    f[12] = (1.0 + commas as f64).ln();
     f[13] = f64::from(u8::from(n <= 3));
     f[15] = f64::from(u8::from(is_list_item(p)));
-    (f, rule, key)
+    (f, rule, key, size)
 }
 
 /// `1. Finland`, `- item`, `• item`: a line of a list.
@@ -324,6 +303,12 @@ struct PageFacts {
     rules: Vec<Option<&'static str>>,
     /// Each line's [`repeat_key`].
     keys: Vec<u64>,
+    /// Each line's size in words (see [`words`]) and whether it ends like
+    /// a sentence.
+    sizes: Vec<usize>,
+    ends: Vec<bool>,
+    /// Whether each line trails off (`...`, `…`).
+    trails_off: Vec<bool>,
     /// The hashed stems of every line's content words, line after line;
     /// line `i`'s are `stems[stem_at[i]..stem_at[i + 1]]`, sorted, each
     /// once.
@@ -340,11 +325,17 @@ fn page_facts(lines: &[String]) -> PageFacts {
     let mut f = Vec::with_capacity(n);
     let mut rules = Vec::with_capacity(n);
     let mut keys = Vec::with_capacity(n);
+    let (mut sizes, mut ends) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let mut trails_off = Vec::with_capacity(n);
     let (mut stems, mut stem_at) = (Vec::new(), Vec::with_capacity(n + 1));
     stem_at.push(0);
     for (i, l) in lines.iter().enumerate() {
         let at = stems.len();
-        let (features, rule, key) = own_features_and_rule(l, i == 0, Some(&mut stems));
+        let (features, rule, key, size) = own_features_and_rule(l, i == 0, Some(&mut stems));
+        sizes.push(size);
+        ends.push(features[2] > 0.0);
+        let t = l.trim_end();
+        trails_off.push(t.ends_with("...") || t.ends_with('…'));
         stems[at..].sort_unstable();
         let mut kept = at;
         for k in at..stems.len() {
@@ -385,6 +376,9 @@ fn page_facts(lines: &[String]) -> PageFacts {
         features: f,
         rules,
         keys,
+        sizes,
+        ends,
+        trails_off,
         stems,
         stem_at,
     }
@@ -401,7 +395,7 @@ impl PageFacts {
     /// more): a teaser for another story shares few of them.
     /// Returns the number of such paragraphs.
     fn set_story_words(&mut self, lines: &[String], p: &[f64], run: (usize, usize)) -> usize {
-        let core = |i: usize| p[i] >= 0.5 && words(&lines[i]) >= CORE_WORDS;
+        let core = |i: usize| p[i] >= 0.5 && self.sizes[i] >= CORE_WORDS;
         let mut counts = std::collections::HashMap::with_hasher(Fnv);
         let mut paragraphs = 0;
         for i in (run.0..run.1).filter(|&i| core(i)) {
@@ -494,7 +488,7 @@ pub const TITLE_FEATURE_NAMES: [&str; TITLE_FEATURES] = [
 /// candidates (the highest score is the headline), fitted by
 /// `tools/fit-paste-reader.py` on the pasted dev pages.
 pub const TITLE_WEIGHTS: [f64; TITLE_FEATURES] = [
-    3.467, 1.489, 0.300, 0.440, -0.366, -0.728, 1.167, 0.442, 0.878, 1.686, -0.270, 0.292, 0.647,
+    3.497, 1.488, 0.296, 0.439, -0.366, -0.714, 1.151, 0.421, 0.869, 1.687, -0.277, 0.299, 0.646,
 ];
 
 /// A headline candidate: its line, its text (without a byline run on after
@@ -519,53 +513,63 @@ pub fn title_candidates(
     start: usize,
     end: usize,
 ) -> Vec<TitleCandidate> {
-    let keys: Vec<u64> = lines.iter().map(|l| repeat_key(l)).collect();
-    candidates_keyed(lines, p, &keys, start, end)
+    candidates_keyed(lines, p, &page_facts(lines), start, end)
 }
 
-/// [`title_candidates`] with each line's [`repeat_key`] known.
+/// [`title_candidates`] with what the reader knows of each line.
 fn candidates_keyed(
     lines: &[String],
     p: &[f64],
-    keys: &[u64],
+    facts: &PageFacts,
     start: usize,
     end: usize,
 ) -> Vec<TitleCandidate> {
-    let prose = |i: usize| words(&lines[i]) >= 15 && ends_sentence(&lines[i]);
+    let keys = &facts.keys;
+    let prose = |i: usize| facts.sizes[i] >= 15 && facts.ends[i];
     let first = (start..end)
         .find(|&i| prose(i) && (i + 1..(i + 5).min(end)).filter(|&j| prose(j)).count() >= 2)
         .or_else(|| (start..end).find(|&i| prose(i)))
         .unwrap_or(start);
-    let mut story = std::collections::HashSet::with_hasher(Fnv);
-    for l in &lines[first..end.min(first + STORY_WORDS_FROM)] {
-        content_stems(l, |h| {
-            story.insert(h);
-        });
+    let mut story: std::collections::HashSet<u64, Fnv> =
+        std::collections::HashSet::with_hasher(Fnv);
+    for i in first..end.min(first + STORY_WORDS_FROM) {
+        story.extend(facts.stems_of(i));
     }
     let lo = first.saturating_sub(TITLE_REACH);
     let mut counts = std::collections::HashMap::with_hasher(Fnv);
     for &k in &keys[lo..end] {
         *counts.entry(k).or_insert(0usize) += 1;
     }
-    let texts: Vec<Option<String>> = (lo..first.max(1).min(lines.len()))
+    let texts: Vec<Option<std::borrow::Cow<'_, str>>> = (lo..first.max(1).min(lines.len()))
         .map(|i| {
             let l = headline_part(&lines[i]);
             headline_like(&l).then_some(l)
         })
         .collect();
+    // Each candidate's content stems: its line's, unless a byline was cut
+    // off it.
+    let stems: Vec<std::borrow::Cow<'_, [u64]>> = texts
+        .iter()
+        .enumerate()
+        .map(|(k, c)| match c {
+            Some(std::borrow::Cow::Owned(l)) => {
+                let mut v = Vec::new();
+                content_stems(l, |h| v.push(h));
+                v.sort_unstable();
+                v.dedup();
+                std::borrow::Cow::Owned(v)
+            }
+            Some(_) => std::borrow::Cow::Borrowed(facts.stems_of(lo + k)),
+            None => std::borrow::Cow::Borrowed(&[][..]),
+        })
+        .collect();
     // Shared words count for more in a longer line: a two-word label
     // shares all its words with many stories.
-    let sims: Vec<f64> = texts
+    let sims: Vec<f64> = stems
         .iter()
-        .map(|c| {
-            c.as_ref().map_or(0.0, |l| {
-                let (mut content, mut shared) = (0, 0);
-                content_stems(l, |h| {
-                    content += 1;
-                    shared += usize::from(story.contains(&h));
-                });
-                share(shared, content) * (content as f64 / 5.0).min(1.0)
-            })
+        .map(|st| {
+            let shared = st.iter().filter(|h| story.contains(*h)).count();
+            share(shared, st.len()) * (st.len() as f64 / 5.0).min(1.0)
         })
         .collect();
     let meta = |r: std::ops::Range<usize>| {
@@ -582,13 +586,15 @@ fn candidates_keyed(
         let listed = (k.saturating_sub(2)..(k + 3).min(texts.len()))
             .filter(|&j| j != k && texts[j].as_ref().is_some_and(|o| o != l))
             .count();
-        let n = words(l);
-        let own = own_features(l, false);
+        let (n, own, key) = match l {
+            std::borrow::Cow::Owned(l) => (words(l), own_features(l, false), repeat_key(l)),
+            std::borrow::Cow::Borrowed(_) => (facts.sizes[i], facts.features[i], facts.keys[i]),
+        };
         let features = [
             sim,
             f64::from(u8::from(n >= 5)),
             f64::from(u8::from(n <= 20)),
-            f64::from(u8::from(counts.get(&repeat_key(l)).is_some_and(|&c| c > 1))),
+            f64::from(u8::from(counts.get(&key).is_some_and(|&c| c > 1))),
             listed as f64,
             (first - i) as f64 / TITLE_REACH as f64,
             own[4],
@@ -609,7 +615,7 @@ fn candidates_keyed(
         ];
         out.push(TitleCandidate {
             line: i,
-            text: l.clone(),
+            text: l.to_string(),
             features,
         });
     }
@@ -620,14 +626,14 @@ fn candidates_keyed(
 fn find_title(
     lines: &[String],
     p: &[f64],
-    keys: &[u64],
+    facts: &PageFacts,
     start: usize,
     end: usize,
 ) -> Option<(usize, String)> {
     let score = |f: &[f64; TITLE_FEATURES]| -> f64 {
         f.iter().zip(TITLE_WEIGHTS.iter()).map(|(x, w)| x * w).sum()
     };
-    candidates_keyed(lines, p, keys, start, end)
+    candidates_keyed(lines, p, facts, start, end)
         .into_iter()
         .map(|c| (score(&c.features), c))
         .fold(
@@ -667,7 +673,7 @@ const MONTHS: [&str; 12] = [
 /// A short line that is a byline (`By Sara Khan`) or carries a date or a
 /// time (`Feb. 21, 2019`, `2/26/2015 7:11 AM`, `Sunday, Feb 1, 2015`).
 fn byline_or_date(l: &str) -> bool {
-    let ws: Vec<&str> = l.split_whitespace().take(13).collect();
+    let ws: Vec<&str> = furniture::split_words(l).take(13).collect();
     if ws.len() > 12 {
         return false;
     }
@@ -705,7 +711,7 @@ fn ends_with_abbreviation(l: &str) -> bool {
 fn repeat_key(l: &str) -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = Fnv.build_hasher();
-    for w in l.split_whitespace() {
+    for w in furniture::split_words(l) {
         stopword_or_key(w, &mut h, None);
     }
     h.finish()
@@ -713,16 +719,16 @@ fn repeat_key(l: &str) -> u64 {
 
 /// A headline line without a byline run on after it: `Floods in Swat by
 /// Sara Khan @sara February 1, 2016` → `Floods in Swat`.
-fn headline_part(l: &str) -> String {
-    let ws: Vec<&str> = l.split_whitespace().collect();
+fn headline_part(l: &str) -> std::borrow::Cow<'_, str> {
+    let ws: Vec<&str> = furniture::split_words(l).collect();
     for i in 3..ws.len().saturating_sub(1) {
         let by = ws[i].trim_end_matches(':');
         if by.eq_ignore_ascii_case("by") && ws[i + 1].chars().next().is_some_and(char::is_uppercase)
         {
-            return ws[..i].join(" ");
+            return std::borrow::Cow::Owned(ws[..i].join(" "));
         }
     }
-    l.to_string()
+    std::borrow::Cow::Borrowed(l)
 }
 
 /// Each line's story probability, and the story: the run `start..end` of
@@ -738,37 +744,38 @@ fn story_and_facts(lines: &[String]) -> (Vec<f64>, PageFacts, usize, usize) {
     // The first reading finds a story; the second also asks of each line
     // how many of its words that story shares.
     let p: Vec<f64> = facts.features.iter().map(first_probability).collect();
-    let (start, end) = run_of(lines, &p, &facts.rules);
+    let (start, end) = run_of(&p, &facts);
     if facts.set_story_words(lines, &p, (start, end)) < MIN_CORE {
         // Too short a story to compare lines with: the first reading
         // stands.
         return (p, facts, start, end);
     }
     let p: Vec<f64> = facts.features.iter().map(probability).collect();
-    let (start, end) = run_of(lines, &p, &facts.rules);
+    let (start, end) = run_of(&p, &facts);
     (p, facts, start, end)
 }
 
 /// The story given each line's probability: the run with the largest total
 /// of (probability − ½) × words, widened over captions by [`extend`].
-fn run_of(lines: &[String], p: &[f64], rules: &[Option<&'static str>]) -> (usize, usize) {
-    let values: Vec<f64> = lines
+fn run_of(p: &[f64], facts: &PageFacts) -> (usize, usize) {
+    let values: Vec<f64> = facts
+        .sizes
         .iter()
         .zip(p)
-        .map(|(l, p)| (p - 0.5) * size(l))
+        .map(|(&n, p)| (p - 0.5) * n as f64)
         .collect();
     let (mut start, mut end) = best_run(&values);
     if values[start..end].iter().sum::<f64>() <= 0.0 {
         // No line reads like a story's: a short page whose neighbours all
         // look like furniture. Its running text is the story.
-        let prose: Vec<usize> = (0..lines.len())
-            .filter(|&i| words(&lines[i]) >= 8 && ends_sentence(&lines[i]))
+        let prose: Vec<usize> = (0..p.len())
+            .filter(|&i| facts.sizes[i] >= 8 && facts.ends[i])
             .collect();
         if let (Some(&a), Some(&b)) = (prose.first(), prose.last()) {
             (start, end) = (a, b + 1);
         }
     }
-    extend(lines, p, rules, start, end)
+    extend(p, facts, start, end)
 }
 
 /// Short lines (a caption, a credit) the story may step over to take in
@@ -781,29 +788,19 @@ const EXTEND_P: f64 = 0.3;
 /// Widens the run `start..end` over up to [`STEP_OVER`] short lines on
 /// either side when a likely paragraph of running text lies beyond them:
 /// on a short page one caption outweighs a paragraph's margin.
-fn extend(
-    lines: &[String],
-    p: &[f64],
-    rules: &[Option<&'static str>],
-    mut start: usize,
-    mut end: usize,
-) -> (usize, usize) {
+fn extend(p: &[f64], facts: &PageFacts, mut start: usize, mut end: usize) -> (usize, usize) {
+    let n = p.len();
     // A line that trails off (`When I Was 17 ...`) is a teaser, not a
     // paragraph.
-    let paragraph = |i: usize| {
-        let l = lines[i].trim_end();
-        p[i] >= EXTEND_P
-            && words(l) >= 8
-            && ends_sentence(l)
-            && !l.ends_with("...")
-            && !l.ends_with('…')
-    };
+    let paragraph =
+        |i: usize| p[i] >= EXTEND_P && facts.sizes[i] >= 8 && facts.ends[i] && !facts.trails_off[i];
     // A caption of any length may be stepped over.
-    let short = |i: usize| (words(&lines[i]) <= 12 || rules[i] == Some(CAPTION)) && !paragraph(i);
+    let short =
+        |i: usize| (facts.sizes[i] <= 12 || facts.rules[i] == Some(CAPTION)) && !paragraph(i);
     'forward: loop {
         for k in 0..=STEP_OVER {
             let i = end + k;
-            if i >= lines.len() || (k > 0 && !short(i - 1)) {
+            if i >= n || (k > 0 && !short(i - 1)) {
                 break 'forward;
             }
             if paragraph(i) {
@@ -837,7 +834,7 @@ pub(super) fn read(lines: Vec<String>) -> Reading {
         return Reading::default();
     }
     let (p, facts, start, end) = story_and_facts(&lines);
-    let title = find_title(&lines, &p, &facts.keys, start, end);
+    let title = find_title(&lines, &p, &facts, start, end);
     let title_at = title.as_ref().map(|t| t.0);
     let mut reading = Reading::default();
     // The story's lines, and where each is on the page.
