@@ -455,8 +455,20 @@ pub(super) fn rule_sized(p: &str, n: usize, first: bool) -> Option<&'static str>
     // and credits are short lines, and a bio says "is a".
     let short = n <= MARKER_WORDS.max(CREDIT_WORDS);
     let bio_like = !first && bio_names(p) && has_is_a(p);
-    let lower = (short || bio_like).then(|| p.to_lowercase());
-    let lower = lower.as_deref();
+    let mut buf = [0u8; LOWER_BYTES];
+    let owned;
+    let lower: Option<&str> = if !(short || bio_like) {
+        None
+    } else if p.is_ascii() && p.len() <= LOWER_BYTES {
+        // Short ASCII lines are lower-cased on the stack.
+        let b = &mut buf[..p.len()];
+        b.copy_from_slice(p.as_bytes());
+        b.make_ascii_lowercase();
+        std::str::from_utf8(b).ok()
+    } else {
+        owned = p.to_lowercase();
+        Some(owned.as_str())
+    };
     let bare = lower.map(|l| l.trim_end_matches([':', '.']).trim());
     if bare.is_some_and(opens_comments) && !first {
         Some("comments")
@@ -474,6 +486,9 @@ pub(super) fn rule_sized(p: &str, n: usize, first: bool) -> Option<&'static str>
         None
     }
 }
+
+/// Longest line lower-cased on the stack by [`rule_sized`].
+const LOWER_BYTES: usize = 160;
 
 /// Most words of a line that opens the comments or a links section.
 const MARKER_WORDS: usize = 5;

@@ -149,7 +149,12 @@ fn stopword_or_key(w: &str, key: &mut FnvHasher, stems: Option<&mut Vec<u64>>) -
     let t = trim_word(w);
     with_lower(t, |l| {
         let stop = t.len() <= 12 && stopwords().contains(l);
-        if !stop && t.chars().count() > 2 {
+        let long = if t.is_ascii() {
+            t.len() > 2
+        } else {
+            t.chars().count() > 2
+        };
+        if !stop && long {
             key.write(l.as_bytes());
             key.write_u8(0xff);
             if let Some(stems) = stems {
@@ -170,15 +175,23 @@ fn stem_hash(l: &str) -> u64 {
     h.finish()
 }
 
-/// Calls `f` with `w` lower-cased: on the stack for a short ASCII word.
+/// Calls `f` with `w` lower-cased; an ASCII word is lower-cased in a
+/// buffer kept per thread, with no allocation and no UTF-8 check.
 fn with_lower<R>(w: &str, f: impl FnOnce(&str) -> R) -> R {
-    const SHORT: usize = 24;
-    if w.is_ascii() && w.len() <= SHORT {
-        let mut buf = [0u8; SHORT];
-        let lower = &mut buf[..w.len()];
-        lower.copy_from_slice(w.as_bytes());
-        lower.make_ascii_lowercase();
-        f(std::str::from_utf8(lower).unwrap_or(w))
+    thread_local! {
+        static SCRATCH: std::cell::Cell<String> = const { std::cell::Cell::new(String::new()) };
+    }
+    if w.is_ascii() {
+        if !w.bytes().any(|b| b.is_ascii_uppercase()) {
+            return f(w);
+        }
+        let mut buf = SCRATCH.take();
+        buf.clear();
+        buf.push_str(w);
+        buf.make_ascii_lowercase();
+        let r = f(&buf);
+        SCRATCH.set(buf);
+        r
     } else if w.chars().any(char::is_uppercase) {
         f(w.to_lowercase().as_str())
     } else {
