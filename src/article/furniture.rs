@@ -170,7 +170,7 @@ pub(super) fn words(s: &str) -> usize {
         let mut n = 0;
         let mut after_space = true;
         for &b in s.as_bytes() {
-            let space = matches!(b, b' ' | b'\t' | b'\n' | b'\x0B' | b'\x0C' | b'\r');
+            let space = ascii_space(b);
             n += usize::from(after_space & !space);
             after_space = space;
         }
@@ -189,6 +189,12 @@ pub(super) fn words(s: &str) -> usize {
     n
 }
 
+/// The ASCII bytes that `str::split_whitespace` splits at.
+#[inline]
+fn ascii_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\x0B' | b'\x0C' | b'\r')
+}
+
 /// Whether the character that starts at byte `i` of `b` (a UTF-8 string)
 /// is whitespace, and its length in bytes. ASCII is read byte by byte;
 /// only the lead bytes that can start a Unicode space (U+0085, U+00A0,
@@ -197,10 +203,7 @@ pub(super) fn words(s: &str) -> usize {
 fn space_at(b: &[u8], i: usize) -> (bool, usize) {
     let c = b[i];
     if c < 0x80 {
-        return (
-            matches!(c, b' ' | b'\t' | b'\n' | b'\x0B' | b'\x0C' | b'\r'),
-            1,
-        );
+        return (ascii_space(c), 1);
     }
     let len = match c {
         0xF0.. => 4,

@@ -227,16 +227,14 @@ fn link_word(w: &str) -> bool {
         || w.ends_with(".com")
 }
 
-/// Calls `f` with the hashed stem (its first five characters: enough to
-/// match a word's inflections) of each content word of `s`: lower-cased,
-/// three characters or more, not a function word.
-fn content_stems(s: &str, mut f: impl FnMut(u64)) {
+/// Adds to `stems` the hashed stem (see [`stem_hash`]) of each content
+/// word of `s`, as [`stopword_or_key`] finds them: lower-cased, three
+/// characters or more, not a function word.
+fn content_stems(s: &str, stems: &mut Vec<u64>) {
+    use std::hash::BuildHasher;
+    let mut key = Fnv.build_hasher();
     for w in furniture::split_words(s) {
-        with_lower(trim_word(w), |l| {
-            if l.chars().count() > 2 && !(l.len() <= 12 && stopwords().contains(l)) {
-                f(stem_hash(l));
-            }
-        });
+        stopword_or_key(w, &mut key, Some(stems));
     }
 }
 
@@ -567,7 +565,7 @@ fn candidates_keyed(
         .map(|(k, c)| match c {
             Some(std::borrow::Cow::Owned(l)) => {
                 let mut v = Vec::new();
-                content_stems(l, |h| v.push(h));
+                content_stems(l, &mut v);
                 v.sort_unstable();
                 v.dedup();
                 std::borrow::Cow::Owned(v)
