@@ -211,12 +211,11 @@ fn build(
     opts: &ReadOptions,
 ) -> Result<Article> {
     let detected = lang::detect(&page.body).lang;
-    let norm = |s: &str| normalize(s, detected);
-    let mut paragraphs: Vec<String> = split_paragraphs(&page.body)
-        .map(|p| norm(&p))
-        .filter(|p| !p.is_empty())
-        .collect();
-    let mut title = page.title.map(|t| norm(&t)).filter(|t| !t.is_empty());
+    let mut paragraphs = normalized_paragraphs(&page.body, detected);
+    let mut title = page
+        .title
+        .map(|t| normalize(&t, detected))
+        .filter(|t| !t.is_empty());
     // The extraction library's reading is kept whole: our furniture rules
     // lowered its word F1 on the dev pages. They still clean our own
     // block-by-block reading when the library finds no article.
@@ -316,11 +315,58 @@ pub fn html_text(html: &str) -> String {
 /// The paragraphs a text input is split into before the reader looks at
 /// them, normalized as the reader sees them.
 pub fn text_paragraphs(text: &str) -> Vec<String> {
-    let detected = lang::detect(text).lang;
+    normalized_paragraphs(text, lang::detect(text).lang)
+}
+
+/// The paragraphs of `text` (see [`split_paragraphs`]), each normalized
+/// for `lang`, the empty ones left out.
+fn normalized_paragraphs(text: &str, lang: Lang) -> Vec<String> {
     split_paragraphs(text)
-        .map(|p| normalize(&p, detected))
+        .map(|p| {
+            if is_normal(&p, lang) {
+                p
+            } else {
+                normalize(&p, lang)
+            }
+        })
         .filter(|p| !p.is_empty())
         .collect()
+}
+
+/// True when [`normalize`] would return `s` unchanged, as it does for most
+/// lines of English text: NFC, no Arabic-script letters to fix, and single
+/// spaces between words. Checked without building a copy.
+fn is_normal(s: &str, lang: Lang) -> bool {
+    let clean_spaces = |mut prev_space: bool, c: char| {
+        let space = c.is_whitespace();
+        if space && (prev_space || c != ' ') {
+            return None;
+        }
+        prev_space = space;
+        Some(prev_space)
+    };
+    let ends_clean = |c: Option<char>| c.is_none_or(|c| !c.is_whitespace());
+    if !ends_clean(s.chars().next()) || !ends_clean(s.chars().next_back()) {
+        return false;
+    }
+    if s.is_ascii() {
+        return s
+            .bytes()
+            .try_fold(false, |prev, b| clean_spaces(prev, char::from(b)))
+            .is_some();
+    }
+    lang == Lang::En
+        && s.chars()
+            .try_fold(false, |prev, c| {
+                if lang::is_arabic_script(c) {
+                    None
+                } else {
+                    clean_spaces(prev, c)
+                }
+            })
+            .is_some()
+        && unicode_normalization::is_nfc_quick(s.chars())
+            == unicode_normalization::IsNormalized::Yes
 }
 
 /// Number of whitespace-separated words.

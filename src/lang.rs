@@ -125,6 +125,18 @@ pub struct Detection {
 /// it carries Pashto's own letters (ټ ډ ړ ږ ښ ګ ڼ ې ۍ ځ څ) more often than
 /// Urdu's (ٹ ڈ ڑ ں ھ ے), and Urdu otherwise.
 pub fn detect(text: &str) -> Detection {
+    // Every Arabic-script letter counted below is written with a lead byte
+    // of D8-DD (U+0600-U+077F) or EF (U+FB50-U+FEFF): text without one is
+    // English, found in one vectorized pass over its bytes.
+    let may_be_arabic = text
+        .bytes()
+        .fold(false, |any, b| any | matches!(b, 0xD8..=0xDD | 0xEF));
+    if !may_be_arabic {
+        return Detection {
+            lang: Lang::En,
+            arabic_share: 0.0,
+        };
+    }
     let (mut latin, mut arabic, mut pashto, mut urdu) = (0usize, 0usize, 0usize, 0usize);
     for c in text.chars() {
         if c.is_ascii_alphabetic() {
@@ -196,6 +208,13 @@ mod tests {
         let ps = "صدراعظم د دوشنبې په ورځ وویل چې حکومت به نوې پروژې پیل کړي.";
         assert_eq!(detect(ur).lang, Lang::Ur);
         assert_eq!(detect(ps).lang, Lang::Ps);
+        // Presentation forms (U+FB50-U+FEFF) and the supplement
+        // (U+0750-U+077F) are Arabic script too; curly quotes and dashes
+        // are not.
+        assert_eq!(detect("\u{FEFB}\u{FEF7} \u{FB8E}\u{FB8F}").lang, Lang::Ur);
+        assert!(detect("\u{0750}\u{0751}\u{0752}").arabic_share > 0.9);
+        let quoted = detect("\u{201c}Quoted\u{201d} \u{2014} text\u{2019}s");
+        assert_eq!((quoted.lang, quoted.arabic_share), (Lang::En, 0.0));
     }
 
     #[test]

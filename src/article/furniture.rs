@@ -164,19 +164,18 @@ const BIO_WORDS: &[&str] = &[
 
 /// Words of `s`, split at whitespace: the count of [`split_words`].
 pub(super) fn words(s: &str) -> usize {
-    if s.is_ascii() {
-        // A word starts at each non-space byte after a space, in one
-        // branch-free pass.
-        let mut n = 0;
-        let mut after_space = true;
-        for &b in s.as_bytes() {
-            let space = ascii_space(b);
-            n += usize::from(after_space & !space);
-            after_space = space;
+    let b = s.as_bytes();
+    if !has_unicode_space(b) {
+        // Only ASCII bytes can be spaces: a word starts at each non-space
+        // byte that opens the string or follows a space (the bytes of a
+        // multi-byte character are never spaces). No byte depends on the
+        // count so far, so the compiler vectorizes the pass.
+        let mut n = usize::from(b.first().is_some_and(|&c| !ascii_space(c)));
+        for i in 1..b.len() {
+            n += usize::from(ascii_space(b[i - 1]) & !ascii_space(b[i]));
         }
         return n;
     }
-    let b = s.as_bytes();
     let mut n = 0;
     let mut after_space = true;
     let mut i = 0;
@@ -192,7 +191,30 @@ pub(super) fn words(s: &str) -> usize {
 /// The ASCII bytes that `str::split_whitespace` splits at.
 #[inline]
 fn ascii_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | b'\x0B' | b'\x0C' | b'\r')
+    (b == b' ') | (b.wrapping_sub(b'\t') <= b'\r' - b'\t')
+}
+
+/// Whether `b` (UTF-8) holds a whitespace character beyond ASCII. Only the
+/// lead bytes that can start one are decoded, so text in other scripts,
+/// and curly quotes and dashes, cost one byte test each.
+fn has_unicode_space(b: &[u8]) -> bool {
+    if b.is_ascii() {
+        return false;
+    }
+    let lead = |c: u8| matches!(c, 0xC2 | 0xE1 | 0xE2 | 0xE3);
+    // Blocks of bytes are tested without an early exit, which vectorizes;
+    // only a block with a possible lead byte is looked at byte by byte.
+    let mut at = 0;
+    for block in b.chunks(32) {
+        if block.iter().fold(false, |any, &c| any | lead(c)) {
+            let found = (0..block.len()).any(|k| lead(block[k]) && space_at(b, at + k).0);
+            if found {
+                return true;
+            }
+        }
+        at += block.len();
+    }
+    false
 }
 
 /// Whether the character that starts at byte `i` of `b` (a UTF-8 string)
@@ -223,17 +245,32 @@ fn space_at(b: &[u8], i: usize) -> (bool, usize) {
 /// and Arabic), in one byte scan.
 pub(super) fn char_tally(s: &str) -> (usize, usize, usize, usize) {
     let b = s.as_bytes();
+    // `،` (U+060C) is D8 8C; U+3000 is E3 80 80, and every character from
+    // it on leads with E3 or more.
+    let arabic_comma = |i: usize| b[i] == 0xD8 && b.get(i + 1) == Some(&0x8C);
+    if !has_unicode_space(b) {
+        // Each byte counts on its own: a character is a byte that is not
+        // a continuation byte (10xxxxxx) or an ASCII space.
+        let (mut chars, mut digits, mut dense, mut commas) = (0, 0, 0, 0);
+        for &c in b {
+            chars += usize::from((c & 0xC0) != 0x80 && !ascii_space(c));
+            digits += usize::from(c.is_ascii_digit());
+            dense += usize::from(c >= 0xE3);
+            commas += usize::from(c == b',');
+        }
+        if b.contains(&0xD8) {
+            commas += (0..b.len()).filter(|&i| arabic_comma(i)).count();
+        }
+        return (chars, digits, dense, commas);
+    }
     let (mut chars, mut digits, mut dense, mut commas) = (0, 0, 0, 0);
     let mut i = 0;
     while i < b.len() {
         let (space, len) = space_at(b, i);
         chars += usize::from(!space);
         digits += usize::from(b[i].is_ascii_digit());
-        // U+3000 is E3 80 80: every character from it on leads with E3 or
-        // more.
         dense += usize::from(b[i] >= 0xE3);
-        // `،` (U+060C) is D8 8C.
-        commas += usize::from(b[i] == b',' || (b[i] == 0xD8 && b.get(i + 1) == Some(&0x8C)));
+        commas += usize::from(b[i] == b',' || arabic_comma(i));
         i += len;
     }
     (chars, digits, dense, commas)
@@ -243,10 +280,19 @@ pub(super) fn char_tally(s: &str) -> (usize, usize, usize, usize) {
 /// byte scan of [`words`].
 pub(super) fn split_words(s: &str) -> impl Iterator<Item = &str> + '_ {
     let b = s.as_bytes();
+    let unicode = has_unicode_space(b);
+    // Without Unicode spaces, every space is one ASCII byte.
+    let space = move |i: usize| {
+        if unicode {
+            space_at(b, i)
+        } else {
+            (ascii_space(b[i]), 1)
+        }
+    };
     let mut i = 0;
     std::iter::from_fn(move || {
         while i < b.len() {
-            let (space, len) = space_at(b, i);
+            let (space, len) = space(i);
             if !space {
                 break;
             }
@@ -257,7 +303,7 @@ pub(super) fn split_words(s: &str) -> impl Iterator<Item = &str> + '_ {
         }
         let start = i;
         while i < b.len() {
-            let (space, len) = space_at(b, i);
+            let (space, len) = space(i);
             if space {
                 break;
             }
@@ -605,6 +651,9 @@ mod tests {
             "پاکستان کی حکومت\tنے\n اعلان، کیا, 12",
             "tab\tand\u{85}next\u{2028}line\u{202f}end\u{205f}x\u{1680}y",
             "é ü ñ ¿qué? ‘quoted’",
+            "vertical\x0Btab\x0Cfeed\r\n",
+            "\u{a0}lead and trail\u{3000}",
+            "عدد، و، ثلاثة",
         ] {
             let ours: Vec<&str> = split_words(s).collect();
             let std: Vec<&str> = s.split_whitespace().collect();

@@ -890,10 +890,11 @@ pub(super) fn read(lines: Vec<String>) -> Reading {
         }
     });
     reading.removed.extend(removed);
+    // Each kept line weighs its size on the page (before a preamble was
+    // cut from the first).
     let (mut sure, mut all) = (0.0, 0.0);
-    let mut k = kept.iter();
     for (&i, _) in at.iter().zip(&mask).filter(|(_, &m)| m) {
-        let w = k.next().map_or(0, |l| words(l)) as f64;
+        let w = facts.sizes[i] as f64;
         sure += p[i] * w;
         all += w;
     }

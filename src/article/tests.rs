@@ -93,6 +93,38 @@ fn normalizes_whitespace_and_urdu_letters() {
 }
 
 #[test]
+fn the_no_copy_check_agrees_with_normalize() {
+    let lines = [
+        "Plain ASCII line.",
+        "two  spaces",
+        " leading",
+        "trailing ",
+        "tab\there",
+        "vertical\u{0b}tab",
+        "",
+        "curly \u{2019}quotes\u{2019} and \u{2014} dashes",
+        "no-break\u{00a0}space",
+        "e\u{301} not composed",
+        "é composed",
+        "حكومت نے",
+        "حکومت نے پیر کو",
+        "ideographic\u{3000}space",
+    ];
+    for lang in [Lang::En, Lang::Ur, Lang::Ps] {
+        for l in lines {
+            if is_normal(l, lang) {
+                assert_eq!(normalize(l, lang), l, "{l:?} {lang:?}");
+            }
+        }
+    }
+    assert!(is_normal("Plain ASCII line.", Lang::En));
+    assert!(is_normal("curly \u{2019}quotes\u{2019}", Lang::En));
+    assert!(!is_normal("two  spaces", Lang::En));
+    assert!(!is_normal("no-break\u{00a0}space", Lang::En));
+    assert!(!is_normal("حكومت نے", Lang::En));
+}
+
+#[test]
 fn furniture_is_removed_and_recorded() {
     let page = "Floods kill 30 in Swat valley\nBy Ahmed Khan, Staff Reporter\nShare on Facebook\nShare on Twitter\n\
 Flash floods killed 30 people in the Swat valley on Sunday, officials said, as rescue teams searched for the missing.\n\
