@@ -615,6 +615,8 @@ mod tests {
 
     #[test]
     fn prefix_reuse_gives_the_logits_of_a_fresh_pass() {
+        // Every pass compared here runs on one kernel path.
+        let _path = super::super::kernels::testing::path_lock();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tiny.gguf");
         super::super::tiny::write_tiny("qwen2", &path, 3).unwrap();

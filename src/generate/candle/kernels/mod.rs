@@ -35,7 +35,7 @@ mod gemm;
 mod gemv;
 pub mod path;
 #[cfg(test)]
-mod testing;
+pub(super) mod testing;
 
 /// A weight matrix, multiplied on its compact blocks where the kernels take
 /// its type (see the module notes), by candle otherwise.

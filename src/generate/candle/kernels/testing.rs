@@ -52,9 +52,9 @@ pub(super) fn assert_near_plain(got: &[f32], q: &QTensor, xs: &[f32], rows: usiz
 }
 
 /// Held by the tests that force the kernel path and by those that compare
-/// two products for exact equality: a path switched between the two
-/// products would change their float order.
-pub(super) fn path_lock() -> std::sync::MutexGuard<'static, ()> {
+/// two products or two model passes closely: a path switched between the
+/// two would change their float order.
+pub(in crate::generate::candle) fn path_lock() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     LOCK.lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
