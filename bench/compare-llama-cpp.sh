@@ -2,30 +2,54 @@
 # Measures khulasa (candle) and llama.cpp on the same GGUF file, prompt and
 # threads, in one run, and prints the ratios.
 #
-#   bench/compare-llama-cpp.sh [MODEL_ID] [THREADS]
-#   bench/compare-llama-cpp.sh --prepare     (only build llama.cpp)
+#   bench/compare-llama-cpp.sh [MODEL_ID] [THREADS] [--isa avx2|avx512|native]
+#   bench/compare-llama-cpp.sh --prepare [--isa LEVEL]   (only build llama.cpp)
+#
+# --isa sets the instruction-set level of both engines: llama.cpp is built
+# for that level only, and khulasa runs with the matching KHULASA_KERNELS
+# (avx2, avx512, or auto for native). The default, native, is every SIMD
+# extension this CPU reports (AVX2, FMA, F16C, AVX-512, VNNI, ...) except
+# AMX: with -march=native llama.cpp 0.3.36's AMX backend segfaults in
+# llama_decode on an AMX machine (llama.cpp issue #20824 reports the same
+# crash).
 #
 # llama.cpp comes from the pinned registry package llama-cpp-python, built
-# from source into a virtual environment in khulasa's cache folder (outside
-# the repository) with every SIMD extension this CPU reports (AVX2, FMA, F16C,
-# AVX-512, VNNI, ...), except AMX: with -march=native llama.cpp 0.3.36's AMX
-# backend segfaults in llama_decode on this machine (llama.cpp issue #20824
-# reports the same crash). The first run compiles it (about 25 minutes on
-# 2 cores).
+# from source into a virtual environment per level in khulasa's cache folder
+# (outside the repository). The first run of a level compiles it (about
+# 25 minutes on 2 cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ISA=native
+ARGS=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --isa) ISA="${2:?--isa needs avx2, avx512 or native}"; shift 2 ;;
+    --isa=*) ISA="${1#--isa=}"; shift ;;
+    *) ARGS+=("$1"); shift ;;
+  esac
+done
+set -- "${ARGS[@]+"${ARGS[@]}"}"
 MODEL="${1:-qwen2.5-coder-0.5b-instruct}"
 THREADS="${2:-$(nproc)}"
 LLAMA_CPP_PYTHON="llama-cpp-python==0.3.36"
 CACHE="${KHULASA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/khulasa}"
-VENV="$CACHE/bench-venv-noamx"
+VENV="$CACHE/bench-venv-$ISA"
 
+case "$ISA" in
+  avx2) levels="avx:AVX avx2:AVX2 fma:FMA f16c:F16C bmi2:BMI2"; KERNELS=avx2 ;;
+  avx512) levels="avx:AVX avx2:AVX2 fma:FMA f16c:F16C bmi2:BMI2 avx512f:AVX512 avx512_vnni:AVX512_VNNI"; KERNELS=avx512 ;;
+  native) levels="avx:AVX avx2:AVX2 fma:FMA f16c:F16C bmi2:BMI2 avx_vnni:AVX_VNNI avx512f:AVX512 \
+avx512_vnni:AVX512_VNNI avx512vbmi:AVX512_VBMI avx512_bf16:AVX512_BF16"; KERNELS=auto ;;
+  *) echo "compare-llama-cpp.sh: unknown --isa $ISA; use avx2, avx512 or native" >&2; exit 2 ;;
+esac
 cpu_flags="$(grep -m1 '^flags' /proc/cpuinfo || true)"
 cmake_args="-DGGML_NATIVE=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF"
-for pair in avx:AVX avx2:AVX2 fma:FMA f16c:F16C bmi2:BMI2 avx_vnni:AVX_VNNI avx512f:AVX512 \
-            avx512_vnni:AVX512_VNNI avx512vbmi:AVX512_VBMI avx512_bf16:AVX512_BF16; do
+for pair in $levels; do
   if grep -qw "${pair%%:*}" <<<"$cpu_flags"; then
     cmake_args="$cmake_args -DGGML_${pair##*:}=ON"
+  elif [ "$ISA" != native ] && [ "${pair%%:*}" != bmi2 ]; then
+    echo "compare-llama-cpp.sh: this CPU has no ${pair%%:*}, which --isa $ISA needs" >&2
+    exit 2
   fi
 done
 
@@ -36,6 +60,7 @@ if ! "$VENV/bin/python" -c "import llama_cpp, sys; sys.exit(b'AMX_INT8 = 1' in l
   python3 -m venv "$VENV"
   CMAKE_ARGS="$cmake_args" "$VENV/bin/pip" install --quiet --no-cache-dir --no-binary llama-cpp-python "$LLAMA_CPP_PYTHON"
 fi
+export KHULASA_KERNELS="$KERNELS"
 
 if [ "$MODEL" = "--prepare" ]; then
   "$VENV/bin/python" -c "import llama_cpp; print('llama-cpp-python', llama_cpp.__version__)"
@@ -63,7 +88,7 @@ load = lambda name: json.load(open(f"{out}/{name}.json"))
 c = [load(f"candle-{i}") for i in range(1, rounds + 1)]
 l = [load(f"llama-{i}") for i in range(1, rounds + 1)]
 d = load("candle-digest")
-print(f"model {sys.argv[3]}, {sys.argv[4]} threads, {d['prompt_tokens']} prompt + {d['gen_tokens']} generated tokens, {rounds} alternating rounds")
+print(f"model {sys.argv[3]}, {sys.argv[4]} threads, khulasa kernels {d.get('kernels', '?')}, {d['prompt_tokens']} prompt + {d['gen_tokens']} generated tokens, {rounds} alternating rounds")
 print(f"{'':12} {'khulasa':>10} {'llama.cpp':>10} {'ratio':>7}   per round")
 for k, name in [("prompt_tokens_per_sec", "prompt tok/s"), ("gen_tokens_per_sec", "gen tok/s")]:
     ratios = [a[k] / b[k] for a, b in zip(c, l)]

@@ -7,7 +7,9 @@
 //! 1,000-token prompt. Here each thread of candle's worker pool takes whole KV
 //! heads: it reads each cached key and value row once for all the query heads
 //! that share it (grouped-query attention), and the products are plain loops
-//! over 16 floats at a time that the compiler vectorizes.
+//! over 16 floats at a time that the compiler vectorizes, once for each
+//! instruction set the kernel paths take (the binary itself is built for
+//! plain x86-64).
 //!
 //! Upstream, this is a fused single-query attention for candle's CPU backend
 //! (`candle-nn`'s `ops`), which has one for Metal and CUDA only.
@@ -31,6 +33,7 @@ pub(crate) struct Heads {
 /// Floats summed 16 at a time (one AVX-512 register, two AVX2 ones).
 const LANES: usize = 16;
 
+#[inline(always)]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0f32; LANES];
     for (a, b) in a.chunks_exact(LANES).zip(b.chunks_exact(LANES)) {
@@ -49,10 +52,102 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// `out += w · v`.
+#[inline(always)]
 fn axpy(out: &mut [f32], w: f32, v: &[f32]) {
     for (o, v) in out.iter_mut().zip(v) {
         *o += w * v;
     }
+}
+
+/// One key/value head's share of a decode step: the query heads that use
+/// it, and its cached keys and values.
+struct KvHead<'a> {
+    keys: &'a [f32],
+    values: &'a [f32],
+    qs: &'a [f32],
+    head_dim: usize,
+    scale: f32,
+}
+
+/// The attention of `head`'s query heads into `acc` (`scores` holds their
+/// weights): scores, softmax, weighted values. Plain loops, vectorized for
+/// whatever the caller is compiled for; their float order does not depend
+/// on the vector width, so every path gives the same bits.
+#[inline(always)]
+fn kv_head(head: &KvHead, scores: &mut [f32], acc: &mut [f32]) {
+    let (len, head_dim) = (head.keys.len() / head.head_dim, head.head_dim);
+    for (j, key) in head.keys.chunks_exact(head_dim).enumerate() {
+        for (h, qh) in head.qs.chunks_exact(head_dim).enumerate() {
+            scores[h * len + j] = dot(qh, key) * head.scale;
+        }
+    }
+    for row in scores.chunks_exact_mut(len) {
+        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let mut sum = 0f32;
+        for s in row.iter_mut() {
+            *s = (*s - max).exp();
+            sum += *s;
+        }
+        for s in row.iter_mut() {
+            *s /= sum;
+        }
+    }
+    acc.fill(0.0);
+    for (j, value) in head.values.chunks_exact(head_dim).enumerate() {
+        for (h, a) in acc.chunks_exact_mut(head_dim).enumerate() {
+            axpy(a, scores[h * len + j], value);
+        }
+    }
+}
+
+/// The instruction set [`kv_head`] is compiled for, from the kernel path.
+#[derive(Clone, Copy)]
+enum Simd {
+    Plain,
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+}
+
+impl Simd {
+    fn in_use() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if super::path::has_vnni() {
+                return Simd::Avx512;
+            }
+            if super::path::has_avx2() {
+                return Simd::Avx2;
+            }
+        }
+        Simd::Plain
+    }
+
+    #[allow(unsafe_code)]
+    fn run(self, head: &KvHead, scores: &mut [f32], acc: &mut [f32]) {
+        match self {
+            Simd::Plain => kv_head(head, scores, acc),
+            // SAFETY: the path is only chosen where the CPU has the
+            // features (`has_avx2`, `has_vnni`).
+            #[cfg(target_arch = "x86_64")]
+            Simd::Avx2 => unsafe { kv_head_avx2(head, scores, acc) },
+            #[cfg(target_arch = "x86_64")]
+            Simd::Avx512 => unsafe { kv_head_avx512(head, scores, acc) },
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn kv_head_avx2(head: &KvHead, scores: &mut [f32], acc: &mut [f32]) {
+    kv_head(head, scores, acc);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn kv_head_avx512(head: &KvHead, scores: &mut [f32], acc: &mut [f32]) {
+    kv_head(head, scores, acc);
 }
 
 /// The attention output of one query token, `heads × head_dim` values in
@@ -92,35 +187,19 @@ pub(crate) fn one_token(
     let group = heads / kv_heads;
     let scale = 1.0 / (head_dim as f32).sqrt();
     let out: Vec<AtomicU32> = (0..heads * head_dim).map(|_| AtomicU32::new(0)).collect();
+    let simd = Simd::in_use();
     candle_core::utils::barrier_pool().execute_chunked(kv_heads, |range| {
         let mut scores = vec![0f32; group * len];
         let mut acc = vec![0f32; group * head_dim];
         for g in range {
-            let keys = &k[g * stride..g * stride + len * head_dim];
-            let values = &v[g * stride..g * stride + len * head_dim];
-            let qs = &q[g * group * head_dim..(g + 1) * group * head_dim];
-            for (j, key) in keys.chunks_exact(head_dim).enumerate() {
-                for (h, qh) in qs.chunks_exact(head_dim).enumerate() {
-                    scores[h * len + j] = dot(qh, key) * scale;
-                }
-            }
-            for row in scores.chunks_exact_mut(len) {
-                let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                let mut sum = 0f32;
-                for s in row.iter_mut() {
-                    *s = (*s - max).exp();
-                    sum += *s;
-                }
-                for s in row.iter_mut() {
-                    *s /= sum;
-                }
-            }
-            acc.fill(0.0);
-            for (j, value) in values.chunks_exact(head_dim).enumerate() {
-                for (h, a) in acc.chunks_exact_mut(head_dim).enumerate() {
-                    axpy(a, scores[h * len + j], value);
-                }
-            }
+            let head = KvHead {
+                keys: &k[g * stride..g * stride + len * head_dim],
+                values: &v[g * stride..g * stride + len * head_dim],
+                qs: &q[g * group * head_dim..(g + 1) * group * head_dim],
+                head_dim,
+                scale,
+            };
+            simd.run(&head, &mut scores, &mut acc);
             let first = g * group * head_dim;
             for (o, a) in out[first..first + group * head_dim].iter().zip(&acc) {
                 o.store(a.to_bits(), Ordering::Relaxed);

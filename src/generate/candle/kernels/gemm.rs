@@ -36,16 +36,18 @@
 use std::ops::Range;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+#[cfg(target_arch = "x86_64")]
+use super::avx2;
 use super::blocks::{
     check_rows, floats, quantize_block, row_bytes, span, span_scales, unpack_block, Kind, QK_K,
 };
-use super::path::has_vnni;
+use super::path::{has_avx2, has_vnni};
 use crate::error::Result;
 
 /// Values per group: each group has one scale and one offset.
 const GROUP: usize = 16;
 /// Groups per superblock, one per 32-bit lane of a 512-bit vector.
-const GROUPS: usize = QK_K / GROUP;
+pub(super) const GROUPS: usize = QK_K / GROUP;
 /// Tokens multiplied with each unpacked span of a row.
 const TILE_TOKENS: usize = 32;
 /// Superblocks of a row unpacked at a time: the tile's inputs for them
@@ -61,13 +63,13 @@ fn lane_position(v: usize) -> usize {
 
 /// Tokens quantized like ggml's Q8_K, superblocks in lane order.
 pub(crate) struct Tokens {
-    inner: usize,
+    pub(super) inner: usize,
     /// The integers, `inner` per token.
-    qs: Vec<i8>,
+    pub(super) qs: Vec<i8>,
     /// Scale of each superblock of each token.
-    d: Vec<f32>,
+    pub(super) d: Vec<f32>,
     /// Scale times the sum of each group's integers, 16 per superblock.
-    sums: Vec<f32>,
+    pub(super) sums: Vec<f32>,
 }
 
 impl Tokens {
@@ -105,10 +107,10 @@ impl Tokens {
 
 /// One weight row unpacked: unsigned integers in lane order, and per group
 /// the scale of its integer sums and the offset per unit of token sum.
-struct Row {
-    w: Vec<u8>,
-    scale: Vec<f32>,
-    offset: Vec<f32>,
+pub(super) struct Row {
+    pub(super) w: Vec<u8>,
+    pub(super) scale: Vec<f32>,
+    pub(super) offset: Vec<f32>,
 }
 
 impl Row {
@@ -123,7 +125,7 @@ impl Row {
 
 /// A block's scale and offset per 16-value group: Q4_K `d·sc` and `−dmin·m`
 /// of the 32-value sub-block the group is in; Q6_K `d·sc` and `−32·d·sc`.
-fn group_scales(kind: Kind, block: &[u8], scale: &mut [f32], offset: &mut [f32]) {
+pub(super) fn group_scales(kind: Kind, block: &[u8], scale: &mut [f32], offset: &mut [f32]) {
     let per = span(kind) / GROUP;
     span_scales(kind, block, |s, sc, min| {
         for g in per * s..per * (s + 1) {
@@ -182,6 +184,17 @@ fn dot_portable(row: &Row, x: &Tokens, t: usize, blocks: Range<usize>) -> f32 {
     acc
 }
 
+/// Asserts what the SIMD kernels read: tokens `t..t + n` and the row's
+/// unpacked span of superblocks `blocks`.
+pub(super) fn check_span(row: &Row, x: &Tokens, t: usize, n: usize, blocks: &Range<usize>) {
+    let span = blocks.len();
+    let units = (t + n) * (x.inner / QK_K);
+    assert!(blocks.end <= x.inner / QK_K && (t + n) * x.inner <= x.qs.len());
+    assert!(units <= x.d.len() && units * GROUPS <= x.sums.len());
+    assert!(row.w.len() >= span * QK_K && row.scale.len() >= span * GROUPS);
+    assert!(row.offset.len() >= span * GROUPS);
+}
+
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod vnni {
@@ -213,10 +226,7 @@ mod vnni {
             super::super::path::cpu_has_vnni(),
             "the AVX-512 VNNI kernels need a CPU that has them"
         );
-        let span = blocks.len();
-        assert!(blocks.end <= x.inner / QK_K && (t + n) * x.inner <= x.qs.len());
-        assert!(row.w.len() >= span * QK_K && row.scale.len() >= span * GROUPS);
-        assert!(row.offset.len() >= span * GROUPS);
+        super::check_span(row, x, t, n, blocks);
     }
 
     /// [`super::unpack_portable`] with AVX-512.
@@ -428,7 +438,7 @@ pub(crate) fn gemm(kind: Kind, w: &[u8], rows: usize, x: &Tokens) -> Result<Vec<
     let blocks = x.inner / QK_K;
     let row_bytes = row_bytes(kind, w, rows, x.inner)?;
     let n = x.len();
-    let vnni = has_vnni();
+    let (vnni, avx2) = (has_vnni(), has_avx2());
     // Each value is summed by the one thread that computes its row.
     let out: Vec<AtomicU32> = (0..n * rows).map(|_| AtomicU32::new(0)).collect();
     let add = |t: usize, r: usize, y: f32| {
@@ -462,7 +472,22 @@ pub(crate) fn gemm(kind: Kind, w: &[u8], rows: usize, x: &Tokens) -> Result<Vec<
                         }
                         continue;
                     }
-                    let _ = vnni;
+                    #[cfg(target_arch = "x86_64")]
+                    if avx2 {
+                        avx2::unpack(kind, bytes, &mut row);
+                        while t + avx2::TOKENS <= t1 {
+                            let ys = avx2::gemm_dots(kind, &row, x, t, span.clone());
+                            for (j, y) in ys.into_iter().enumerate() {
+                                add(t + j, r, y);
+                            }
+                            t += avx2::TOKENS;
+                        }
+                        for t in t..t1 {
+                            add(t, r, avx2::gemm_dot(kind, &row, x, t, span.clone()));
+                        }
+                        continue;
+                    }
+                    let _ = (vnni, avx2);
                     unpack_portable(kind, bytes, &mut row);
                     for t in t..t1 {
                         add(t, r, dot_portable(&row, x, t, span.clone()));
@@ -542,6 +567,14 @@ mod tests {
                     assert_eq!(fast.scale, row.scale);
                     assert_eq!(fast.offset, row.offset);
                 }
+                #[cfg(target_arch = "x86_64")]
+                if avx2::cpu_has_avx2() {
+                    let mut fast = Row::new(units);
+                    avx2::unpack(kind, &bytes[r * row_bytes..(r + 1) * row_bytes], &mut fast);
+                    assert_eq!(fast.w, row.w, "{kind:?} row {r}");
+                    assert_eq!(fast.scale, row.scale);
+                    assert_eq!(fast.offset, row.offset);
+                }
             }
         }
     }
@@ -576,6 +609,17 @@ mod tests {
                 for t in 0..tokens {
                     let portable = dot_portable(&row, &x, t, 0..width / QK_K);
                     assert!((got[t * rows + r] - portable).abs() <= 1e-5 * scale);
+                    // The AVX2 kernel alone and four tokens at a time, which
+                    // `gemm` takes only on the AVX2 path.
+                    #[cfg(target_arch = "x86_64")]
+                    if avx2::cpu_has_avx2() {
+                        let one = avx2::gemm_dot(kind, &row, &x, t, 0..width / QK_K);
+                        assert!((one - portable).abs() <= 1e-5 * scale, "{kind:?} {r} {t}");
+                        if t + avx2::TOKENS <= tokens {
+                            let four = avx2::gemm_dots(kind, &row, &x, t, 0..width / QK_K);
+                            assert_eq!(four[0], one, "{kind:?} {r} {t}");
+                        }
+                    }
                 }
             }
         }

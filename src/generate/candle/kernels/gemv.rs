@@ -33,26 +33,26 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use super::blocks::{
     floats, quantize_block, row_bytes, span, span_scales, unpack_block, Kind, QK_K,
 };
-use super::path::has_vnni;
+use super::path::{has_avx2, has_vnni};
 use crate::error::{Error, Result};
 
 /// One input row quantized like ggml's Q8_K.
 pub(crate) struct Q8K {
     /// Scale of each 256-value block.
-    d: Vec<f32>,
+    pub(super) d: Vec<f32>,
     /// The integers, 256 per block.
-    qs: Vec<i8>,
+    pub(super) qs: Vec<i8>,
     /// The same integers in the order the AVX-512 kernel reads them (see
     /// [`PAIRED`]).
-    paired: Vec<i8>,
+    pub(super) paired: Vec<i8>,
     /// Sum of each 32 integers (8 per block), for Q4_K's mins.
-    sums: Vec<i32>,
+    pub(super) sums: Vec<i32>,
     /// Sum of each 16 integers (16 per block), for Q6_K's offset.
-    sums16: Vec<i32>,
+    pub(super) sums16: Vec<i32>,
     /// For each 64 integers, 16 words: minus the sum of the first 32 in word
     /// 0 and of the second 32 in word 8, zeros elsewhere (the start of the
     /// integer sums of a pair of Q5_0 or Q8_0 blocks, times their bias).
-    pair_sums: Vec<i32>,
+    pub(super) pair_sums: Vec<i32>,
 }
 
 /// The order of a block's 32-value sub-blocks in [`Q8K::paired`]: the
@@ -141,6 +141,7 @@ fn dot_portable(kind: Kind, row: &[u8], x: &Q8K) -> f32 {
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod vnni {
+    use super::super::blocks::prefetch_ahead;
     use super::{Kind, Q8K, QK_K};
     use std::arch::x86_64::*;
 
@@ -169,21 +170,6 @@ mod vnni {
                 Kind::Q5_0 => dot_pairs::<true>(row, x),
                 Kind::Q8_0 => dot_pairs::<false>(row, x),
             }
-        }
-    }
-
-    /// Blocks ahead of the one in use that each block prefetches.
-    const PREFETCH_BLOCKS: usize = 16;
-
-    /// Prefetches the cache lines of the block `PREFETCH_BLOCKS` after
-    /// `block` (of `bytes` bytes). A prefetch is a hint: an address past the
-    /// row is not read.
-    #[inline(always)]
-    fn prefetch_ahead(block: &[u8], bytes: usize) {
-        let ahead = block.as_ptr().wrapping_add(PREFETCH_BLOCKS * bytes);
-        for line in (0..bytes).step_by(64) {
-            // SAFETY: `_mm_prefetch` only needs SSE, which x86-64 always has.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(line).cast()) };
         }
     }
 
@@ -408,15 +394,40 @@ mod vnni {
     }
 }
 
-/// One row of `kind` blocks times `x`: AVX-512 VNNI where the CPU has it,
-/// the portable loops otherwise.
-fn dot(kind: Kind, row: &[u8], x: &Q8K, vnni: bool) -> f32 {
+/// One row of `kind` blocks times `x` with the kernels of `path`.
+fn dot(kind: Kind, row: &[u8], x: &Q8K, path: Simd) -> f32 {
     #[cfg(target_arch = "x86_64")]
-    if vnni {
-        return vnni::dot(kind, row, x);
+    match path {
+        Simd::Vnni => return vnni::dot(kind, row, x),
+        Simd::Avx2 => return super::avx2::gemv_dot(kind, row, x),
+        Simd::None => {}
     }
-    let _ = vnni;
+    let _ = path;
     dot_portable(kind, row, x)
+}
+
+/// The SIMD kernels a one-token product takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Simd {
+    /// The portable loops.
+    None,
+    /// [`super::avx2`].
+    Avx2,
+    /// AVX-512 VNNI.
+    Vnni,
+}
+
+impl Simd {
+    /// The kernels of the path in use.
+    fn in_use() -> Self {
+        if has_vnni() {
+            Simd::Vnni
+        } else if has_avx2() {
+            Simd::Avx2
+        } else {
+            Simd::None
+        }
+    }
 }
 
 /// `W · x` for the matrix `w` of `kind` blocks (`rows` rows of whole
@@ -428,12 +439,12 @@ pub(crate) fn gemv(kind: Kind, w: &[u8], rows: usize, x: &Q8K) -> Result<Vec<f32
             "a {kind:?} matrix with an odd number of blocks per row"
         )));
     }
-    let vnni = has_vnni();
+    let path = Simd::in_use();
     // Each row's result is stored once, by the one thread that computes it.
     let out: Vec<AtomicU32> = (0..rows).map(|_| AtomicU32::new(0)).collect();
     candle_core::utils::barrier_pool().execute_chunked(rows, |range| {
         for r in range {
-            let y = dot(kind, &w[r * row_bytes..(r + 1) * row_bytes], x, vnni);
+            let y = dot(kind, &w[r * row_bytes..(r + 1) * row_bytes], x, path);
             out[r].store(y.to_bits(), Ordering::Relaxed);
         }
     });
@@ -470,7 +481,7 @@ mod tests {
             let row_bytes = kind.row_bytes(inner).unwrap();
             let portable: Vec<f32> = bytes
                 .chunks_exact(row_bytes)
-                .map(|r| dot(kind, r, &xq, false))
+                .map(|r| dot(kind, r, &xq, Simd::None))
                 .collect();
             let xt = Tensor::from_vec(x.clone(), (1, inner), &Device::Cpu).unwrap();
             let q2 = QTensor::quantize(&w, dtype).unwrap();
@@ -490,6 +501,16 @@ mod tests {
                     (got[r] - portable[r]).abs() <= 1e-5 * scale,
                     "{kind:?} row {r}"
                 );
+                #[cfg(target_arch = "x86_64")]
+                if super::super::avx2::cpu_has_avx2() {
+                    let row = &bytes[r * row_bytes..(r + 1) * row_bytes];
+                    let avx2 = dot(kind, row, &xq, Simd::Avx2);
+                    assert!(
+                        (avx2 - portable[r]).abs() <= 1e-5 * scale,
+                        "{kind:?} row {r}: AVX2 {avx2} vs {}",
+                        portable[r]
+                    );
+                }
                 assert!(
                     (got[r] - candle[r]).abs() <= 0.01 * scale,
                     "{kind:?} row {r}"
@@ -516,7 +537,30 @@ mod tests {
             "{} vs {want}",
             got[0]
         );
-        assert_eq!(dot(Kind::Q6K, &block, &xq, false), want);
+        assert_eq!(dot(Kind::Q6K, &block, &xq, Simd::None), want);
+        #[cfg(target_arch = "x86_64")]
+        if super::super::avx2::cpu_has_avx2() {
+            let avx2 = dot(Kind::Q6K, &block, &xq, Simd::Avx2);
+            assert!((avx2 - want).abs() <= 1e-6 * want.abs(), "{avx2} vs {want}");
+        }
+    }
+
+    #[test]
+    fn q8_0_extremes_are_exact() {
+        // Every weight -128 and every input -127: on the AVX2 path each
+        // 16-bit pair holds 2 · 128 · 127 = 32,512, just under saturation.
+        let mut block = vec![0x80u8; Kind::Q8_0.block_bytes()];
+        block[..2].copy_from_slice(&half::f16::from_f32(1.0).to_le_bytes());
+        let unit = block.repeat(8);
+        let xq = Q8K::quantize(&[-1.0; QK_K]).unwrap();
+        let want = 256.0 * -128.0 * -127.0 * xq.d[0];
+        let got = gemv(Kind::Q8_0, &unit, 1, &xq).unwrap();
+        assert!((got[0] - want).abs() <= 1e-6 * want, "{} vs {want}", got[0]);
+        let x = super::super::gemm::Tokens::quantize(&[-1.0; 4 * QK_K], QK_K).unwrap();
+        let many = super::super::gemm::gemm(Kind::Q8_0, &unit, 1, &x).unwrap();
+        for y in many {
+            assert!((y - want).abs() <= 1e-6 * want, "{y} vs {want}");
+        }
     }
 
     #[test]

@@ -30,6 +30,8 @@ use crate::error::{Error, Result};
 
 mod amx;
 pub(crate) mod attention;
+#[cfg(target_arch = "x86_64")]
+mod avx2;
 mod blocks;
 mod gemm;
 mod gemv;

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 pub enum KernelPath {
     /// Portable loops, vectorized by the compiler for the build target.
     Portable,
-    /// AVX2: today the portable loops (no hand-written AVX2 kernels yet).
+    /// AVX2 with FMA and F16C kernels for one token and for prompts.
     Avx2,
     /// AVX-512 VNNI kernels for one token and for prompts.
     Avx512,
@@ -51,8 +51,7 @@ static CHOSEN: AtomicU8 = AtomicU8::new(0);
 /// Every path this CPU can take, slowest first.
 pub fn available_paths() -> Vec<KernelPath> {
     let mut v = vec![KernelPath::Portable];
-    #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+    if cpu_has_avx2() {
         v.push(KernelPath::Avx2);
     }
     if cpu_has_vnni() {
@@ -116,6 +115,24 @@ pub fn force(p: KernelPath) -> crate::error::Result<()> {
 /// (the error is reported when the model loads).
 pub(super) fn in_use() -> KernelPath {
     current().unwrap_or(KernelPath::Portable)
+}
+
+/// Whether the AVX2 kernels are in use: the CPU has them and the kernel
+/// path is `avx2` (the paths above it take their own kernels first).
+pub(super) fn has_avx2() -> bool {
+    in_use() >= KernelPath::Avx2 && cpu_has_avx2()
+}
+
+/// Whether this CPU runs the AVX2 kernels.
+pub(super) fn cpu_has_avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        super::avx2::cpu_has_avx2()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
 }
 
 /// Whether the AVX-512 VNNI kernels are in use: the CPU has them and the

@@ -1,0 +1,479 @@
+//! The compact products with AVX2, FMA and F16C: the path of laptops and
+//! desktops without AVX-512 (Intel Core 4th–14th generation, AMD Zen 1–3).
+//!
+//! AVX2 has no `vpdpbusd`, so each 32 unsigned weight bytes times 32 input
+//! bytes go through `vpmaddubsw` (pairs summed in 16 bits) and `vpmaddwd`
+//! (those pairs summed in 32 bits, times a scale or one). `vpmaddubsw`
+//! saturates past 32,767, so every pair it sums must stay below that:
+//!
+//! - Q4_K (0..=15), Q5_0 (0..=31) and Q6_K (0..=63) weights as unsigned
+//!   bytes times inputs in -127..=127 give at most 16,002 a pair;
+//! - Q8_0's signed weights go in as their magnitudes, the input taking their
+//!   sign (`vpsignb`): at most 2 · 128 · 127 = 32,512 a pair.
+//!
+//! One token ([`gemv_dot`]) reads the file's blocks in their natural order,
+//! prefetching ahead as the AVX-512 kernel does. Several tokens
+//! ([`gemm_dots`]) read a row span unpacked in lane order by
+//! [`super::gemm`]: the lower 32 bytes of each 64-byte vector hold groups
+//! 0..8 of the superblock, the upper 32 bytes groups 8..16, so the same
+//! layout serves both vector widths.
+//!
+//! Every function here checks that the CPU has the features before the
+//! first instruction that needs them runs.
+
+#![allow(unsafe_code)]
+
+use std::arch::x86_64::*;
+use std::ops::Range;
+
+use super::blocks::{f16_at, prefetch_ahead, scales_mins, Kind, QK_K};
+use super::gemm::{Row, Tokens, GROUPS};
+use super::gemv::Q8K;
+
+/// Tokens multiplied together in [`gemm_dots`].
+pub(super) const TOKENS: usize = 4;
+
+/// Whether this CPU runs the kernels here.
+pub(super) fn cpu_has_avx2() -> bool {
+    is_x86_feature_detected!("avx2")
+        && is_x86_feature_detected!("fma")
+        && is_x86_feature_detected!("f16c")
+}
+
+fn assert_cpu() {
+    assert!(
+        cpu_has_avx2(),
+        "the AVX2 kernels need a CPU with AVX2, FMA and F16C"
+    );
+}
+
+/// One row of `kind` blocks times `x`: [`super::gemv`]'s portable product
+/// with AVX2.
+pub(super) fn gemv_dot(kind: Kind, row: &[u8], x: &Q8K) -> f32 {
+    assert_cpu();
+    let bytes = kind.block_bytes();
+    let units = row.len().div_ceil(kind.unit_bytes());
+    assert!(row.len().is_multiple_of(bytes) && units * QK_K <= x.qs.len());
+    assert!(units * 16 <= x.sums16.len() && units * 8 <= x.sums.len());
+    assert!(units <= x.d.len());
+    // SAFETY: the CPU has the features the kernels are compiled for (checked
+    // above), and every load stays within `row` (whole blocks), `x.qs`,
+    // `x.sums` and `x.sums16` (lengths checked above).
+    unsafe {
+        match kind {
+            Kind::Q4K => dot_q4k(row, x),
+            Kind::Q6K => dot_q6k(row, x),
+            Kind::Q5_0 => dot_small::<true>(row, x),
+            Kind::Q8_0 => dot_small::<false>(row, x),
+        }
+    }
+}
+
+/// The sum of the eight floats of `v`.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn sum8(v: __m256) -> f32 {
+    let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)))
+}
+
+/// Eight 16-bit words of `lo` then eight of `hi`: the multipliers of one
+/// `vpmaddwd` over 32 products of two 16-value groups.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn two_scales(lo: i16, hi: i16) -> __m256i {
+    _mm256_set_m128i(_mm_set1_epi16(hi), _mm_set1_epi16(lo))
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+fn dot_q4k(row: &[u8], x: &Q8K) -> f32 {
+    let mask = _mm256_set1_epi8(0x0F);
+    let mut acc = _mm256_setzero_ps();
+    let mut accm = _mm256_setzero_ps();
+    let bytes = Kind::Q4K.block_bytes();
+    for (b, block) in row.chunks_exact(bytes).enumerate() {
+        prefetch_ahead(block, bytes);
+        let (sc, m) = scales_mins(&block[4..16]);
+        let qs = block[16..].as_ptr();
+        let q8 = x.qs[b * QK_K..].as_ptr();
+        let mut sumi = _mm256_setzero_si256();
+        for c in 0..4 {
+            // SAFETY: `qs + 32c` has 32 bytes (128 in a block) and
+            // `q8 + 64c` has 64 (256 in a block).
+            let (raw, xlo, xhi) = unsafe {
+                (
+                    _mm256_loadu_si256(qs.add(32 * c).cast()),
+                    _mm256_loadu_si256(q8.add(64 * c).cast()),
+                    _mm256_loadu_si256(q8.add(64 * c + 32).cast()),
+                )
+            };
+            // Low nibbles are sub-block 2c, high nibbles 2c + 1.
+            let lo = _mm256_and_si256(raw, mask);
+            let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(raw), mask);
+            let plo = _mm256_maddubs_epi16(lo, xlo);
+            let phi = _mm256_maddubs_epi16(hi, xhi);
+            let (slo, shi) = (sc[2 * c] as i16, sc[2 * c + 1] as i16);
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(plo, _mm256_set1_epi16(slo)));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(phi, _mm256_set1_epi16(shi)));
+        }
+        // SAFETY: `x.sums` has 8 values per block (checked by `gemv_dot`).
+        let sums = unsafe { _mm256_loadu_si256(x.sums[b * 8..].as_ptr().cast()) };
+        let mins = _mm256_cvtepu8_epi32(_mm_set_epi64x(0, i64::from_le_bytes(m)));
+        let d = x.d[b] * f16_at(block, 0);
+        let dmin = x.d[b] * f16_at(block, 2);
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_set1_ps(d), acc);
+        let summ = _mm256_cvtepi32_ps(_mm256_mullo_epi32(mins, sums));
+        accm = _mm256_fmadd_ps(summ, _mm256_set1_ps(dmin), accm);
+    }
+    sum8(acc) - sum8(accm)
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+fn dot_q6k(row: &[u8], x: &Q8K) -> f32 {
+    let bytes = Kind::Q6K.block_bytes();
+    let (low4, bits45) = (_mm256_set1_epi8(0x0F), _mm256_set1_epi8(0x30));
+    let mut acc = _mm256_setzero_ps();
+    for (b, block) in row.chunks_exact(bytes).enumerate() {
+        prefetch_ahead(block, bytes);
+        let p = block.as_ptr();
+        let sc = &block[192..208];
+        // The offset of 32: minus 32 times each group's scale times the sum
+        // of its 16 inputs.
+        // SAFETY: the 16 scale bytes are at 192..208 of the block, and
+        // `x.sums16` has 16 values per block (checked by `gemv_dot`).
+        let mut sumi = unsafe {
+            let s = x.sums16[b * 16..].as_ptr();
+            let lo = _mm256_cvtepi8_epi32(_mm_loadl_epi64(p.add(192).cast()));
+            let hi = _mm256_cvtepi8_epi32(_mm_loadl_epi64(p.add(200).cast()));
+            let o = _mm256_add_epi32(
+                _mm256_mullo_epi32(lo, _mm256_loadu_si256(s.cast())),
+                _mm256_mullo_epi32(hi, _mm256_loadu_si256(s.add(8).cast())),
+            );
+            _mm256_slli_epi32::<5>(_mm256_sub_epi32(_mm256_setzero_si256(), o))
+        };
+        let q8 = x.qs[b * QK_K..].as_ptr();
+        for h in 0..2 {
+            // SAFETY: `ql` is bytes 0..128 of the block, `qh` 128..192, and
+            // `q8 + 128h` has 128 bytes.
+            let (ql0, ql1, qh) = unsafe {
+                (
+                    _mm256_loadu_si256(p.add(64 * h).cast()),
+                    _mm256_loadu_si256(p.add(64 * h + 32).cast()),
+                    _mm256_loadu_si256(p.add(128 + 32 * h).cast()),
+                )
+            };
+            // Values 0..32, 32..64, 64..96 and 96..128 of the half: a nibble
+            // under its two high bits, 0..=63.
+            let values = [
+                _mm256_or_si256(
+                    _mm256_and_si256(ql0, low4),
+                    _mm256_and_si256(_mm256_slli_epi16::<4>(qh), bits45),
+                ),
+                _mm256_or_si256(
+                    _mm256_and_si256(ql1, low4),
+                    _mm256_and_si256(_mm256_slli_epi16::<2>(qh), bits45),
+                ),
+                _mm256_or_si256(
+                    _mm256_and_si256(_mm256_srli_epi16::<4>(ql0), low4),
+                    _mm256_and_si256(qh, bits45),
+                ),
+                _mm256_or_si256(
+                    _mm256_and_si256(_mm256_srli_epi16::<4>(ql1), low4),
+                    _mm256_and_si256(_mm256_srli_epi16::<2>(qh), bits45),
+                ),
+            ];
+            for (k, w) in values.into_iter().enumerate() {
+                let g = 8 * h + 2 * k;
+                // SAFETY: `q8 + 128h + 32k` has 32 bytes.
+                let xv = unsafe { _mm256_loadu_si256(q8.add(128 * h + 32 * k).cast()) };
+                let scales = two_scales(sc[g] as i8 as i16, sc[g + 1] as i8 as i16);
+                let prod = _mm256_maddubs_epi16(w, xv);
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(prod, scales));
+            }
+        }
+        let d = x.d[b] * f16_at(block, 208);
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_set1_ps(d), acc);
+    }
+    sum8(acc)
+}
+
+/// The 32 bits of `bits` as 32 bytes, 0x10 where the bit is set (Q5_0's
+/// fifth bit of each value).
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+fn fifth_bits(bits: u32) -> __m256i {
+    // Byte i takes byte i / 8 of the word, then keeps bit i % 8 of it.
+    let spread = _mm256_shuffle_epi8(
+        _mm256_set1_epi32(bits as i32),
+        _mm256_setr_epi64x(
+            0,
+            0x0101_0101_0101_0101,
+            0x0202_0202_0202_0202,
+            0x0303_0303_0303_0303,
+        ),
+    );
+    let bit = _mm256_set1_epi64x(0x8040_2010_0804_0201u64 as i64);
+    let set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
+    _mm256_and_si256(set, _mm256_set1_epi8(0x10))
+}
+
+/// Q5_0 (`Q5`) or Q8_0 blocks: 32 weights times 32 inputs a block, scaled
+/// by the block's scale; the input's scale once per 256 values. Q5_0's
+/// weights go in as unsigned 0..=31 and its bias of 16 comes off as 16
+/// times the block's input sum; Q8_0's go in by magnitude and sign.
+#[target_feature(enable = "avx2,fma,f16c")]
+fn dot_small<const Q5: bool>(row: &[u8], x: &Q8K) -> f32 {
+    let (bytes, unit_bytes) = if Q5 { (22, 176) } else { (34, 272) };
+    let low4 = _mm256_set1_epi8(0x0F);
+    let ones = _mm256_set1_epi16(1);
+    let mut acc = _mm256_setzero_ps();
+    let mut bias = 0f32;
+    for (b, unit) in row.chunks(unit_bytes).enumerate() {
+        prefetch_ahead(unit, unit.len());
+        let mut part = _mm256_setzero_ps();
+        let mut part_bias = 0f32;
+        for (p, block) in unit.chunks_exact(bytes).enumerate() {
+            let a = block.as_ptr();
+            let at = b * QK_K + 32 * p;
+            // SAFETY: `x.qs` has the 32 inputs at `at` (checked by
+            // `gemv_dot`); a block's scale is at 0..2, Q5_0's high bits at
+            // 2..6 and nibbles at 6..22, Q8_0's integers at 2..34.
+            let (w, xv) = unsafe {
+                let xv = _mm256_loadu_si256(x.qs.as_ptr().add(at).cast());
+                if Q5 {
+                    let qs = _mm_loadu_si128(a.add(6).cast());
+                    let nib = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16::<4>(qs), qs), low4);
+                    let qh = u32::from_le_bytes([block[2], block[3], block[4], block[5]]);
+                    (_mm256_or_si256(nib, fifth_bits(qh)), xv)
+                } else {
+                    let w = _mm256_loadu_si256(a.add(2).cast());
+                    (_mm256_sign_epi8(w, w), _mm256_sign_epi8(xv, w))
+                }
+            };
+            let i = _mm256_madd_epi16(_mm256_maddubs_epi16(w, xv), ones);
+            let d = f16_at(block, 0);
+            part = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i), _mm256_set1_ps(d), part);
+            if Q5 {
+                part_bias += d * x.sums[at / 32] as f32;
+            }
+        }
+        acc = _mm256_fmadd_ps(part, _mm256_set1_ps(x.d[b]), acc);
+        bias += 16.0 * part_bias * x.d[b];
+    }
+    sum8(acc) - bias
+}
+
+/// [`super::gemm`]'s row unpacking with AVX2: each unit's 256 integers as
+/// unsigned bytes in lane order, and its group scales and offsets.
+pub(super) fn unpack(kind: Kind, row: &[u8], out: &mut Row) {
+    assert_cpu();
+    let units = row.len().div_ceil(kind.unit_bytes());
+    assert!(out.w.len() >= units * QK_K);
+    for (b, unit) in row.chunks(kind.unit_bytes()).enumerate() {
+        // SAFETY: the CPU has the features (checked above); `unit` is whole
+        // blocks of `kind` and `out.w` has its 256 bytes (checked above).
+        unsafe { unpack_unit(kind, unit, out.w[b * QK_K..].as_mut_ptr()) };
+        let groups = b * GROUPS..(b + 1) * GROUPS;
+        super::gemm::group_scales(
+            kind,
+            unit,
+            &mut out.scale[groups.clone()],
+            &mut out.offset[groups],
+        );
+    }
+}
+
+/// The 256 integers of `unit` (missing 32-value blocks of a partial unit as
+/// zeros) at `dst` in lane order.
+#[target_feature(enable = "avx2,fma,f16c")]
+fn unpack_unit(kind: Kind, unit: &[u8], dst: *mut u8) {
+    let low4 = _mm256_set1_epi8(0x0F);
+    let p = unit.as_ptr();
+    // The unit's values in natural order, 32 at a time.
+    let mut n = [_mm256_setzero_si256(); 8];
+    match kind {
+        Kind::Q4K => {
+            for c in 0..4 {
+                // SAFETY: a block has 128 nibble bytes at 16.
+                let raw = unsafe { _mm256_loadu_si256(p.add(16 + 32 * c).cast()) };
+                n[2 * c] = _mm256_and_si256(raw, low4);
+                n[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16::<4>(raw), low4);
+            }
+        }
+        Kind::Q6K => {
+            let bits45 = _mm256_set1_epi8(0x30);
+            for h in 0..2 {
+                // SAFETY: `ql` is bytes 0..128 of the block, `qh` 128..192.
+                let (ql0, ql1, qh) = unsafe {
+                    (
+                        _mm256_loadu_si256(p.add(64 * h).cast()),
+                        _mm256_loadu_si256(p.add(64 * h + 32).cast()),
+                        _mm256_loadu_si256(p.add(128 + 32 * h).cast()),
+                    )
+                };
+                let merge = |lo: __m256i, hi: __m256i| {
+                    _mm256_or_si256(_mm256_and_si256(lo, low4), _mm256_and_si256(hi, bits45))
+                };
+                n[4 * h] = merge(ql0, _mm256_slli_epi16::<4>(qh));
+                n[4 * h + 1] = merge(ql1, _mm256_slli_epi16::<2>(qh));
+                n[4 * h + 2] = merge(_mm256_srli_epi16::<4>(ql0), qh);
+                n[4 * h + 3] = merge(_mm256_srli_epi16::<4>(ql1), _mm256_srli_epi16::<2>(qh));
+            }
+        }
+        Kind::Q5_0 | Kind::Q8_0 => {
+            let flip = _mm256_set1_epi8(-128);
+            for (i, block) in unit.chunks_exact(kind.block_bytes()).enumerate() {
+                let a = block.as_ptr();
+                // SAFETY: as in `dot_small`.
+                n[i] = unsafe {
+                    if kind == Kind::Q5_0 {
+                        let qs = _mm_loadu_si128(a.add(6).cast());
+                        let nib =
+                            _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16::<4>(qs), qs), low4);
+                        let qh = u32::from_le_bytes([block[2], block[3], block[4], block[5]]);
+                        _mm256_or_si256(nib, fifth_bits(qh))
+                    } else {
+                        _mm256_xor_si256(_mm256_loadu_si256(a.add(2).cast()), flip)
+                    }
+                };
+            }
+        }
+    }
+    for h in 0..2 {
+        // Words 32h + 4j + k (j = 0..8) go to the half h of lane-order
+        // vector k: a 4 × 8 transpose of the half's words.
+        let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+        // 64-bit element k of each now holds words k and 4 + k.
+        let m = [0, 1, 2, 3].map(|c| _mm256_permutevar8x32_epi32(n[4 * h + c], order));
+        let (a, b) = (
+            _mm256_unpacklo_epi64(m[0], m[1]),
+            _mm256_unpackhi_epi64(m[0], m[1]),
+        );
+        let (c, d) = (
+            _mm256_unpacklo_epi64(m[2], m[3]),
+            _mm256_unpackhi_epi64(m[2], m[3]),
+        );
+        let out = [
+            _mm256_permute2x128_si256::<0x20>(a, c),
+            _mm256_permute2x128_si256::<0x20>(b, d),
+            _mm256_permute2x128_si256::<0x31>(a, c),
+            _mm256_permute2x128_si256::<0x31>(b, d),
+        ];
+        for (k, v) in out.into_iter().enumerate() {
+            // SAFETY: the caller passes 256 bytes at `dst`.
+            unsafe { _mm256_storeu_si256(dst.add(64 * k + 32 * h).cast(), v) };
+        }
+    }
+}
+
+/// Checks the CPU and what [`gemm_dots`] reads.
+fn check_span(row: &Row, x: &Tokens, t: usize, n: usize, blocks: &Range<usize>) {
+    assert_cpu();
+    super::gemm::check_span(row, x, t, n, blocks);
+}
+
+/// The row's unpacked span (superblocks `blocks`, of `kind`) times the same
+/// values of tokens `t..t + TOKENS`: [`super::gemm`]'s portable product
+/// with AVX2.
+pub(super) fn gemm_dots(
+    kind: Kind,
+    row: &Row,
+    x: &Tokens,
+    t: usize,
+    blocks: Range<usize>,
+) -> [f32; TOKENS] {
+    check_span(row, x, t, TOKENS, &blocks);
+    // SAFETY: the CPU has the features and every read is in bounds (both
+    // checked above).
+    unsafe {
+        match kind {
+            Kind::Q8_0 => dots::<TOKENS, true>(row, x, t, blocks),
+            _ => dots::<TOKENS, false>(row, x, t, blocks),
+        }
+    }
+}
+
+/// The same for token `t` alone.
+pub(super) fn gemm_dot(kind: Kind, row: &Row, x: &Tokens, t: usize, blocks: Range<usize>) -> f32 {
+    check_span(row, x, t, 1, &blocks);
+    // SAFETY: as in `gemm_dots`.
+    unsafe {
+        match kind {
+            Kind::Q8_0 => dots::<1, true>(row, x, t, blocks)[0],
+            _ => dots::<1, false>(row, x, t, blocks)[0],
+        }
+    }
+}
+
+/// Unsigned weights (`SIGNED` false) times the tokens; or weights stored
+/// with a bias of 128 (Q8_0, `SIGNED` true), multiplied as signed integers
+/// by magnitude and sign. The bias then needs no offset: Q8_0's offset is
+/// exactly minus 128 times its scale, which the signed sums leave out.
+#[target_feature(enable = "avx2,fma,f16c")]
+fn dots<const N: usize, const SIGNED: bool>(
+    row: &Row,
+    x: &Tokens,
+    t: usize,
+    blocks: Range<usize>,
+) -> [f32; N] {
+    let per_token = x.inner / QK_K;
+    let ones = _mm256_set1_epi16(1);
+    let flip = _mm256_set1_epi8(-128);
+    let mut acc = [_mm256_setzero_ps(); N];
+    for (i, b) in blocks.enumerate() {
+        for h in 0..2 {
+            // SAFETY (all loads below): `check_span` proved that the row has
+            // the span's superblocks of weights, scales and offsets and that
+            // tokens `t..t + N` are quantized.
+            let (w, scale, offset) = unsafe {
+                let wp = row.w.as_ptr().add(i * QK_K + 32 * h);
+                let w = [0, 1, 2, 3].map(|k| {
+                    let v = _mm256_loadu_si256(wp.add(64 * k).cast());
+                    if SIGNED {
+                        _mm256_xor_si256(v, flip)
+                    } else {
+                        v
+                    }
+                });
+                (
+                    w,
+                    _mm256_loadu_ps(row.scale.as_ptr().add(i * GROUPS + 8 * h)),
+                    _mm256_loadu_ps(row.offset.as_ptr().add(i * GROUPS + 8 * h)),
+                )
+            };
+            let magnitude = if SIGNED {
+                w.map(|v| _mm256_sign_epi8(v, v))
+            } else {
+                w
+            };
+            for (j, acc) in acc.iter_mut().enumerate() {
+                let first = (t + j) * per_token + b;
+                let (q, sums, d) = unsafe {
+                    let qp = x.qs.as_ptr().add(first * QK_K + 32 * h);
+                    (
+                        [0, 1, 2, 3].map(|k| _mm256_loadu_si256(qp.add(64 * k).cast())),
+                        _mm256_loadu_ps(x.sums.as_ptr().add(first * GROUPS + 8 * h)),
+                        *x.d.get_unchecked(first),
+                    )
+                };
+                let mut lanes = _mm256_setzero_si256();
+                for k in 0..4 {
+                    let q = if SIGNED {
+                        _mm256_sign_epi8(q[k], w[k])
+                    } else {
+                        q[k]
+                    };
+                    let pairs = _mm256_maddubs_epi16(magnitude[k], q);
+                    lanes = _mm256_add_epi32(lanes, _mm256_madd_epi16(pairs, ones));
+                }
+                let f = _mm256_mul_ps(_mm256_cvtepi32_ps(lanes), _mm256_set1_ps(d));
+                *acc = _mm256_fmadd_ps(f, scale, *acc);
+                if !SIGNED {
+                    *acc = _mm256_fmadd_ps(offset, sums, *acc);
+                }
+            }
+        }
+    }
+    acc.map(|a| sum8(a))
+}
