@@ -388,8 +388,9 @@ pub(super) fn gemm_dots(
     // checked above).
     unsafe {
         match kind {
-            Kind::Q8_0 => dots::<TOKENS, true>(row, x, t, blocks),
-            _ => dots::<TOKENS, false>(row, x, t, blocks),
+            Kind::Q4K | Kind::Q5_0 => dots::<TOKENS, false, 4>(row, x, t, blocks),
+            Kind::Q6K => dots::<TOKENS, false, 2>(row, x, t, blocks),
+            Kind::Q8_0 => dots::<TOKENS, true, 1>(row, x, t, blocks),
         }
     }
 }
@@ -400,8 +401,9 @@ pub(super) fn gemm_dot(kind: Kind, row: &Row, x: &Tokens, t: usize, blocks: Rang
     // SAFETY: as in `gemm_dots`.
     unsafe {
         match kind {
-            Kind::Q8_0 => dots::<1, true>(row, x, t, blocks)[0],
-            _ => dots::<1, false>(row, x, t, blocks)[0],
+            Kind::Q4K | Kind::Q5_0 => dots::<1, false, 4>(row, x, t, blocks)[0],
+            Kind::Q6K => dots::<1, false, 2>(row, x, t, blocks)[0],
+            Kind::Q8_0 => dots::<1, true, 1>(row, x, t, blocks)[0],
         }
     }
 }
@@ -410,8 +412,12 @@ pub(super) fn gemm_dot(kind: Kind, row: &Row, x: &Tokens, t: usize, blocks: Rang
 /// with a bias of 128 (Q8_0, `SIGNED` true), multiplied as signed integers
 /// by magnitude and sign. The bias then needs no offset: Q8_0's offset is
 /// exactly minus 128 times its scale, which the signed sums leave out.
+/// `SUM16` products of 32 bytes are summed in 16 bits before they are
+/// widened: at most 4 · 2 · 15 · 127 = 15,240 for Q4_K, 4 · 2 · 31 · 127 =
+/// 31,496 for Q5_0, 2 · 2 · 63 · 127 = 32,004 for Q6_K; Q8_0's 32,512 a
+/// pair leaves room for one.
 #[target_feature(enable = "avx2,fma,f16c")]
-fn dots<const N: usize, const SIGNED: bool>(
+fn dots<const N: usize, const SIGNED: bool, const SUM16: usize>(
     row: &Row,
     x: &Tokens,
     t: usize,
@@ -457,14 +463,20 @@ fn dots<const N: usize, const SIGNED: bool>(
                         *x.d.get_unchecked(first),
                     )
                 };
-                let mut lanes = _mm256_setzero_si256();
-                for k in 0..4 {
+                let product = |k: usize| {
                     let q = if SIGNED {
                         _mm256_sign_epi8(q[k], w[k])
                     } else {
                         q[k]
                     };
-                    let pairs = _mm256_maddubs_epi16(magnitude[k], q);
+                    _mm256_maddubs_epi16(magnitude[k], q)
+                };
+                let mut lanes = _mm256_setzero_si256();
+                for k in (0..4).step_by(SUM16) {
+                    let mut pairs = product(k);
+                    for m in 1..SUM16 {
+                        pairs = _mm256_add_epi16(pairs, product(k + m));
+                    }
                     lanes = _mm256_add_epi32(lanes, _mm256_madd_epi16(pairs, ones));
                 }
                 let f = _mm256_mul_ps(_mm256_cvtepi32_ps(lanes), _mm256_set1_ps(d));

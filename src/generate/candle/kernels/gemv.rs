@@ -538,6 +538,11 @@ mod tests {
             got[0]
         );
         assert_eq!(dot(Kind::Q6K, &block, &xq, Simd::None), want);
+        // The prompt kernels sum Q6_K products in 16 bits too.
+        let x = super::super::gemm::Tokens::quantize(&[-1.0; 4 * QK_K], QK_K).unwrap();
+        for y in super::super::gemm::gemm(Kind::Q6K, &block, 1, &x).unwrap() {
+            assert!((y - want).abs() <= 1e-6 * want.abs(), "{y} vs {want}");
+        }
         #[cfg(target_arch = "x86_64")]
         if super::super::avx2::cpu_has_avx2() {
             let avx2 = dot(Kind::Q6K, &block, &xq, Simd::Avx2);
