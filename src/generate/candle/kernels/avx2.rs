@@ -274,13 +274,77 @@ pub(super) fn unpack(kind: Kind, row: &[u8], out: &mut Row) {
         // SAFETY: the CPU has the features (checked above); `unit` is whole
         // blocks of `kind` and `out.w` has its 256 bytes (checked above).
         unsafe { unpack_unit(kind, unit, out.w[b * QK_K..].as_mut_ptr()) };
-        let groups = b * GROUPS..(b + 1) * GROUPS;
-        super::gemm::group_scales(
-            kind,
-            unit,
-            &mut out.scale[groups.clone()],
-            &mut out.offset[groups],
-        );
+        group_scales(kind, unit, out, b);
+    }
+}
+
+/// [`super::gemm::group_scales`] of `unit` with AVX2 and F16C (the same
+/// floats), stored for unit `b` of `out`.
+pub(super) fn group_scales(kind: Kind, unit: &[u8], out: &mut Row, b: usize) {
+    assert_cpu();
+    let groups = b * GROUPS..(b + 1) * GROUPS;
+    let (scale, offset) = (&mut out.scale[groups.clone()], &mut out.offset[groups]);
+    // SAFETY: the CPU has the features (checked above); `scale` and
+    // `offset` have 16 floats each.
+    unsafe { group_scales_at(kind, unit, scale.as_mut_ptr(), offset.as_mut_ptr()) }
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn group_scales_at(kind: Kind, unit: &[u8], scale: *mut f32, offset: *mut f32) {
+    // Each of 8 values twice: groups 2s and 2s + 1 share the scale of s.
+    let twice = |v: __m256| {
+        (
+            _mm256_permutevar8x32_ps(v, _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3)),
+            _mm256_permutevar8x32_ps(v, _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7)),
+        )
+    };
+    let bytes8 = |v: [u8; 8]| {
+        _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_set_epi64x(
+            0,
+            i64::from_le_bytes(v),
+        )))
+    };
+    let mul = |v: (__m256, __m256), by: f32| {
+        (
+            _mm256_mul_ps(v.0, _mm256_set1_ps(by)),
+            _mm256_mul_ps(v.1, _mm256_set1_ps(by)),
+        )
+    };
+    let (s, o) = match kind {
+        Kind::Q4K => {
+            let (sc, m) = scales_mins(&unit[4..16]);
+            let (d, dmin) = (f16_at(unit, 0), f16_at(unit, 2));
+            (mul(twice(bytes8(sc)), d), mul(twice(bytes8(m)), -dmin))
+        }
+        Kind::Q6K => {
+            // SAFETY: a Q6_K block has 16 scale bytes at 192.
+            let sc = unsafe { _mm_loadu_si128(unit[192..208].as_ptr().cast()) };
+            let wide = (
+                _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc)),
+                _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128::<8>(sc))),
+            );
+            let s = mul(wide, f16_at(unit, 208));
+            (s, mul(s, -32.0))
+        }
+        Kind::Q5_0 | Kind::Q8_0 => {
+            // The f16 scale of each 32-value block; zero past the end of a
+            // partial unit.
+            let mut d = [0u16; 8];
+            for (d, block) in d.iter_mut().zip(unit.chunks_exact(kind.block_bytes())) {
+                *d = u16::from_le_bytes([block[0], block[1]]);
+            }
+            // SAFETY: `d` is 16 bytes.
+            let d = _mm256_cvtph_ps(unsafe { _mm_loadu_si128(d.as_ptr().cast()) });
+            let s = twice(d);
+            (s, mul(s, -kind.bias()))
+        }
+    };
+    // SAFETY: the caller passes 16 floats at each.
+    unsafe {
+        _mm256_storeu_ps(scale, s.0);
+        _mm256_storeu_ps(scale.add(8), s.1);
+        _mm256_storeu_ps(offset, o.0);
+        _mm256_storeu_ps(offset.add(8), o.1);
     }
 }
 

@@ -70,32 +70,59 @@ pub(crate) struct Tokens {
     pub(super) d: Vec<f32>,
     /// Scale times the sum of each group's integers, 16 per superblock.
     pub(super) sums: Vec<f32>,
+    /// Minus the sum of each group's integers, 16 per superblock.
+    pub(super) neg: Vec<i32>,
 }
 
+/// One token's share of [`Tokens`]: its integers, scales and sums.
+type TokenParts<'a> = (&'a mut [i8], &'a mut [f32], &'a mut [f32], &'a mut [i32]);
+
 impl Tokens {
-    /// Quantizes `x`, `tokens` rows of `inner` values each (whole superblocks).
+    /// Quantizes `x`, `tokens` rows of `inner` values each (whole
+    /// superblocks), the tokens shared across the threads.
     pub(crate) fn quantize(x: &[f32], inner: usize) -> Result<Self> {
         check_rows(x, inner)?;
         let blocks = x.len() / QK_K;
         let mut out = Self {
             inner,
             qs: vec![0; x.len()],
-            d: Vec::with_capacity(blocks),
-            sums: Vec::with_capacity(blocks * GROUPS),
+            d: vec![0.0; blocks],
+            sums: vec![0.0; blocks * GROUPS],
+            neg: vec![0; blocks * GROUPS],
         };
-        let mut natural = [0i8; QK_K];
-        for (block, dst) in x.chunks_exact(QK_K).zip(out.qs.chunks_exact_mut(QK_K)) {
-            let d = quantize_block(block, &mut natural);
-            out.d.push(d);
-            for (v, &q) in natural.iter().enumerate() {
-                dst[lane_position(v)] = q;
+        let per = inner / QK_K;
+        let parts: Vec<std::sync::Mutex<TokenParts>> = out
+            .qs
+            .chunks_mut(inner)
+            .zip(out.d.chunks_mut(per))
+            .zip(out.sums.chunks_mut(per * GROUPS))
+            .zip(out.neg.chunks_mut(per * GROUPS))
+            .map(|(((q, d), s), n)| std::sync::Mutex::new((q, d, s, n)))
+            .collect();
+        candle_core::utils::barrier_pool().execute_chunked(parts.len(), |range| {
+            let mut natural = [0i8; QK_K];
+            for t in range {
+                let Ok(mut part) = parts[t].lock() else {
+                    continue;
+                };
+                let (qs, ds, sums, neg) = &mut *part;
+                let token = &x[t * inner..(t + 1) * inner];
+                for (b, block) in token.chunks_exact(QK_K).enumerate() {
+                    let d = quantize_block(block, &mut natural);
+                    ds[b] = d;
+                    let dst = &mut qs[b * QK_K..(b + 1) * QK_K];
+                    for (v, &q) in natural.iter().enumerate() {
+                        dst[lane_position(v)] = q;
+                    }
+                    for (g, group) in natural.chunks_exact(GROUP).enumerate() {
+                        let sum = group.iter().map(|&q| q as i32).sum::<i32>();
+                        sums[b * GROUPS + g] = d * sum as f32;
+                        neg[b * GROUPS + g] = -sum;
+                    }
+                }
             }
-            out.sums.extend(
-                natural
-                    .chunks_exact(GROUP)
-                    .map(|g| d * g.iter().map(|&q| q as i32).sum::<i32>() as f32),
-            );
-        }
+        });
+        drop(parts);
         Ok(out)
     }
 
@@ -191,6 +218,7 @@ pub(super) fn check_span(row: &Row, x: &Tokens, t: usize, n: usize, blocks: &Ran
     let units = (t + n) * (x.inner / QK_K);
     assert!(blocks.end <= x.inner / QK_K && (t + n) * x.inner <= x.qs.len());
     assert!(units <= x.d.len() && units * GROUPS <= x.sums.len());
+    assert!(units * GROUPS <= x.neg.len());
     assert!(row.w.len() >= span * QK_K && row.scale.len() >= span * GROUPS);
     assert!(row.offset.len() >= span * GROUPS);
 }
@@ -204,6 +232,8 @@ mod vnni {
 
     /// Tokens multiplied together in [`dots`].
     pub(super) const TOKENS: usize = 4;
+    /// Rows multiplied together in [`dots`].
+    pub(super) const ROWS: usize = 2;
 
     /// Word indices that pick lane `i` of vector `k` in lane order from two
     /// halves of the natural order: word `(4i + k) mod 32`.
@@ -221,14 +251,6 @@ mod vnni {
         out
     };
 
-    fn check(row: &Row, x: &Tokens, t: usize, n: usize, blocks: &Range<usize>) {
-        assert!(
-            super::super::path::cpu_has_vnni(),
-            "the AVX-512 VNNI kernels need a CPU that has them"
-        );
-        super::check_span(row, x, t, n, blocks);
-    }
-
     /// [`super::unpack_portable`] with AVX-512.
     pub(super) fn unpack(kind: Kind, row: &[u8], out: &mut Row) {
         assert!(
@@ -236,7 +258,8 @@ mod vnni {
             "the AVX-512 VNNI kernels need a CPU that has them"
         );
         if matches!(kind, Kind::Q5_0 | Kind::Q8_0) {
-            return super::unpack_portable(kind, row, out);
+            // Every CPU with AVX-512 VNNI has AVX2, FMA and F16C.
+            return super::avx2::unpack(kind, row, out);
         }
         let blocks = row.len() / kind.block_bytes();
         assert!(out.w.len() >= blocks * QK_K && out.scale.len() >= blocks * GROUPS);
@@ -249,55 +272,7 @@ mod vnni {
                     _ => unpack_q6k(block, out.w[b * QK_K..].as_mut_ptr()),
                 }
             }
-            // SAFETY: as above; `out.scale` and `out.offset` have the
-            // block's 16 floats each (checked above).
-            unsafe {
-                group_scales(
-                    kind,
-                    block,
-                    out.scale[b * GROUPS..].as_mut_ptr(),
-                    out.offset[b * GROUPS..].as_mut_ptr(),
-                )
-            }
-        }
-    }
-
-    /// [`super::group_scales`] with AVX-512, stored at `scale` and `offset`
-    /// (16 floats each).
-    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    unsafe fn group_scales(kind: Kind, block: &[u8], scale: *mut f32, offset: *mut f32) {
-        let (s, o) = match kind {
-            Kind::Q4K => {
-                let (sc, m) = super::super::blocks::scales_mins(&block[4..16]);
-                // Group g takes sub-block g / 2.
-                let twice = _mm_set_epi8(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
-                let widen = |v: [u8; 8]| {
-                    let v = _mm_shuffle_epi8(_mm_set_epi64x(0, i64::from_le_bytes(v)), twice);
-                    _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(v))
-                };
-                let (d, dmin) = (
-                    super::super::blocks::f16_at(block, 0),
-                    super::super::blocks::f16_at(block, 2),
-                );
-                (
-                    _mm512_mul_ps(widen(sc), _mm512_set1_ps(d)),
-                    _mm512_mul_ps(widen(m), _mm512_set1_ps(-dmin)),
-                )
-            }
-            _ => {
-                // SAFETY: a Q6_K block has 16 scale bytes at 192.
-                let sc = unsafe { _mm_loadu_si128(block[192..208].as_ptr().cast()) };
-                let s = _mm512_mul_ps(
-                    _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(sc)),
-                    _mm512_set1_ps(super::super::blocks::f16_at(block, 208)),
-                );
-                (s, _mm512_mul_ps(s, _mm512_set1_ps(-32.0)))
-            }
-        };
-        // SAFETY: the caller passes 16 floats at each.
-        unsafe {
-            _mm512_storeu_ps(scale, s);
-            _mm512_storeu_ps(offset, o);
+            super::avx2::group_scales(kind, block, out, b);
         }
     }
 
@@ -370,65 +345,110 @@ mod vnni {
         unsafe { store_lane_order(n, dst) }
     }
 
-    /// The row's unpacked span (superblocks `blocks` of the row) times the
-    /// same values of tokens `t..t + TOKENS`.
-    pub(super) fn dots(row: &Row, x: &Tokens, t: usize, blocks: Range<usize>) -> [f32; TOKENS] {
-        check(row, x, t, TOKENS, &blocks);
-        // SAFETY: the CPU has the features and every read is in bounds
-        // (both checked above).
-        unsafe { dots_vnni::<TOKENS>(row, x, t, blocks) }
-    }
-
-    /// The same for token `t` alone.
-    pub(super) fn dot(row: &Row, x: &Tokens, t: usize, blocks: Range<usize>) -> f32 {
-        check(row, x, t, 1, &blocks);
-        // SAFETY: as in `dots`.
-        unsafe { dots_vnni::<1>(row, x, t, blocks)[0] }
-    }
-
-    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    unsafe fn dots_vnni<const N: usize>(
-        row: &Row,
+    /// The unpacked spans of `rows` (superblocks `blocks` of each, all of
+    /// `kind`) times the same values of tokens `t..t + N`: `R` rows by `N`
+    /// tokens at a time, so that each load of 64 weight bytes serves `N`
+    /// products and each load of 64 token bytes `R`.
+    pub(super) fn dots<const R: usize, const N: usize>(
+        kind: Kind,
+        rows: [&Row; R],
         x: &Tokens,
         t: usize,
         blocks: Range<usize>,
-    ) -> [f32; N] {
-        let per_token = x.inner / QK_K;
-        let mut acc = [_mm512_setzero_ps(); N];
-        for (i, b) in blocks.enumerate() {
-            // SAFETY (all loads below): `check` proved that the row has the
-            // span's superblocks of weights, scales and offsets and that
-            // tokens `t..t + N` are quantized.
-            let (w, scale, offset) = unsafe {
-                let wp = row.w.as_ptr().add(i * QK_K);
-                (
-                    [0, 1, 2, 3].map(|k| _mm512_loadu_si512(wp.add(64 * k).cast())),
-                    _mm512_loadu_ps(row.scale.as_ptr().add(i * GROUPS)),
-                    _mm512_loadu_ps(row.offset.as_ptr().add(i * GROUPS)),
-                )
-            };
-            for (j, acc) in acc.iter_mut().enumerate() {
-                let first = (t + j) * per_token + b;
-                let (q, sums, d) = unsafe {
-                    let qp = x.qs.as_ptr().add(first * QK_K);
-                    (
-                        [0, 1, 2, 3].map(|k| _mm512_loadu_si512(qp.add(64 * k).cast())),
-                        _mm512_loadu_ps(x.sums.as_ptr().add(first * GROUPS)),
-                        *x.d.get_unchecked(first),
-                    )
-                };
-                let i0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[0], q[0]);
-                let i1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[1], q[1]);
-                let i0 = _mm512_dpbusd_epi32(i0, w[2], q[2]);
-                let i1 = _mm512_dpbusd_epi32(i1, w[3], q[3]);
-                let f = _mm512_mul_ps(
-                    _mm512_cvtepi32_ps(_mm512_add_epi32(i0, i1)),
-                    _mm512_set1_ps(d),
-                );
-                *acc = _mm512_fmadd_ps(offset, sums, _mm512_fmadd_ps(f, scale, *acc));
+    ) -> [[f32; N]; R] {
+        assert!(
+            super::super::path::cpu_has_vnni(),
+            "the AVX-512 VNNI kernels need a CPU that has them"
+        );
+        for row in rows {
+            super::check_span(row, x, t, N, &blocks);
+        }
+        // SAFETY: the CPU has the features and every read is in bounds
+        // (both checked above).
+        unsafe {
+            match kind {
+                Kind::Q4K => dots_vnni::<R, N, 0>(rows, x, t, blocks),
+                Kind::Q5_0 => dots_vnni::<R, N, 4>(rows, x, t, blocks),
+                Kind::Q6K => dots_vnni::<R, N, 5>(rows, x, t, blocks),
+                Kind::Q8_0 => dots_vnni::<R, N, 7>(rows, x, t, blocks),
             }
         }
-        acc.map(|a| _mm512_reduce_add_ps(a))
+    }
+
+    /// `BIAS` is the base-2 logarithm of a bias that each group's offset is
+    /// minus its scale times (Q5_0 16, Q6_K 32, Q8_0 128; 0 for Q4_K, whose
+    /// offsets are its mins). With a bias, each group's integer sum starts at
+    /// minus the bias times the token's group sum, so the offset needs no
+    /// float operation of its own (at most 16 · 255 · 127 + 128 · 16 · 127 in
+    /// 32 bits).
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    unsafe fn dots_vnni<const R: usize, const N: usize, const BIAS: u32>(
+        rows: [&Row; R],
+        x: &Tokens,
+        t: usize,
+        blocks: Range<usize>,
+    ) -> [[f32; N]; R] {
+        let per_token = x.inner / QK_K;
+        let mut acc = [[_mm512_setzero_ps(); N]; R];
+        // Plain loops only: closures here are not always inlined, and each
+        // call would take its vectors through memory.
+        for (i, b) in blocks.enumerate() {
+            let mut first = [0usize; N];
+            for (j, first) in first.iter_mut().enumerate() {
+                *first = (t + j) * per_token + b;
+            }
+            // SAFETY (all loads below): `dots` proved that each row has the
+            // span's superblocks of weights, scales and offsets and that
+            // tokens `t..t + N` are quantized.
+            let mut start = [_mm512_setzero_si512(); N];
+            if BIAS != 0 {
+                for (start, &first) in start.iter_mut().zip(&first) {
+                    let neg =
+                        unsafe { _mm512_loadu_si512(x.neg.as_ptr().add(first * GROUPS).cast()) };
+                    *start = _mm512_slli_epi32::<BIAS>(neg);
+                }
+            }
+            let mut ints = [start; R];
+            for k in 0..4 {
+                let mut w = [_mm512_setzero_si512(); R];
+                for (w, row) in w.iter_mut().zip(&rows) {
+                    *w =
+                        unsafe { _mm512_loadu_si512(row.w.as_ptr().add(i * QK_K + 64 * k).cast()) };
+                }
+                for (j, &first) in first.iter().enumerate() {
+                    let q = unsafe {
+                        _mm512_loadu_si512(x.qs.as_ptr().add(first * QK_K + 64 * k).cast())
+                    };
+                    for (ints, &w) in ints.iter_mut().zip(&w) {
+                        ints[j] = _mm512_dpbusd_epi32(ints[j], w, q);
+                    }
+                }
+            }
+            for ((acc, ints), row) in acc.iter_mut().zip(&ints).zip(&rows) {
+                let scale = unsafe { _mm512_loadu_ps(row.scale.as_ptr().add(i * GROUPS)) };
+                for ((acc, &ints), &first) in acc.iter_mut().zip(ints).zip(&first) {
+                    let d = unsafe { *x.d.get_unchecked(first) };
+                    let f = _mm512_mul_ps(_mm512_cvtepi32_ps(ints), _mm512_set1_ps(d));
+                    *acc = _mm512_fmadd_ps(f, scale, *acc);
+                    if BIAS == 0 {
+                        let (offset, sums) = unsafe {
+                            (
+                                _mm512_loadu_ps(row.offset.as_ptr().add(i * GROUPS)),
+                                _mm512_loadu_ps(x.sums.as_ptr().add(first * GROUPS)),
+                            )
+                        };
+                        *acc = _mm512_fmadd_ps(offset, sums, *acc);
+                    }
+                }
+            }
+        }
+        let mut out = [[0f32; N]; R];
+        for (out, acc) in out.iter_mut().zip(&acc) {
+            for (out, &acc) in out.iter_mut().zip(acc) {
+                *out = _mm512_reduce_add_ps(acc);
+            }
+        }
+        out
     }
 }
 
@@ -447,56 +467,91 @@ pub(crate) fn gemm(kind: Kind, w: &[u8], rows: usize, x: &Tokens) -> Result<Vec<
         cell.store(sum.to_bits(), Ordering::Relaxed);
     };
     let unit = kind.unit_bytes();
+    let bytes_of = |r: usize, span: &Range<usize>| {
+        let weights = &w[r * row_bytes..(r + 1) * row_bytes];
+        &weights[span.start * unit..row_bytes.min(span.end * unit)]
+    };
     candle_core::utils::barrier_pool().execute_chunked(rows, |range| {
-        let mut row = Row::new(SPAN);
+        let mut pair = [Row::new(SPAN), Row::new(SPAN)];
         for t0 in (0..n).step_by(TILE_TOKENS) {
             let t1 = n.min(t0 + TILE_TOKENS);
             for b0 in (0..blocks).step_by(SPAN) {
                 let span = b0..blocks.min(b0 + SPAN);
+                #[cfg(target_arch = "x86_64")]
+                if vnni {
+                    for r0 in range.clone().step_by(vnni::ROWS) {
+                        let [a, b] = &mut pair;
+                        vnni::unpack(kind, bytes_of(r0, &span), a);
+                        if r0 + 1 < range.end {
+                            vnni::unpack(kind, bytes_of(r0 + 1, &span), b);
+                            vnni_tokens(kind, [a, b], x, t0..t1, &span, |j, t, y| {
+                                add(t, r0 + j, y)
+                            });
+                        } else {
+                            vnni_tokens(kind, [a], x, t0..t1, &span, |_, t, y| add(t, r0, y));
+                        }
+                    }
+                    continue;
+                }
+                let row = &mut pair[0];
                 for r in range.clone() {
-                    let weights = &w[r * row_bytes..(r + 1) * row_bytes];
-                    let bytes = &weights[span.start * unit..row_bytes.min(span.end * unit)];
+                    let bytes = bytes_of(r, &span);
                     let mut t = t0;
                     #[cfg(target_arch = "x86_64")]
-                    if vnni {
-                        vnni::unpack(kind, bytes, &mut row);
-                        while t + vnni::TOKENS <= t1 {
-                            let ys = vnni::dots(&row, x, t, span.clone());
-                            for (j, y) in ys.into_iter().enumerate() {
-                                add(t + j, r, y);
-                            }
-                            t += vnni::TOKENS;
-                        }
-                        for t in t..t1 {
-                            add(t, r, vnni::dot(&row, x, t, span.clone()));
-                        }
-                        continue;
-                    }
-                    #[cfg(target_arch = "x86_64")]
                     if avx2 {
-                        avx2::unpack(kind, bytes, &mut row);
+                        avx2::unpack(kind, bytes, row);
                         while t + avx2::TOKENS <= t1 {
-                            let ys = avx2::gemm_dots(kind, &row, x, t, span.clone());
+                            let ys = avx2::gemm_dots(kind, row, x, t, span.clone());
                             for (j, y) in ys.into_iter().enumerate() {
                                 add(t + j, r, y);
                             }
                             t += avx2::TOKENS;
                         }
                         for t in t..t1 {
-                            add(t, r, avx2::gemm_dot(kind, &row, x, t, span.clone()));
+                            add(t, r, avx2::gemm_dot(kind, row, x, t, span.clone()));
                         }
                         continue;
                     }
                     let _ = (vnni, avx2);
-                    unpack_portable(kind, bytes, &mut row);
+                    unpack_portable(kind, bytes, row);
                     for t in t..t1 {
-                        add(t, r, dot_portable(&row, x, t, span.clone()));
+                        add(t, r, dot_portable(row, x, t, span.clone()));
                     }
                 }
             }
         }
     });
     Ok(floats(out))
+}
+
+/// The unpacked spans `rows` times tokens `tokens` with AVX-512 VNNI, four
+/// tokens at a time and then one: `add(j, t, y)` takes the product `y` of
+/// row `j` of `rows` and token `t`.
+#[cfg(target_arch = "x86_64")]
+fn vnni_tokens<const R: usize>(
+    kind: Kind,
+    rows: [&Row; R],
+    x: &Tokens,
+    tokens: Range<usize>,
+    span: &Range<usize>,
+    mut add: impl FnMut(usize, usize, f32),
+) {
+    let mut t = tokens.start;
+    while t + vnni::TOKENS <= tokens.end {
+        let ys = vnni::dots::<R, { vnni::TOKENS }>(kind, rows, x, t, span.clone());
+        for (j, ys) in ys.into_iter().enumerate() {
+            for (k, y) in ys.into_iter().enumerate() {
+                add(j, t + k, y);
+            }
+        }
+        t += vnni::TOKENS;
+    }
+    for t in t..tokens.end {
+        let ys = vnni::dots::<R, 1>(kind, rows, x, t, span.clone());
+        for (j, [y]) in ys.into_iter().enumerate() {
+            add(j, t, y);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -590,7 +645,8 @@ mod tests {
             (Kind::Q5_0, 4 * QK_K + 128),
             (Kind::Q8_0, 4 * QK_K + 128),
         ] {
-            let (rows, tokens) = (40, TILE_TOKENS + 5);
+            // An odd number of rows: one thread's share ends in a single row.
+            let (rows, tokens) = (41, TILE_TOKENS + 5);
             let q = matrix(kind, rows, inner, 2);
             let bytes = q.data().unwrap().to_vec();
             let xs = random(tokens * inner, 3);
@@ -618,6 +674,29 @@ mod tests {
                         if t + avx2::TOKENS <= tokens {
                             let four = avx2::gemm_dots(kind, &row, &x, t, 0..width / QK_K);
                             assert_eq!(four[0], one, "{kind:?} {r} {t}");
+                        }
+                    }
+                    // The VNNI kernel for one row and token, and for two
+                    // rows and four tokens: each product in the same order.
+                    #[cfg(target_arch = "x86_64")]
+                    if has_vnni() {
+                        let [[one]] = vnni::dots::<1, 1>(kind, [&row], &x, t, 0..width / QK_K);
+                        assert!((one - portable).abs() <= 1e-5 * scale, "{kind:?} {r} {t}");
+                        if r + 1 < rows && t + vnni::TOKENS <= tokens {
+                            let mut next = Row::new(width / QK_K);
+                            let at = (r + 1) * row_bytes;
+                            unpack_portable(kind, &bytes[at..at + row_bytes], &mut next);
+                            let [first, second] = vnni::dots::<2, { vnni::TOKENS }>(
+                                kind,
+                                [&row, &next],
+                                &x,
+                                t,
+                                0..width / QK_K,
+                            );
+                            assert_eq!(first[0], one, "{kind:?} {r} {t}");
+                            let [[below]] =
+                                vnni::dots::<1, 1>(kind, [&next], &x, t + 3, 0..width / QK_K);
+                            assert_eq!(second[3], below, "{kind:?} {r} {t}");
                         }
                     }
                 }
