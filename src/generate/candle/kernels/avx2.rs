@@ -33,11 +33,14 @@ use super::gemv::Q8K;
 /// Tokens multiplied together in [`gemm_dots`].
 pub(super) const TOKENS: usize = 4;
 
-/// Whether this CPU runs the kernels here.
+/// Whether this CPU runs the kernels here (asked of the CPU once).
 pub(super) fn cpu_has_avx2() -> bool {
-    is_x86_feature_detected!("avx2")
-        && is_x86_feature_detected!("fma")
-        && is_x86_feature_detected!("f16c")
+    static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *HAS.get_or_init(|| {
+        is_x86_feature_detected!("avx2")
+            && is_x86_feature_detected!("fma")
+            && is_x86_feature_detected!("f16c")
+    })
 }
 
 fn assert_cpu() {

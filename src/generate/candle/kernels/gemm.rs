@@ -346,33 +346,65 @@ mod vnni {
     }
 
     /// The unpacked spans of `rows` (superblocks `blocks` of each, all of
-    /// `kind`) times the same values of tokens `t..t + N`: `R` rows by `N`
-    /// tokens at a time, so that each load of 64 weight bytes serves `N`
-    /// products and each load of 64 token bytes `R`.
-    pub(super) fn dots<const R: usize, const N: usize>(
+    /// `kind`) times the same values of tokens `tokens` (at most
+    /// [`TILE_TOKENS`](super::TILE_TOKENS)): `out[r][t - tokens.start]`.
+    /// `R` rows by [`TOKENS`] tokens at a time (then one token at a time),
+    /// so that each load of 64 weight bytes serves four products and each
+    /// load of 64 token bytes `R`.
+    pub(super) fn tile<const R: usize>(
         kind: Kind,
         rows: [&Row; R],
         x: &Tokens,
-        t: usize,
+        tokens: Range<usize>,
         blocks: Range<usize>,
-    ) -> [[f32; N]; R] {
+    ) -> [[f32; super::TILE_TOKENS]; R] {
         assert!(
             super::super::path::cpu_has_vnni(),
             "the AVX-512 VNNI kernels need a CPU that has them"
         );
+        assert!(tokens.len() <= super::TILE_TOKENS);
         for row in rows {
-            super::check_span(row, x, t, N, &blocks);
+            super::check_span(row, x, tokens.start, tokens.len(), &blocks);
         }
         // SAFETY: the CPU has the features and every read is in bounds
         // (both checked above).
         unsafe {
             match kind {
-                Kind::Q4K => dots_vnni::<R, N, 0>(rows, x, t, blocks),
-                Kind::Q5_0 => dots_vnni::<R, N, 4>(rows, x, t, blocks),
-                Kind::Q6K => dots_vnni::<R, N, 5>(rows, x, t, blocks),
-                Kind::Q8_0 => dots_vnni::<R, N, 7>(rows, x, t, blocks),
+                Kind::Q4K => tile_vnni::<R, 0>(rows, x, tokens, blocks),
+                Kind::Q5_0 => tile_vnni::<R, 4>(rows, x, tokens, blocks),
+                Kind::Q6K => tile_vnni::<R, 5>(rows, x, tokens, blocks),
+                Kind::Q8_0 => tile_vnni::<R, 7>(rows, x, tokens, blocks),
             }
         }
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    unsafe fn tile_vnni<const R: usize, const BIAS: u32>(
+        rows: [&Row; R],
+        x: &Tokens,
+        tokens: Range<usize>,
+        blocks: Range<usize>,
+    ) -> [[f32; super::TILE_TOKENS]; R] {
+        let mut out = [[0f32; super::TILE_TOKENS]; R];
+        let mut t = tokens.start;
+        while t < tokens.end {
+            let at = t - tokens.start;
+            // SAFETY: the caller checked tokens `tokens` and the spans.
+            if t + TOKENS <= tokens.end {
+                let ys = unsafe { dots_vnni::<R, TOKENS, BIAS>(rows, x, t, blocks.clone()) };
+                for (out, ys) in out.iter_mut().zip(ys) {
+                    out[at..at + TOKENS].copy_from_slice(&ys);
+                }
+                t += TOKENS;
+            } else {
+                let ys = unsafe { dots_vnni::<R, 1, BIAS>(rows, x, t, blocks.clone()) };
+                for (out, [y]) in out.iter_mut().zip(ys) {
+                    out[at] = y;
+                }
+                t += 1;
+            }
+        }
+        out
     }
 
     /// `BIAS` is the base-2 logarithm of a bias that each group's offset is
@@ -459,13 +491,8 @@ pub(crate) fn gemm(kind: Kind, w: &[u8], rows: usize, x: &Tokens) -> Result<Vec<
     let row_bytes = row_bytes(kind, w, rows, x.inner)?;
     let n = x.len();
     let (vnni, avx2) = (has_vnni(), has_avx2());
-    // Each value is summed by the one thread that computes its row.
+    // Each value is written by the one thread that computes its row.
     let out: Vec<AtomicU32> = (0..n * rows).map(|_| AtomicU32::new(0)).collect();
-    let add = |t: usize, r: usize, y: f32| {
-        let cell = &out[t * rows + r];
-        let sum = f32::from_bits(cell.load(Ordering::Relaxed)) + y;
-        cell.store(sum.to_bits(), Ordering::Relaxed);
-    };
     let unit = kind.unit_bytes();
     let bytes_of = |r: usize, span: &Range<usize>| {
         let weights = &w[r * row_bytes..(r + 1) * row_bytes];
@@ -473,8 +500,18 @@ pub(crate) fn gemm(kind: Kind, w: &[u8], rows: usize, x: &Tokens) -> Result<Vec<
     };
     candle_core::utils::barrier_pool().execute_chunked(rows, |range| {
         let mut pair = [Row::new(SPAN), Row::new(SPAN)];
+        // The tile's sums, token by token over the thread's rows, so that
+        // they reach `out` as runs of neighbouring values.
+        let width = range.len();
+        if width == 0 {
+            return;
+        }
+        let mut sums = vec![0f32; TILE_TOKENS * width];
         for t0 in (0..n).step_by(TILE_TOKENS) {
             let t1 = n.min(t0 + TILE_TOKENS);
+            sums.fill(0.0);
+            let mut add =
+                |t: usize, r: usize, y: f32| sums[(t - t0) * width + r - range.start] += y;
             for b0 in (0..blocks).step_by(SPAN) {
                 let span = b0..blocks.min(b0 + SPAN);
                 #[cfg(target_arch = "x86_64")]
@@ -482,13 +519,19 @@ pub(crate) fn gemm(kind: Kind, w: &[u8], rows: usize, x: &Tokens) -> Result<Vec<
                     for r0 in range.clone().step_by(vnni::ROWS) {
                         let [a, b] = &mut pair;
                         vnni::unpack(kind, bytes_of(r0, &span), a);
+                        let mut put = |r: usize, ys: &[f32; TILE_TOKENS]| {
+                            for (t, &y) in (t0..t1).zip(ys) {
+                                add(t, r, y);
+                            }
+                        };
                         if r0 + 1 < range.end {
                             vnni::unpack(kind, bytes_of(r0 + 1, &span), b);
-                            vnni_tokens(kind, [a, b], x, t0..t1, &span, |j, t, y| {
-                                add(t, r0 + j, y)
-                            });
+                            let [ya, yb] = vnni::tile(kind, [a, b], x, t0..t1, span.clone());
+                            put(r0, &ya);
+                            put(r0 + 1, &yb);
                         } else {
-                            vnni_tokens(kind, [a], x, t0..t1, &span, |_, t, y| add(t, r0, y));
+                            let [y] = vnni::tile(kind, [a], x, t0..t1, span.clone());
+                            put(r0, &y);
                         }
                     }
                     continue;
@@ -519,39 +562,14 @@ pub(crate) fn gemm(kind: Kind, w: &[u8], rows: usize, x: &Tokens) -> Result<Vec<
                     }
                 }
             }
+            for (t, sums) in (t0..t1).zip(sums.chunks_exact(width)) {
+                for (cell, y) in out[t * rows + range.start..].iter().zip(sums) {
+                    cell.store(y.to_bits(), Ordering::Relaxed);
+                }
+            }
         }
     });
     Ok(floats(out))
-}
-
-/// The unpacked spans `rows` times tokens `tokens` with AVX-512 VNNI, four
-/// tokens at a time and then one: `add(j, t, y)` takes the product `y` of
-/// row `j` of `rows` and token `t`.
-#[cfg(target_arch = "x86_64")]
-fn vnni_tokens<const R: usize>(
-    kind: Kind,
-    rows: [&Row; R],
-    x: &Tokens,
-    tokens: Range<usize>,
-    span: &Range<usize>,
-    mut add: impl FnMut(usize, usize, f32),
-) {
-    let mut t = tokens.start;
-    while t + vnni::TOKENS <= tokens.end {
-        let ys = vnni::dots::<R, { vnni::TOKENS }>(kind, rows, x, t, span.clone());
-        for (j, ys) in ys.into_iter().enumerate() {
-            for (k, y) in ys.into_iter().enumerate() {
-                add(j, t + k, y);
-            }
-        }
-        t += vnni::TOKENS;
-    }
-    for t in t..tokens.end {
-        let ys = vnni::dots::<R, 1>(kind, rows, x, t, span.clone());
-        for (j, [y]) in ys.into_iter().enumerate() {
-            add(j, t, y);
-        }
-    }
 }
 
 #[cfg(test)]
@@ -676,27 +694,25 @@ mod tests {
                             assert_eq!(four[0], one, "{kind:?} {r} {t}");
                         }
                     }
-                    // The VNNI kernel for one row and token, and for two
-                    // rows and four tokens: each product in the same order.
+                    // The VNNI kernel for one row and for two rows, over
+                    // four tokens and then one: each product in the same
+                    // order.
                     #[cfg(target_arch = "x86_64")]
-                    if has_vnni() {
-                        let [[one]] = vnni::dots::<1, 1>(kind, [&row], &x, t, 0..width / QK_K);
-                        assert!((one - portable).abs() <= 1e-5 * scale, "{kind:?} {r} {t}");
-                        if r + 1 < rows && t + vnni::TOKENS <= tokens {
-                            let mut next = Row::new(width / QK_K);
-                            let at = (r + 1) * row_bytes;
-                            unpack_portable(kind, &bytes[at..at + row_bytes], &mut next);
-                            let [first, second] = vnni::dots::<2, { vnni::TOKENS }>(
-                                kind,
-                                [&row, &next],
-                                &x,
-                                t,
-                                0..width / QK_K,
-                            );
-                            assert_eq!(first[0], one, "{kind:?} {r} {t}");
-                            let [[below]] =
-                                vnni::dots::<1, 1>(kind, [&next], &x, t + 3, 0..width / QK_K);
-                            assert_eq!(second[3], below, "{kind:?} {r} {t}");
+                    if has_vnni() && t % TILE_TOKENS == 0 {
+                        let tokens = t..tokens.min(t + TILE_TOKENS);
+                        let blocks = 0..width / QK_K;
+                        let [one] = vnni::tile(kind, [&row], &x, tokens.clone(), blocks.clone());
+                        let mut next = Row::new(width / QK_K);
+                        let at = (r + 1) % rows * row_bytes;
+                        unpack_portable(kind, &bytes[at..at + row_bytes], &mut next);
+                        let [first, second] =
+                            vnni::tile(kind, [&row, &next], &x, tokens.clone(), blocks.clone());
+                        let [below] = vnni::tile(kind, [&next], &x, tokens.clone(), blocks);
+                        assert_eq!(first, one, "{kind:?} {r} {t}");
+                        assert_eq!(second, below, "{kind:?} {r} {t}");
+                        for (u, y) in tokens.zip(one) {
+                            let portable = dot_portable(&row, &x, u, 0..width / QK_K);
+                            assert!((y - portable).abs() <= 1e-5 * scale, "{kind:?} {r} {u}");
                         }
                     }
                 }
