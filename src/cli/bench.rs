@@ -53,6 +53,50 @@ fn peak_rss() -> Option<u64> {
     Some(kb * 1024)
 }
 
+/// Resident memory of this process now (Linux), in bytes: the private
+/// anonymous pages (heap, caches, buffers) and the file-backed ones (the
+/// mapped model and the binary: page cache that other processes mapping the
+/// same file share).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Resident {
+    anon: u64,
+    file: u64,
+}
+
+impl Resident {
+    fn now() -> Option<Self> {
+        Self::parse(&std::fs::read_to_string("/proc/self/smaps_rollup").ok()?)
+    }
+
+    /// Reads `Rss:` and `Anonymous:` (in kB) of an `smaps_rollup` text.
+    fn parse(text: &str) -> Option<Self> {
+        let field = |name: &str| -> Option<u64> {
+            let line = text.lines().find(|l| l.starts_with(name))?;
+            Some(
+                line[name.len()..]
+                    .split_whitespace()
+                    .next()?
+                    .parse::<u64>()
+                    .ok()?
+                    * 1024,
+            )
+        };
+        let (rss, anon) = (field("Rss:")?, field("Anonymous:")?);
+        Some(Self {
+            anon,
+            file: rss.saturating_sub(anon),
+        })
+    }
+
+    /// The larger of each part.
+    fn max(self, other: Self) -> Self {
+        Self {
+            anon: self.anon.max(other.anon),
+            file: self.file.max(other.file),
+        }
+    }
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -89,11 +133,14 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
     for _ in 0..a.warmup {
         g.bench(&ids, a.gen_tokens.min(8))?;
     }
+    // Sampled after each run: the most of each part seen.
+    let mut resident = Resident::now().unwrap_or_default();
     let (mut pp, mut tg) = (Vec::new(), Vec::new());
     for _ in 0..a.runs.max(1) {
         let (p, t) = g.bench(&ids, a.gen_tokens)?;
         pp.push(a.prompt_tokens as f64 / p);
         tg.push(a.gen_tokens as f64 / t);
+        resident = resident.max(Resident::now().unwrap_or_default());
     }
     let (digest, words) = if a.no_digest {
         (None, None)
@@ -102,7 +149,15 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
         let prompts = Prompts::embedded();
         let t1 = Instant::now();
         Summarizer::new(&prompts, SummarizeOptions::default()).run(&mut g, &art)?;
+        resident = resident.max(Resident::now().unwrap_or_default());
         (Some(t1.elapsed().as_secs_f64()), Some(art.word_count))
+    };
+    let over_file = |b: u64| {
+        if file_size > 0 {
+            b as f64 / file_size as f64
+        } else {
+            0.0
+        }
     };
     let rss = peak_rss().unwrap_or(0);
     let report = serde_json::json!({
@@ -110,9 +165,30 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
         "prompt_tokens": a.prompt_tokens, "gen_tokens": a.gen_tokens, "runs": a.runs, "warmup_runs": a.warmup,
         "prompt_tokens_per_sec": median(pp), "gen_tokens_per_sec": median(tg),
         "peak_rss_bytes": rss, "file_bytes": file_size,
-        "rss_over_file": if file_size > 0 { rss as f64 / file_size as f64 } else { 0.0 },
+        "rss_over_file": over_file(rss),
+        "private_rss_bytes": resident.anon, "private_over_file": over_file(resident.anon),
+        "shared_rss_bytes": resident.file, "shared_over_file": over_file(resident.file),
         "digest_secs": digest, "digest_article": a.article.display().to_string(), "digest_words": words,
     });
     super::print(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Resident;
+
+    #[test]
+    fn resident_memory_splits_into_anonymous_and_file_pages() {
+        let text = "55d0-7ffd ---p 00000000 00:00 0 [rollup]\nRss:              900 kB\n\
+                    Pss:              800 kB\nAnonymous:        300 kB\nSwap: 0 kB\n";
+        let r = Resident::parse(text).unwrap();
+        assert_eq!((r.anon, r.file), (300 * 1024, 600 * 1024));
+        assert_eq!(Resident::parse("Rss: 1 kB\n"), None);
+        let m = r.max(Resident {
+            anon: 400 * 1024,
+            file: 0,
+        });
+        assert_eq!((m.anon, m.file), (400 * 1024, 600 * 1024));
+    }
 }

@@ -50,9 +50,10 @@ const GROUP: usize = 16;
 pub(super) const GROUPS: usize = QK_K / GROUP;
 /// Tokens multiplied with each unpacked span of a row.
 const TILE_TOKENS: usize = 32;
-/// Superblocks of a row unpacked at a time: the tile's inputs for them
-/// (32 KiB) stay in the core's first-level cache.
-const SPAN: usize = 4;
+/// Superblocks of a row unpacked at a time. The tile's inputs for them
+/// (32 tokens x 8 superblocks of 8-bit values, 64 KiB) stay in the core's
+/// second-level cache, and the unpacked rows (2 x 8 KiB) in the first.
+const SPAN: usize = 8;
 
 /// Where value `v` of a superblock goes in lane order: natural word `w`
 /// becomes lane `w / 4` of vector `w % 4`.
