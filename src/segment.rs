@@ -101,9 +101,12 @@ pub fn split(text: &str) -> Vec<Sentence<'_>> {
 /// a sentence.
 fn ends_here(text: &str, chars: &[(usize, char)], start: usize, i: usize, j: usize) -> bool {
     if chars[i].1 == '.' && (j == i + 1 || CLOSERS.contains(&chars[i + 1].1)) {
+        // The whitespace before the word may be wider than a byte (U+00A0).
         let word_start = text[start..chars[i].0]
-            .rfind(char::is_whitespace)
-            .map_or(start, |p| start + p + 1);
+            .char_indices()
+            .rev()
+            .find(|(_, c)| c.is_whitespace())
+            .map_or(start, |(p, c)| start + p + c.len_utf8());
         if is_abbreviation(&text[word_start..chars[i].0]) {
             return false;
         }
@@ -138,6 +141,18 @@ mod tests {
 
     fn texts(s: &str) -> Vec<&str> {
         split(s).into_iter().map(|x| x.text).collect()
+    }
+
+    #[test]
+    fn wide_whitespace_before_a_full_stop_word() {
+        // A no-break space (two bytes in UTF-8) before "Dr." or "jail.".
+        assert_eq!(
+            texts("He faces 15 years in\u{a0}jail. Roman Shilov was\u{a0}Dr. Smith's patient."),
+            vec![
+                "He faces 15 years in\u{a0}jail.",
+                "Roman Shilov was\u{a0}Dr. Smith's patient."
+            ]
+        );
     }
 
     #[test]
