@@ -551,10 +551,13 @@ fn candidates_keyed(
     for &k in &keys[lo..end] {
         *counts.entry(k).or_insert(0usize) += 1;
     }
+    // A line of running prose is a story's line, never a headline with its
+    // byline: "A delegation led by the minister will ..." keeps its "by".
     let texts: Vec<Option<std::borrow::Cow<'_, str>>> = (lo..first.max(1).min(lines.len()))
         .map(|i| {
             let l = headline_part(&lines[i]);
-            headline_like(&l).then_some(l)
+            (headline_like(&l) && !(prose(i) && matches!(l, std::borrow::Cow::Owned(_))))
+                .then_some(l)
         })
         .collect();
     // Each candidate's content stems: its line's, unless a byline was cut
