@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 use crate::numbers;
 use crate::segment;
 
+pub mod meaning;
+pub use meaning::Verdict;
+
 /// English function words ignored when aligning.
 pub(crate) const STOPWORDS_EN: &[&str] = &[
     "a", "an", "the", "and", "or", "but", "of", "to", "in", "on", "at", "for", "from", "by",
@@ -66,13 +69,40 @@ const NUMBER_WORDS: &[(&str, u64)] = &[
     ("millions", 1_000_000),
 ];
 
-/// The check of one key fact.
+/// The part of the digest a checked claim is.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Field {
+    /// A key fact.
+    #[default]
+    KeyFact,
+    /// The headline.
+    Headline,
+    /// One sentence of the summary.
+    Summary,
+}
+
+/// The check of one key fact (or of the headline or a summary sentence).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct FactCheck {
     /// The fact.
     pub fact: String,
-    /// True when its numbers and names occur in the source and its evidence covers it.
+    /// What part of the digest it is.
+    #[serde(default)]
+    pub field: Field,
+    /// True when its numbers and names occur in the source, its evidence
+    /// covers it and the meaning check finds it supported.
     pub grounded: bool,
+    /// The meaning check's verdict.
+    #[serde(default)]
+    pub verdict: Verdict,
+    /// The model's log-odds that the evidence supports it, when the model
+    /// judged it (see [`judge`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<f32>,
+    /// Why the verdict is what it is.
+    #[serde(default)]
+    pub reason: String,
     /// Source sentences that support it, best first.
     pub evidence: Vec<String>,
     /// Share of its content words found in the evidence (0..=1).
@@ -88,12 +118,73 @@ pub struct FactCheck {
 impl FactCheck {
     /// Why the fact is not grounded, in words for a prompt or a warning.
     pub fn problem(&self) -> String {
-        if self.unsupported.is_empty() {
+        if !self.unsupported.is_empty() {
+            format!("the article does not have: {}", self.unsupported.join(", "))
+        } else if self.evidence.is_empty() || self.verdict == Verdict::Supported {
             "no sentence of the article says it".into()
         } else {
-            format!("the article does not have: {}", self.unsupported.join(", "))
+            self.reason.clone()
         }
     }
+
+    /// Sets the verdict from the lexical meaning check and `score`, and
+    /// `grounded` from it and the word checks.
+    fn settle(&mut self, score: Option<f32>) {
+        let words_ok =
+            self.unsupported.is_empty() && !self.evidence.is_empty() && self.coverage >= 0.5;
+        let findings = meaning::lexical(&self.fact, &self.evidence);
+        let (verdict, reason) = meaning::verdict(&findings, score);
+        (self.verdict, self.reason, self.score) = if verdict == Verdict::Supported && !words_ok {
+            (Verdict::Unsupported, self.problem(), score)
+        } else {
+            (verdict, reason, score)
+        };
+        self.grounded = words_ok && self.verdict == Verdict::Supported;
+    }
+}
+
+/// Scores each check that the words find supported with the model's yes/no
+/// judgement (the `judge` prompt) and settles its verdict again; a claim the
+/// words already find unsupported or contradicted is not sent to the model.
+/// Returns how many were judged.
+pub fn judge(
+    checks: &mut [FactCheck],
+    g: &mut dyn crate::generate::Generator,
+    prompts: &crate::prompt::Prompts,
+) -> crate::error::Result<usize> {
+    let mut judged = 0;
+    for c in checks.iter_mut() {
+        if c.verdict != Verdict::Supported {
+            continue;
+        }
+        let vars = std::collections::BTreeMap::from([
+            ("claim", minijinja::Value::from(c.fact.as_str())),
+            ("evidence", minijinja::Value::from(c.evidence.clone())),
+        ]);
+        let Some(score) = g.yes_no(&prompts.render("judge", &vars)?)? else {
+            return Ok(judged);
+        };
+        judged += 1;
+        c.settle(Some(score));
+    }
+    Ok(judged)
+}
+
+/// Checks the headline and each sentence of the summary like key facts.
+pub fn check_claims(headline: &str, summary: &str, source: &str) -> Vec<FactCheck> {
+    let mut claims = vec![(Field::Headline, headline.to_string())];
+    claims.extend(
+        segment::split(summary)
+            .into_iter()
+            .map(|s| (Field::Summary, s.text.to_string())),
+    );
+    claims.retain(|(_, c)| !c.trim().is_empty());
+    let texts: Vec<String> = claims.iter().map(|(_, c)| c.clone()).collect();
+    let mut checks = check_facts(&texts, source);
+    for (c, (field, _)) in checks.iter_mut().zip(claims) {
+        c.field = field;
+    }
+    checks
 }
 
 /// Words of `text`, lower-cased, split on anything that is not a letter,
@@ -249,6 +340,10 @@ pub fn unsupported_numbers(text: &str, source: &str) -> Vec<String> {
     out
 }
 
+/// Most source sentences taken as one claim's evidence: a fact may join
+/// what three sentences say (who, what, and who said it).
+const MAX_EVIDENCE: usize = 3;
+
 /// Checks `facts` against `source`.
 pub fn check_facts(facts: &[String], source: &str) -> Vec<FactCheck> {
     let sentences: Vec<&str> = segment::split(source).into_iter().map(|s| s.text).collect();
@@ -272,21 +367,24 @@ fn check_one(
 ) -> FactCheck {
     let cw: Vec<String> = content_words(fact);
     let nums = numbers_in(fact);
+    // A name counts twice, like a number: a sentence that adds one is evidence.
+    let fact_names: HashSet<String> = names(fact).into_iter().collect();
     let score = |i: usize, covered: &HashSet<String>| -> f32 {
         let new_words = cw
             .iter()
             .filter(|w| sent_words[i].contains(*w) && !covered.contains(*w))
-            .count() as f32;
+            .map(|w| if fact_names.contains(w) { 2 } else { 1 })
+            .sum::<usize>() as f32;
         let new_nums = nums
             .iter()
             .filter(|n| numbers_in(sentences[i]).contains(n))
             .count() as f32;
         new_words + 2.0 * new_nums
     };
-    // Greedy: the best sentence, then a second one if it adds coverage.
+    // Greedy: the best sentence, then more while each adds coverage.
     let mut evidence: Vec<usize> = Vec::new();
     let mut covered: HashSet<String> = HashSet::new();
-    for _ in 0..2 {
+    for _ in 0..MAX_EVIDENCE {
         let best = (0..sentences.len())
             .filter(|i| !evidence.contains(i))
             .map(|i| (i, score(i, &covered)))
@@ -314,14 +412,20 @@ fn check_one(
     if !grounded && unsupported.is_empty() {
         unsupported.extend(cw.iter().filter(|w| !source_words.contains(*w)).cloned());
     }
-    FactCheck {
+    let mut check = FactCheck {
         fact: fact.to_string(),
+        field: Field::KeyFact,
         grounded,
+        verdict: Verdict::Supported,
+        score: None,
+        reason: String::new(),
         evidence: evidence.iter().map(|&i| sentences[i].to_string()).collect(),
         coverage,
         unsupported,
         regenerated_from: None,
-    }
+    };
+    check.settle(None);
+    check
 }
 
 #[cfg(test)]

@@ -49,6 +49,9 @@ pub struct SummarizeOptions {
     /// Rewrite an unsupported key fact once from its evidence sentences before
     /// `on_ungrounded` applies (default true); the digest says when it did.
     pub regenerate_facts: bool,
+    /// Ask the model whether each checked claim's evidence supports it
+    /// (default true); false keeps the lexical meaning checks alone.
+    pub judge: bool,
 }
 
 /// What to do with ungrounded facts and numbers.
@@ -79,6 +82,7 @@ impl Default for SummarizeOptions {
             max_collapse_rounds: 4,
             on_ungrounded: OnUngrounded::Flag,
             regenerate_facts: true,
+            judge: true,
         }
     }
 }
@@ -188,11 +192,17 @@ impl<'p> Summarizer<'p> {
         })?;
         log.record(stage, 1, &gen);
         let mut parsed = parse_digest(&gen.text, gen.limits, &self.opts.shape, &mut log.warnings)?;
-        let mut checks = crate::ground::check_facts(&parsed.key_facts, &source);
+        let mut checks = self.check(g, &parsed.key_facts, &source)?;
         if self.opts.regenerate_facts {
             self.regenerate(g, &mut parsed, &mut checks, &source, &language, &mut log)?;
         }
-        let fact_checks = self.ground(&mut parsed, checks, &source, &mut log.warnings)?;
+        let mut claims = crate::ground::check_claims(&parsed.headline, &parsed.summary, &source);
+        if self.opts.judge {
+            crate::ground::judge(&mut claims, g, self.prompts)?;
+        }
+        let mut fact_checks =
+            self.ground(&mut parsed, checks, &claims, &source, &mut log.warnings)?;
+        fact_checks.extend(claims);
         log.timings.total_secs = t0.elapsed().as_secs_f64();
         log.timings.finish();
         let info = g.info();
@@ -260,8 +270,9 @@ impl<'p> Summarizer<'p> {
             })?;
             log.record("refact", i + 1, &gen);
             let candidate = clean_fact(&gen.text);
-            let mut new =
-                crate::ground::check_facts(std::slice::from_ref(&candidate), source).remove(0);
+            let mut new = self
+                .check(g, std::slice::from_ref(&candidate), source)?
+                .remove(0);
             let others: Vec<&String> = p
                 .key_facts
                 .iter()
@@ -301,12 +312,29 @@ impl<'p> Summarizer<'p> {
         Ok(())
     }
 
+    /// Checks `facts` against `source`: words, names and numbers, then (with
+    /// `judge` on) the model's judgement of their meaning.
+    fn check(
+        &self,
+        g: &mut dyn Generator,
+        facts: &[String],
+        source: &str,
+    ) -> Result<Vec<FactCheck>> {
+        let mut checks = crate::ground::check_facts(facts, source);
+        if self.opts.judge {
+            crate::ground::judge(&mut checks, g, self.prompts)?;
+        }
+        Ok(checks)
+    }
+
     /// Checks numbers in the headline and summary, applies `on_ungrounded`
-    /// to them and to the fact `checks`.
+    /// to them, to the meaning `claims` of the headline and summary
+    /// sentences, and to the fact `checks`.
     fn ground(
         &self,
         p: &mut Parsed,
         mut checks: Vec<FactCheck>,
+        claims: &[FactCheck],
         source: &str,
         warnings: &mut Vec<String>,
     ) -> Result<Vec<FactCheck>> {
@@ -320,10 +348,23 @@ impl<'p> Summarizer<'p> {
                 ));
             }
         }
+        for c in claims.iter().filter(|c| !c.grounded) {
+            let what = match c.field {
+                crate::ground::Field::Headline => "headline",
+                _ => "summary sentence",
+            };
+            problems.push(format!(
+                "{what} {} by the article ({}): \"{}\"",
+                verdict_words(c.verdict),
+                c.problem(),
+                c.fact
+            ));
+        }
         for c in checks.iter().filter(|c| !c.grounded) {
             problems.push(format!(
-                "key fact not supported by the article (missing: {}): \"{}\"",
-                c.unsupported.join(", "),
+                "key fact {} by the article ({}): \"{}\"",
+                verdict_words(c.verdict),
+                c.problem(),
                 c.fact
             ));
         }
@@ -437,6 +478,14 @@ impl<'p> Summarizer<'p> {
 }
 
 /// Keeps note lines, one fact per line starting with `- `.
+/// A verdict as it reads in a warning: "not supported", "contradicted".
+fn verdict_words(v: crate::ground::Verdict) -> &'static str {
+    match v {
+        crate::ground::Verdict::Contradicted => "contradicted",
+        _ => "not supported",
+    }
+}
+
 fn clean_notes(text: &str) -> String {
     text.lines()
         .map(|l| l.trim().trim_start_matches(['-', '*', '•']).trim())
@@ -531,14 +580,27 @@ pub(crate) fn parse_digest(
                     ));
                     f.truncate(cut);
                 }
-                None => {
-                    warnings.push(format!(
-                        "key fact {} dropped: it ran past {} words mid-sentence (\"{f}\")",
-                        i + 1,
-                        shape.fact_words
-                    ));
-                    continue;
-                }
+                None => match last_clause_end(&f) {
+                    Some(cut) => {
+                        warnings.push(format!(
+                            "key fact {} ran past {} words mid-sentence and was closed at its last clause (cut: \"{}\")",
+                            i + 1,
+                            shape.fact_words,
+                            f[cut..].trim_start_matches([',', ';', ' ', '-', '–', '—'])
+                        ));
+                        f.truncate(cut);
+                        f.truncate(f.trim_end_matches([',', ';', ' ', '-', '–', '—']).len());
+                        f.push('.');
+                    }
+                    None => {
+                        warnings.push(format!(
+                            "key fact {} dropped: it ran past {} words mid-sentence (\"{f}\")",
+                            i + 1,
+                            shape.fact_words
+                        ));
+                        continue;
+                    }
+                },
             }
         }
         let key: std::collections::HashSet<String> = crate::ground::words(&f).into_iter().collect();
@@ -589,6 +651,23 @@ fn tidy(s: &str) -> String {
 }
 
 /// Byte offset just past the last full sentence of `s`, if any.
+/// Where the last whole clause of `s` ends: before its last comma,
+/// semicolon, dash or " and "/" but "/" while " that leaves at least six
+/// words, and never inside a number ("2,600").
+fn last_clause_end(s: &str) -> Option<usize> {
+    let mut best = None;
+    for (i, _) in s.char_indices() {
+        let rest = &s[i..];
+        let boundary = [", ", "; ", " - ", " – ", " — ", " and ", " but ", " while "]
+            .iter()
+            .any(|b| rest.starts_with(b));
+        if boundary && s[..i].split_whitespace().count() >= 6 {
+            best = Some(i);
+        }
+    }
+    best
+}
+
 fn last_sentence_end(s: &str) -> Option<usize> {
     let sents = segment::split(s);
     if sents.len() < 2 {

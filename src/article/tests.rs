@@ -337,7 +337,10 @@ fn html_metadata_is_read_with_the_article() {
 fn a_lede_with_led_by_is_not_taken_for_a_headline_and_byline() {
     let text = "A delegation led by Defence Minister Khawaja Asif will hold talks with the Taliban in Doha today, officials in Islamabad said on Saturday morning.\n\nThe Foreign Office announced the visit in a statement issued late on Friday night. The talks are in Doha, where earlier rounds were held over the past year.\n";
     let a = read_str("doha.txt", text).unwrap();
-    assert!(a.body.starts_with("A delegation led by Defence Minister"), "{a:?}");
+    assert!(
+        a.body.starts_with("A delegation led by Defence Minister"),
+        "{a:?}"
+    );
     assert!(a.furniture_removed.is_empty(), "{:?}", a.furniture_removed);
     assert_ne!(a.title.as_deref(), Some("A delegation led"));
 }

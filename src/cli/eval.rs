@@ -19,9 +19,10 @@ pub struct EvalArgs {
     /// `{"document","summary"}`; with --to, the NTREX-128 folder or a JSONL of `{"source","reference"}`.
     #[arg(long)]
     pub data: PathBuf,
-    /// What to score: `summarize` (default; with --to, translation) or `read`
+    /// What to score: `summarize` (default; with --to, translation), `read`
     /// (the article reader on a folder of saved pages in Readability's layout,
-    /// as HTML and as pasted pages).
+    /// as HTML and as pasted pages) or `facts` (the meaning check on a JSONL of
+    /// `{"article", "claim", "label"}`; --results writes each verdict).
     #[arg(long, value_enum, default_value_t = Task::Summarize)]
     pub task: Task,
     /// With --task read: score only these page folders (comma-separated).
@@ -60,12 +61,17 @@ pub enum Task {
     Summarize,
     /// The article reader against expected article text.
     Read,
+    /// The meaning check on labelled claims: a JSONL of `{"article", "claim", "label"}`.
+    Facts,
 }
 
 /// Runs `khulasa eval`.
 pub fn run(a: EvalArgs) -> anyhow::Result<ExitCode> {
     if a.task == Task::Read {
         return run_read(&a);
+    }
+    if a.task == Task::Facts {
+        return run_facts(&a);
     }
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, crate::batch::stop_flag().clone())?;
@@ -165,6 +171,40 @@ fn run_translation(a: &EvalArgs, to: Lang) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// `khulasa eval --task facts`: the meaning check on labelled claims.
+fn run_facts(a: &EvalArgs) -> anyhow::Result<ExitCode> {
+    use super::summarize::MeaningCheck;
+    let examples = eval::facts::load(&a.data, a.limit)?;
+    let use_model = a.engine.meaning_check == MeaningCheck::Model;
+    let (prompts, mut generator) = a.engine.base.load_if(use_model)?;
+    let judge_name = generator
+        .as_ref()
+        .map_or("none".to_string(), |(g, _)| g.info().id.clone());
+    let judge = generator
+        .as_mut()
+        .map(|(g, _)| (g.as_mut() as &mut dyn Generator, &prompts));
+    let total = examples.len();
+    let results = eval::facts::run(&examples, judge, |i| {
+        if (i + 1) % 25 == 0 || i + 1 == total {
+            eprintln!("[{}/{total}]", i + 1);
+        }
+    })?;
+    if let Some(p) = &a.results {
+        let mut out = String::new();
+        for r in &results {
+            out.push_str(&serde_json::to_string(r)?);
+            out.push('\n');
+        }
+        crate::batch::store::write_atomic(p, out.as_bytes())?;
+    }
+    let report = eval::facts::report(&a.data.display().to_string(), &judge_name, &results);
+    super::print(&eval::facts::table(&report))?;
+    if let Some(p) = &a.report {
+        crate::batch::store::write_atomic(p, &serde_json::to_vec_pretty(&report)?)?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `khulasa eval --task read`: the reader on saved pages, HTML and pasted.

@@ -107,6 +107,20 @@ pub struct EngineArgs {
     /// --on-ungrounded applies.
     #[arg(long)]
     pub no_regenerate: bool,
+    /// How each fact, the headline and each summary sentence are checked for
+    /// meaning against their evidence: `model` (the words, then the model's
+    /// yes/no judgement) or `words` (the lexical checks alone; faster).
+    #[arg(long, value_enum, default_value = "model")]
+    pub meaning_check: MeaningCheck,
+}
+
+/// How claims are checked for meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MeaningCheck {
+    /// Lexical checks and the model's yes/no judgement.
+    Model,
+    /// Lexical checks alone.
+    Words,
 }
 
 impl EngineArgs {
@@ -131,6 +145,7 @@ impl EngineArgs {
         opts.sampling.repeat_penalty = self.repeat_penalty;
         opts.on_ungrounded = self.on_ungrounded;
         opts.regenerate_facts = !self.no_regenerate;
+        opts.judge = self.meaning_check == MeaningCheck::Model;
         opts
     }
 

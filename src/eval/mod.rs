@@ -14,6 +14,7 @@ use crate::generate::Generator;
 use crate::segment;
 use crate::summarize::Summarizer;
 
+pub mod facts;
 pub mod metrics;
 pub mod read;
 pub mod translation;
@@ -273,7 +274,11 @@ pub fn run_summarization(
                 ArticleResult {
                     id: ex.id.clone(),
                     error: None,
-                    grounded: d.fact_checks.iter().filter(|c| c.grounded).count(),
+                    grounded: d
+                        .fact_checks
+                        .iter()
+                        .filter(|c| c.grounded && c.field == crate::ground::Field::KeyFact)
+                        .count(),
                     regenerated: d
                         .fact_checks
                         .iter()

@@ -263,6 +263,17 @@ impl<'n> DigestMachine<'n> {
         }
     }
 
+    /// Words left before the bound of the key fact being written (`None`
+    /// outside a fact, or after a full stop where the fact may close).
+    pub fn fact_words_left(&self) -> Option<u16> {
+        match self.field() {
+            Some(f @ Field::Fact(_)) if !self.s.after_terminator => {
+                Some(self.word_limit(f).saturating_sub(self.s.words))
+            }
+            _ => None,
+        }
+    }
+
     /// Fields (headline 1, summary 2, fact n → 4 << n) that were closed at a
     /// bound: the word limit, or the summary's sentence limit mid-sentence.
     pub fn limits_hit(&self) -> u32 {

@@ -157,4 +157,11 @@ pub trait Generator: TokenCounter {
     fn prompt_tokens(&self, messages: &[Message]) -> Result<usize>;
     /// Generates a reply.
     fn generate(&mut self, request: &Request<'_>) -> Result<Generation>;
+    /// The log-odds that the reply to the chat opens with "Yes" rather than
+    /// "No", from one forward pass over the prompt (a shared prefix with the
+    /// previous pass is reused); `None` when the generator cannot score.
+    fn yes_no(&mut self, messages: &[Message]) -> Result<Option<f32>> {
+        let _ = messages;
+        Ok(None)
+    }
 }

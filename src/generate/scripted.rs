@@ -17,6 +17,7 @@ pub struct ScriptedGenerator {
     pub seen: Vec<Vec<Message>>,
     cycle: bool,
     delay: std::time::Duration,
+    judgements: VecDeque<f32>,
 }
 
 impl ScriptedGenerator {
@@ -34,12 +35,22 @@ impl ScriptedGenerator {
             seen: Vec::new(),
             cycle: false,
             delay: std::time::Duration::ZERO,
+            judgements: VecDeque::new(),
         }
     }
 
+    /// Answers [`Generator::yes_no`] with these log-odds, one per call
+    /// (without them it cannot score).
+    #[must_use]
+    pub fn with_judgements(mut self, scores: impl IntoIterator<Item = f32>) -> Self {
+        self.judgements = scores.into_iter().collect();
+        self
+    }
+
     /// Loads replies from a JSON file: an array of strings, or
-    /// `{"replies": [...], "cycle": true, "delay_ms": 10}` to repeat the
-    /// replies and pause before each (for batch and signal tests).
+    /// `{"replies": [...], "cycle": true, "delay_ms": 10, "judge": [2.0, -1.5]}`
+    /// to repeat the replies, pause before each (for batch and signal tests)
+    /// and answer the meaning check's yes/no questions.
     pub fn from_file(path: &std::path::Path) -> Result<Self> {
         #[derive(serde::Deserialize)]
         #[serde(untagged)]
@@ -51,6 +62,8 @@ impl ScriptedGenerator {
                 cycle: bool,
                 #[serde(default)]
                 delay_ms: u64,
+                #[serde(default)]
+                judge: Vec<f32>,
             },
         }
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
@@ -64,8 +77,9 @@ impl ScriptedGenerator {
                 replies,
                 cycle,
                 delay_ms,
+                judge,
             } => {
-                let mut g = Self::new(replies);
+                let mut g = Self::new(replies).with_judgements(judge);
                 g.cycle = cycle;
                 g.delay = std::time::Duration::from_millis(delay_ms);
                 g
@@ -87,6 +101,19 @@ impl Generator for ScriptedGenerator {
 
     fn prompt_tokens(&self, messages: &[Message]) -> Result<usize> {
         Ok(messages.iter().map(|m| self.count(&m.content) + 4).sum())
+    }
+
+    fn yes_no(&mut self, messages: &[Message]) -> Result<Option<f32>> {
+        let score = self.judgements.pop_front();
+        if score.is_some() {
+            self.seen.push(messages.to_vec());
+        }
+        if self.cycle {
+            if let Some(s) = score {
+                self.judgements.push_back(s);
+            }
+        }
+        Ok(score)
     }
 
     fn generate(&mut self, request: &Request<'_>) -> Result<Generation> {

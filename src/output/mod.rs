@@ -57,6 +57,14 @@ fn fact_list(d: &Digest, evidence: bool, flag: &str, quote: &str) -> String {
             }
         }
         if evidence {
+            if let Some(c) = check(d, i).filter(|c| !c.grounded) {
+                let v = serde_json::to_value(c.verdict).unwrap_or_default();
+                s.push_str(&format!(
+                    "{quote}({}: {})\n",
+                    v.as_str().unwrap_or("unsupported"),
+                    c.problem()
+                ));
+            }
             for e in check(d, i)
                 .map(|c| c.evidence.as_slice())
                 .unwrap_or_default()

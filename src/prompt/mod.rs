@@ -19,6 +19,7 @@ pub const NAMES: &[&str] = &[
     "collapse",
     "translate",
     "refact",
+    "judge",
 ];
 
 const EMBEDDED: &[(&str, &str)] = &[
@@ -28,6 +29,7 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("collapse", include_str!("../../prompts/collapse.toml")),
     ("translate", include_str!("../../prompts/translate.toml")),
     ("refact", include_str!("../../prompts/refact.toml")),
+    ("judge", include_str!("../../prompts/judge.toml")),
 ];
 
 /// One prompt template.

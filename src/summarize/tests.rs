@@ -170,8 +170,13 @@ fn unsupported_fact_is_regenerated_from_its_evidence_and_reported() {
         "{:?}",
         d.warnings
     );
-    // The other facts were grounded and left alone.
-    assert!(d.fact_checks.iter().all(|c| c.grounded));
+    // The other facts were grounded and left alone; so were the headline
+    // and the summary.
+    assert!(
+        d.fact_checks.iter().all(|c| c.grounded),
+        "{:?}",
+        d.fact_checks
+    );
     assert!(d.fact_checks[0].regenerated_from.is_none());
     // JSON says so; a digest without rewrites has no such field.
     let json = serde_json::to_string(&d).unwrap();
@@ -245,4 +250,67 @@ fn clean_fact_takes_the_sentence_out_of_labels_and_quotes() {
         "Officials said: roads were closed."
     );
     assert_eq!(clean_fact("\n\n"), "");
+}
+
+#[test]
+fn fact_cut_mid_sentence_is_closed_at_its_last_clause() {
+    let text = r#"{"headline": "h", "summary": "s.", "key_facts": ["The delegation led by the defence minister met Taliban officials in Doha, and the talks went on into the night with", "Two.", "Three."]}"#;
+    let mut w = Vec::new();
+    let p = parse_digest(text, 4, &DigestShape::default(), &mut w).unwrap();
+    assert_eq!(
+        p.key_facts[0],
+        "The delegation led by the defence minister met Taliban officials in Doha."
+    );
+    assert!(w[0].contains("closed at its last clause"), "{w:?}");
+    assert!(w[0].contains("and the talks went on"), "{w:?}");
+}
+
+const ROLE_SWAP: &str = r#"{"headline": "Foreign Office to hold talks in Doha", "summary": "Khawaja Asif will lead talks with the Taliban in Doha.", "key_facts": ["The Foreign Office will hold talks with the Taliban in Doha.", "Khawaja Asif leads the delegation.", "The talks are in Doha."]}"#;
+const DOHA: &str = "A delegation led by Defence Minister Khawaja Asif will hold talks with the Taliban in Doha today, officials in Islamabad said on Saturday morning.\n\nThe Foreign Office announced the visit in a statement issued late on Friday night. The talks are in Doha, where earlier rounds were held over the past year.";
+
+#[test]
+fn meaning_check_flags_a_moved_subject_and_asks_the_model_about_the_rest() {
+    use crate::ground::{Field, Verdict};
+    // The first fact has a subject from another sentence: found in the
+    // words, rewritten from its evidence. The judge is asked about each
+    // claim the words find supported: facts 2 and 3, the rewrite, the summary.
+    let mut g = ScriptedGenerator::new([
+        ROLE_SWAP.to_string(),
+        "A delegation led by Khawaja Asif will hold talks with the Taliban in Doha.".to_string(),
+    ])
+    .with_judgements([2.0, 2.0, 3.0, -2.5]);
+    let d = Summarizer::new(&Prompts::embedded(), SummarizeOptions::default())
+        .run(&mut g, &article(DOHA))
+        .unwrap();
+    let first = &d.fact_checks[0];
+    assert_eq!(
+        first.regenerated_from.as_deref(),
+        Some("The Foreign Office will hold talks with the Taliban in Doha.")
+    );
+    assert_eq!(first.verdict, Verdict::Supported, "{first:?}");
+    assert_eq!(first.score, Some(3.0));
+    // Headline and summary are checked too, after the key facts.
+    let of = |f: Field| d.fact_checks.iter().find(|c| c.field == f).unwrap();
+    let headline = of(Field::Headline);
+    assert_eq!(headline.fact, "Foreign Office to hold talks in Doha");
+    assert_eq!(headline.verdict, Verdict::Unsupported);
+    assert!(headline.reason.contains("office"), "{headline:?}");
+    let summary = of(Field::Summary);
+    assert_eq!(
+        (summary.verdict, summary.score),
+        (Verdict::Unsupported, Some(-2.5))
+    );
+    assert!(
+        d.warnings
+            .iter()
+            .any(|w| w.starts_with("headline not supported")),
+        "{:?}",
+        d.warnings
+    );
+    let judged = g
+        .seen
+        .iter()
+        .filter(|m| m[1].content.contains("Claim: "))
+        .count();
+    assert_eq!(judged, 4);
 }

@@ -158,6 +158,30 @@ fn default_pipeline_end_to_end_on_ntrex_article() {
         v["model"]["sha256"],
         "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
     );
+    // Every fact, the headline and each summary sentence have a meaning
+    // verdict with its reason; the model judged those the words let through.
+    let checks = v["fact_checks"].as_array().unwrap();
+    let field = |c: &serde_json::Value| c["field"].as_str().unwrap().to_string();
+    assert_eq!(
+        checks.iter().filter(|c| field(c) == "headline").count(),
+        1,
+        "{v}"
+    );
+    assert!(checks.iter().any(|c| field(c) == "summary"), "{v}");
+    for c in checks {
+        let verdict = c["verdict"].as_str().unwrap();
+        assert!(
+            ["supported", "unsupported", "contradicted"].contains(&verdict),
+            "{c}"
+        );
+        assert!(!c["reason"].as_str().unwrap().is_empty(), "{c}");
+        if verdict == "supported" {
+            assert!(
+                c["score"].as_f64().is_some(),
+                "a supported claim was judged: {c}"
+            );
+        }
+    }
 }
 
 /// The llm backend with the real 0.5B model: Urdu out, in Arabic script,

@@ -29,6 +29,8 @@ pub(crate) struct Decoded {
 /// Fixed inputs of the loop.
 pub(crate) struct Vocab<'a> {
     pub token_bytes: &'a [Vec<u8>],
+    /// Tokens that end a sentence (see [`full_stop_tokens`]).
+    pub full_stops: &'a [u32],
     pub eos: &'a [u32],
     pub context_length: usize,
 }
@@ -71,6 +73,9 @@ pub(crate) fn run(
         if pos >= vocab.context_length {
             stop = StopReason::ContextFull;
             break;
+        }
+        if let Some(left) = machine.and_then(|m| m.fact_words_left()) {
+            steer_to_full_stop(&mut logits, vocab.full_stops, left);
         }
         let scope = &ids[scope_start..];
         penalize(
@@ -183,6 +188,43 @@ pub(crate) fn run(
         generate_secs: t1.elapsed().as_secs_f64(),
         reused,
     })
+}
+
+/// Words before a fact's bound over which closing its sentence is made
+/// likelier, and the largest lift given to a full stop (in logits), reached
+/// at the bound.
+const STEER_WORDS: u16 = 8;
+const STEER_LIFT: f32 = 6.0;
+
+/// Lifts the tokens that end a sentence as a key fact nears its word bound,
+/// so that a long fact closes its sentence instead of being cut at the bound.
+fn steer_to_full_stop(logits: &mut [f32], full_stops: &[u32], words_left: u16) {
+    if words_left > STEER_WORDS {
+        return;
+    }
+    let lift = STEER_LIFT * f32::from(STEER_WORDS - words_left) / f32::from(STEER_WORDS);
+    for &id in full_stops {
+        if let Some(l) = logits.get_mut(id as usize) {
+            *l += lift;
+        }
+    }
+}
+
+/// Tokens that end a sentence: a full stop, question or exclamation mark,
+/// alone or after letters (".", " it.", "ed."), never an ellipsis.
+pub(crate) fn full_stop_tokens(token_bytes: &[Vec<u8>]) -> Vec<u32> {
+    token_bytes
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| {
+            let t = b.trim_ascii_end();
+            matches!(t.last(), Some(b'.' | b'!' | b'?'))
+                && t.iter().filter(|c| matches!(c, b'.' | b'!' | b'?')).count() == 1
+                && t.iter()
+                    .all(|c| c.is_ascii_alphanumeric() || b" .!?".contains(c))
+        })
+        .map(|(i, _)| i as u32)
+        .collect()
 }
 
 fn field_name(f: Field) -> String {
@@ -342,5 +384,23 @@ mod tests {
         let mut l = vec![2.0, -2.0, 2.0];
         penalize(&mut l, &[0, 1], 2.0, 64);
         assert_eq!(l, vec![1.0, -4.0, 2.0]);
+    }
+
+    #[test]
+    fn full_stops_are_lifted_more_as_a_fact_nears_its_bound() {
+        let toks: Vec<Vec<u8>> = [".", " it.", "...", "a", "3.", " (x).", "?"]
+            .iter()
+            .map(|t| t.as_bytes().to_vec())
+            .collect();
+        let stops = full_stop_tokens(&toks);
+        assert_eq!(stops, vec![0, 1, 4, 6]);
+        let mut far = vec![0.0; 7];
+        steer_to_full_stop(&mut far, &stops, STEER_WORDS + 1);
+        assert!(far.iter().all(|&l| l == 0.0));
+        let (mut near, mut at) = (vec![0.0; 7], vec![0.0; 7]);
+        steer_to_full_stop(&mut near, &stops, STEER_WORDS / 2);
+        steer_to_full_stop(&mut at, &stops, 0);
+        assert!(near[0] > 0.0 && near[0] < at[0] && at[0] == STEER_LIFT);
+        assert_eq!((at[2], at[3]), (0.0, 0.0));
     }
 }

@@ -53,6 +53,7 @@ pub struct CandleGenerator {
     device: Device,
     tokenizer: Tokenizer,
     token_bytes: Vec<Vec<u8>>,
+    full_stops: Vec<u32>,
     eos: Vec<u32>,
     chat: ChatTemplate,
     info: ModelInfo,
@@ -116,6 +117,7 @@ impl CandleGenerator {
             model: loaded.model,
             device,
             tokenizer,
+            full_stops: decode::full_stop_tokens(&token_bytes),
             token_bytes,
             eos,
             chat,
@@ -253,16 +255,10 @@ impl Generator for CandleGenerator {
     }
 
     fn generate(&mut self, request: &Request<'_>) -> Result<Generation> {
-        let prompt = self.encode(&self.chat.render(&request.messages)?)?;
-        if prompt.len() >= self.info.context_length {
-            return Err(Error::Generation(format!(
-                "prompt of {} tokens does not fit the model's context of {}; lower --context-tokens",
-                prompt.len(),
-                self.info.context_length
-            )));
-        }
+        let prompt = self.chat_prompt(&request.messages)?;
         let vocab = decode::Vocab {
             token_bytes: &self.token_bytes,
+            full_stops: &self.full_stops,
             eos: &self.eos,
             context_length: self.info.context_length,
         };
@@ -285,5 +281,50 @@ impl Generator for CandleGenerator {
             notes: out.notes,
             limits: out.limits,
         })
+    }
+
+    fn yes_no(&mut self, messages: &[Message]) -> Result<Option<f32>> {
+        let prompt = self.chat_prompt(messages)?;
+        let (logits, _) = self.model.prefill(&prompt, &self.device)?;
+        let odds = |words: &[&str]| -> f32 {
+            let mut ids: Vec<u32> = words
+                .iter()
+                .filter_map(|w| self.tokenizer.token_to_id(w))
+                .collect();
+            ids.sort_unstable();
+            ids.dedup();
+            log_sum_exp(ids.iter().filter_map(|&i| logits.get(i as usize).copied()))
+        };
+        Ok(Some(odds(YES) - odds(NO)))
+    }
+}
+
+/// Tokens that open a "yes" or a "no" reply (byte-level BPE marks a leading
+/// space with "Ġ", SentencePiece with "▁").
+const YES: &[&str] = &["Yes", "yes", "YES", "ĠYes", "Ġyes", "▁Yes", "▁yes"];
+const NO: &[&str] = &["No", "no", "NO", "ĠNo", "Ġno", "▁No", "▁no"];
+
+fn log_sum_exp(xs: impl Iterator<Item = f32>) -> f32 {
+    let xs: Vec<f32> = xs.collect();
+    let m = xs.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    if !m.is_finite() {
+        return m;
+    }
+    m + xs.iter().map(|x| (x - m).exp()).sum::<f32>().ln()
+}
+
+impl CandleGenerator {
+    /// The token ids of `messages` rendered with the chat template, refused
+    /// when they leave no room in the model's context.
+    fn chat_prompt(&self, messages: &[Message]) -> Result<Vec<u32>> {
+        let prompt = self.encode(&self.chat.render(messages)?)?;
+        if prompt.len() >= self.info.context_length {
+            return Err(Error::Generation(format!(
+                "prompt of {} tokens does not fit the model's context of {}; lower --context-tokens",
+                prompt.len(),
+                self.info.context_length
+            )));
+        }
+        Ok(prompt)
     }
 }
