@@ -169,6 +169,14 @@ pub struct Timings {
     pub generated_tokens_per_sec: f64,
     /// Seconds from reading the input to the digest, model load excluded.
     pub total_secs: f64,
+    /// Of those, seconds checking facts, the headline and the summary
+    /// against the source: the words, the model's judgement and the
+    /// rewrites of unsupported facts.
+    #[serde(default)]
+    pub check_secs: f64,
+    /// Claims the model judged (see `fact_checks`).
+    #[serde(default)]
+    pub judged_claims: usize,
 }
 
 impl Timings {

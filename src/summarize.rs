@@ -192,14 +192,16 @@ impl<'p> Summarizer<'p> {
         })?;
         log.record(stage, 1, &gen);
         let mut parsed = parse_digest(&gen.text, gen.limits, &self.opts.shape, &mut log.warnings)?;
-        let mut checks = self.check(g, &parsed.key_facts, &source)?;
+        let checking = Instant::now();
+        let mut checks = self.check(g, &parsed.key_facts, &source, &mut log)?;
         if self.opts.regenerate_facts {
             self.regenerate(g, &mut parsed, &mut checks, &source, &language, &mut log)?;
         }
         let mut claims = crate::ground::check_claims(&parsed.headline, &parsed.summary, &source);
         if self.opts.judge {
-            crate::ground::judge(&mut claims, g, self.prompts)?;
+            log.timings.judged_claims += crate::ground::judge(&mut claims, g, self.prompts)?;
         }
+        log.timings.check_secs = checking.elapsed().as_secs_f64();
         let mut fact_checks =
             self.ground(&mut parsed, checks, &claims, &source, &mut log.warnings)?;
         fact_checks.extend(claims);
@@ -271,7 +273,7 @@ impl<'p> Summarizer<'p> {
             log.record("refact", i + 1, &gen);
             let candidate = clean_fact(&gen.text);
             let mut new = self
-                .check(g, std::slice::from_ref(&candidate), source)?
+                .check(g, std::slice::from_ref(&candidate), source, log)?
                 .remove(0);
             let others: Vec<&String> = p
                 .key_facts
@@ -319,10 +321,11 @@ impl<'p> Summarizer<'p> {
         g: &mut dyn Generator,
         facts: &[String],
         source: &str,
+        log: &mut Log,
     ) -> Result<Vec<FactCheck>> {
         let mut checks = crate::ground::check_facts(facts, source);
         if self.opts.judge {
-            crate::ground::judge(&mut checks, g, self.prompts)?;
+            log.timings.judged_claims += crate::ground::judge(&mut checks, g, self.prompts)?;
         }
         Ok(checks)
     }

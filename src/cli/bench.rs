@@ -142,16 +142,25 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
         tg.push(a.gen_tokens as f64 / t);
         resident = resident.max(Resident::now().unwrap_or_default());
     }
-    let (digest, words) = if a.no_digest {
-        (None, None)
+    let (digest, words, check) = if a.no_digest {
+        (None, None, None)
     } else {
         let art = article::read(&a.article.display().to_string(), &Default::default())?;
         let prompts = Prompts::embedded();
         let t1 = Instant::now();
-        Summarizer::new(&prompts, SummarizeOptions::default()).run(&mut g, &art)?;
+        let d = Summarizer::new(&prompts, SummarizeOptions::default()).run(&mut g, &art)?;
         resident = resident.max(Resident::now().unwrap_or_default());
-        (Some(t1.elapsed().as_secs_f64()), Some(art.word_count))
+        (
+            Some(t1.elapsed().as_secs_f64()),
+            Some(art.word_count),
+            Some(d.timings),
+        )
     };
+    let check_secs = check.as_ref().map(|t| t.check_secs);
+    let check_share = check
+        .as_ref()
+        .filter(|t| t.total_secs > 0.0)
+        .map(|t| t.check_secs / t.total_secs);
     let over_file = |b: u64| {
         if file_size > 0 {
             b as f64 / file_size as f64
@@ -169,6 +178,8 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
         "private_rss_bytes": resident.anon, "private_over_file": over_file(resident.anon),
         "shared_rss_bytes": resident.file, "shared_over_file": over_file(resident.file),
         "digest_secs": digest, "digest_article": a.article.display().to_string(), "digest_words": words,
+        "digest_check_secs": check_secs, "digest_check_share": check_share,
+        "digest_judged_claims": check.as_ref().map(|t| t.judged_claims),
     });
     super::print(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
     Ok(ExitCode::SUCCESS)

@@ -375,13 +375,17 @@ mod tests {
             ),
         ];
         let prompts = Prompts::embedded();
-        let mut g = ScriptedGenerator::new(Vec::<String>::new()).with_judgements([3.0, -1.2]);
+        let mut g = ScriptedGenerator::new(Vec::<String>::new()).with_judgements([-1.2]);
         let results = run(&data, Some((&mut g, &prompts)), |_| {}).unwrap();
+        // The copy quotes its sentence: kept without asking the model.
         assert_eq!(results[0].verdict, Verdict::Supported);
+        assert_eq!(results[0].score, None);
+        assert!(results[0].reason.contains("word for word"), "{:?}", results[0]);
         assert_eq!(results[1].score, Some(-1.2));
         assert_ne!(results[1].verdict, Verdict::Supported, "{:?}", results[1]);
         // The judge was shown the evidence and the claim.
-        let shown = &g.seen[1][1].content;
+        assert_eq!(g.seen.len(), 1);
+        let shown = &g.seen[0][1].content;
         assert!(
             shown.contains("Claim: The chief minister ordered the floods"),
             "{shown}"
@@ -391,7 +395,7 @@ mod tests {
             "{shown}"
         );
         let r = report("mem", "scripted", &results);
-        assert_eq!(r.judged, 2);
+        assert_eq!(r.judged, 1);
         assert_eq!(r.at_threshold.balanced_accuracy, 1.0);
         // At a threshold below -1.2 the doubt no longer counts.
         let low = r.sweep.iter().find(|p| p.threshold == -1.5).unwrap();

@@ -205,6 +205,9 @@ pub enum Finding {
     Antonym(String, String),
     /// Two names of the claim stand the other way round in the evidence.
     RolesSwapped(String, String),
+    /// The claim has a name where its evidence sentence, otherwise the
+    /// same around it, has another.
+    NameSwapped(String, String),
     /// A cause and its effect, or two events, the other way round.
     CauseReversed(String),
     /// The evidence tells of a future event that the claim tells as past, or
@@ -216,9 +219,10 @@ impl Finding {
     /// The verdict this finding gives on its own.
     pub fn verdict(&self) -> Verdict {
         match self {
-            Finding::MissingNames(_) | Finding::NameElsewhere(_) | Finding::MissingWords(..) => {
-                Verdict::Unsupported
-            }
+            Finding::MissingNames(_)
+            | Finding::NameElsewhere(_)
+            | Finding::NameSwapped(..)
+            | Finding::MissingWords(..) => Verdict::Unsupported,
             _ => Verdict::Contradicted,
         }
     }
@@ -244,6 +248,9 @@ impl Finding {
             }
             Finding::Antonym(c, e) => {
                 format!("the claim says \"{c}\" where the evidence says \"{e}\"")
+            }
+            Finding::NameSwapped(c, e) => {
+                format!("the claim has \"{c}\" where its evidence sentence has \"{e}\"")
             }
             Finding::RolesSwapped(a, b) => {
                 format!("\"{a}\" and \"{b}\" stand the other way round in the evidence")
@@ -330,6 +337,93 @@ fn capitalized(text: &str) -> Vec<String> {
     out
 }
 
+/// Words that, next to a quoted span, can change what the span asserts:
+/// attribution to someone who disputes it, a condition, a possibility or a
+/// report of a report.
+const FRAMING: &[&str] = &[
+    "not",
+    "no",
+    "never",
+    "denied",
+    "denies",
+    "deny",
+    "rejected",
+    "rejects",
+    "dismissed",
+    "false",
+    "falsely",
+    "claim",
+    "claims",
+    "claimed",
+    "alleged",
+    "allegedly",
+    "reportedly",
+    "rumour",
+    "rumours",
+    "rumor",
+    "rumors",
+    "if",
+    "whether",
+    "unless",
+    "until",
+    "may",
+    "might",
+    "could",
+    "would",
+    "should",
+    "whom",
+    "asked",
+    "feared",
+    "fears",
+    "hoped",
+    "hopes",
+    "wanted",
+    "wants",
+    "plan",
+    "plans",
+    "planned",
+    "proposed",
+    "proposal",
+    "expected",
+    "without",
+    "instead",
+    "failed",
+    "fail",
+    "refused",
+    "refuse",
+    "avoid",
+    "avoided",
+    "escape",
+    "escaped",
+    "than",
+];
+
+/// Shortest claim, in words, that counts as a quoted span.
+const QUOTED_MIN_WORDS: usize = 6;
+
+/// True when `claim` is, word for word, one unbroken span of an evidence
+/// sentence of at least [`QUOTED_MIN_WORDS`] words, and none of the words
+/// around the span could change what it asserts ([`FRAMING`]). Such a claim
+/// says what its sentence says; dropping words from inside a sentence (a
+/// subject's "deputy", "announced that a delegation ...") can change who did
+/// what, so only an unbroken span counts.
+pub fn quoted(claim: &str, evidence: &[String]) -> bool {
+    let c = words(claim);
+    if c.len() < QUOTED_MIN_WORDS {
+        return false;
+    }
+    evidence.iter().any(|sentence| {
+        let s = words(sentence);
+        (0..s.len().saturating_sub(c.len() - 1)).any(|at| {
+            s[at..at + c.len()] == c[..]
+                && !s[..at]
+                    .iter()
+                    .chain(&s[at + c.len()..])
+                    .any(|w| FRAMING.contains(&w.as_str()))
+        })
+    })
+}
+
 /// The lexical findings on `claim` against `evidence`.
 pub fn lexical(claim: &str, evidence: &[String]) -> Vec<Finding> {
     let mut out = Vec::new();
@@ -397,6 +491,9 @@ pub fn lexical(claim: &str, evidence: &[String]) -> Vec<Finding> {
         }
     }
     if let Some(f) = roles_swapped(claim, evidence) {
+        out.push(f);
+    }
+    if let Some(f) = name_swapped(claim, evidence) {
         out.push(f);
     }
     if let Some(f) = cause_reversed(&claim_words, &ev_words) {
@@ -499,6 +596,106 @@ fn negation(claim: &[String], ev: &[String], content: &[String]) -> Option<Findi
                     return Some(Finding::Negation { in_claim: false });
                 }
             }
+        }
+    }
+    None
+}
+
+/// Words the evidence may have where the claim has a name without the
+/// claim naming someone else: they need no name swapped in.
+const NAME_CONTEXT: usize = 7;
+
+/// Lower-cased words of `text` that are written with a capital, the first
+/// word of the text included (unless it is a function word).
+fn capital_words(text: &str) -> HashSet<String> {
+    text.split_whitespace()
+        .filter(|raw| {
+            raw.chars()
+                .find(|c| c.is_alphanumeric())
+                .is_some_and(char::is_uppercase)
+        })
+        .flat_map(words)
+        .filter(|w| !is_stopword(w))
+        .collect()
+}
+
+/// A name of the claim put in the place of another: an evidence sentence
+/// reads the same on both sides of the claim's name (two words of context
+/// at least), with a different name between ("KSWB-TV said at first" for
+/// "Hammel said at first", "Rangers host Graham Dorrans on Thursday" for
+/// "Rangers host Rapid Vienna on Thursday").
+fn name_swapped(claim: &str, evidence: &[String]) -> Option<Finding> {
+    let cw = words(claim);
+    let names = capital_words(claim);
+    for sentence in evidence {
+        let es = words(sentence);
+        let present: HashSet<&String> = es.iter().collect();
+        let ev_capitals = capital_words(sentence);
+        let is_new = |w: &String| names.contains(w) && !present.contains(w);
+        let mut a = 0;
+        while a < cw.len() {
+            if !is_new(&cw[a]) {
+                a += 1;
+                continue;
+            }
+            let mut b = a;
+            while b < cw.len() && is_new(&cw[b]) {
+                b += 1;
+            }
+            let run = &cw[a..b];
+            // The name with its neighbours, as some evidence sentence has it:
+            // no swap.
+            let with_context = &cw[a.saturating_sub(1)..(b + 1).min(cw.len())];
+            let said_so = evidence.iter().any(|e| {
+                words(e)
+                    .windows(with_context.len())
+                    .any(|w| w == with_context)
+            });
+            if said_so {
+                a = b;
+                continue;
+            }
+            // Positions in `es` of the words just before and after the run
+            // (None: the claim starts or ends there).
+            let lefts: Vec<Option<usize>> = if a == 0 {
+                vec![None]
+            } else {
+                (0..es.len())
+                    .filter(|&i| es[i] == cw[a - 1])
+                    .map(Some)
+                    .collect()
+            };
+            for left in lefts {
+                let from = left.map_or(0, |i| i + 1);
+                let until = (from + NAME_CONTEXT).min(es.len());
+                for j in from + 1..=until {
+                    let right_ok = match cw.get(b) {
+                        Some(r) => es.get(j) == Some(r),
+                        None => j == es.len(),
+                    };
+                    if !right_ok {
+                        continue;
+                    }
+                    let span = &es[from..j];
+                    // Context: the words around must match for two words
+                    // at least, counting one more on each side.
+                    let mut context =
+                        usize::from(left.is_some()) + usize::from(cw.get(b).is_some());
+                    if a >= 2 && left.is_some_and(|i| i >= 1 && es[i - 1] == cw[a - 2]) {
+                        context += 1;
+                    }
+                    if cw.get(b + 1).is_some() && es.get(j + 1) == cw.get(b + 1) {
+                        context += 1;
+                    }
+                    if context >= 2
+                        && span.iter().any(|w| ev_capitals.contains(w))
+                        && !span.iter().any(|w| run.contains(w))
+                    {
+                        return Some(Finding::NameSwapped(run.join(" "), span.join(" ")));
+                    }
+                }
+            }
+            a = b;
         }
     }
     None
@@ -612,36 +809,64 @@ fn cause_reversed(claim: &[String], ev: &[String]) -> Option<Finding> {
 /// A verb that follows a future marker in the evidence and stands in the
 /// past in the claim with no future marker of its own (or the reverse).
 fn tense(claim: &[String], ev: &[String]) -> Option<Finding> {
-    let future_verbs = |ws: &[String]| -> Vec<String> {
+    let participle =
+        |w: &str| w.ends_with("ed") || w.ends_with("en") || w.ends_with("ing") || is_past(w);
+    // Each future verb, and for "be" the word after it ("will be the
+    // last" is told as done only by "was the last").
+    let future_verbs = |ws: &[String]| -> Vec<(String, Option<String>)> {
         let mut out = Vec::new();
         for (i, w) in ws.iter().enumerate() {
             if ["will", "ll", "shall"].contains(&w.as_str())
                 || (w == "to" && i > 0 && FUTURE.contains(&ws[i - 1].as_str()))
             {
-                if let Some(v) = ws[i + 1..]
+                let next = &ws[i + 1..];
+                // "will be the last": "be" is the verb; "will be charged":
+                // the participle is.
+                if next.first().is_some_and(|x| x == "be")
+                    && next.get(1).is_some_and(|x| !participle(x))
+                {
+                    out.push(("be".to_string(), next.get(1).cloned()));
+                } else if let Some(v) = next
                     .iter()
                     .take(3)
-                    .find(|x| !["not", "be", "have", "been"].contains(&x.as_str()))
+                    .find(|x| !FUTURE_FILLERS.contains(&x.as_str()))
                 {
-                    out.push(v.clone());
+                    out.push((v.clone(), None));
                 }
             }
         }
         out
     };
-    let is_past = |w: &str| w.ends_with("ed") || IRREGULAR.iter().any(|(p, _)| *p == w);
-    let has_future = |ws: &[String]| ws.iter().any(|w| FUTURE.contains(&w.as_str()));
     let check = |future_side: &[String], past_side: &[String]| -> Option<Finding> {
-        if has_future(past_side) {
-            return None;
-        }
-        for v in future_verbs(future_side) {
+        let also_future: Vec<String> = future_verbs(past_side).into_iter().map(|v| v.0).collect();
+        for (v, after) in future_verbs(future_side) {
+            if also_future.contains(&v) {
+                continue;
+            }
             let s = stem(&v);
+            let before = |j: usize| &past_side[j.saturating_sub(3)..j];
+            // Told as done: a past form, or the verb itself where its past
+            // is the same word ("set", "cut"), with no future or modal word
+            // just before it.
             let done = |j: usize| {
-                is_past(&past_side[j])
-                    || past_side[j.saturating_sub(2)..j].iter().any(|a| {
-                        ["did", "didn", "had", "has", "have", "was", "were"].contains(&a.as_str())
-                    })
+                let w = past_side[j].as_str();
+                let marked = before(j)
+                    .iter()
+                    .any(|a| FUTURE.contains(&a.as_str()) || MODALS.contains(&a.as_str()));
+                // "a delegation led by": a participle, not a telling.
+                let passive = past_side.get(j + 1).is_some_and(|a| a == "by");
+                let same_after = after
+                    .as_ref()
+                    .is_none_or(|a| past_side.get(j + 1) == Some(a));
+                !marked
+                    && !passive
+                    && same_after
+                    && (is_past(w)
+                        || (SAME_PAST.contains(&w) && w == v)
+                        || before(j).iter().any(|a| {
+                            ["did", "didn", "had", "has", "have", "was", "were"]
+                                .contains(&a.as_str())
+                        }))
             };
             if (0..past_side.len()).any(|j| stem(&past_side[j]) == s && done(j)) {
                 return Some(Finding::Tense(v));
@@ -651,6 +876,46 @@ fn tense(claim: &[String], ev: &[String]) -> Option<Finding> {
     };
     check(ev, claim).or_else(|| check(claim, ev))
 }
+
+/// Words between "will" and its verb.
+const FUTURE_FILLERS: &[&str] = &[
+    "not",
+    "be",
+    "have",
+    "been",
+    "likely",
+    "also",
+    "soon",
+    "then",
+    "now",
+    "still",
+    "only",
+    "again",
+    "probably",
+    "eventually",
+    "finally",
+    "never",
+    "first",
+    "either",
+    "both",
+];
+
+/// A past form: "-ed", or an irregular one.
+fn is_past(w: &str) -> bool {
+    w.ends_with("ed") || IRREGULAR.iter().any(|(p, _)| *p == w)
+}
+
+/// Words before a verb that keep it from being told as done.
+const MODALS: &[&str] = &[
+    "to", "can", "could", "may", "might", "must", "should", "would", "shall", "will", "ll",
+    "going", "likely",
+];
+
+/// Verbs whose past is the same word.
+const SAME_PAST: &[&str] = &[
+    "set", "put", "cut", "hit", "let", "hurt", "cost", "quit", "shut", "spread", "read", "cast",
+    "bid", "beat",
+];
 
 /// The verdict and its reason from the lexical `findings` and the judge's
 /// log-odds of "yes" (`None` when no judge ran). A contradiction stands on

@@ -156,3 +156,132 @@ fn the_judge_decides_when_the_words_are_there() {
     let f = lexical("Floods in Swat did not kill 30 people.", &ev);
     assert_eq!(verdict(&f, Some(5.0)).0, Verdict::Contradicted);
 }
+
+#[test]
+fn only_an_unbroken_unframed_span_counts_as_quoted() {
+    let ev = |s: &str| vec![s.to_string()];
+    let doha = ev("Pakistan's Foreign Office announced that a delegation led by the Defence Minister will hold talks in Doha today.");
+    // An unbroken span of the sentence.
+    assert!(quoted(
+        "A delegation led by the Defence Minister will hold talks in Doha today",
+        &doha
+    ));
+    // Words dropped from inside: the subject changes. Not a quote.
+    assert!(!quoted(
+        "Pakistan's Foreign Office will hold talks in Doha today",
+        &doha
+    ));
+    // Too short to stand alone.
+    assert!(!quoted("will hold talks in Doha", &doha));
+    // A span framed by a denial or a condition asserts something else.
+    assert!(!quoted(
+        "the army killed five militants in the raid",
+        &ev("The army denied reports that the army killed five militants in the raid.")
+    ));
+    assert!(!quoted(
+        "the talks will resume in Doha next week",
+        &ev("Officials said the talks will resume in Doha next week if the ceasefire holds.")
+    ));
+    assert!(quoted(
+        "the talks will resume in Doha next week",
+        &ev("Officials said the talks will resume in Doha next week.")
+    ));
+    // A longer claim than any sentence.
+    assert!(!quoted(
+        "one two three four five six seven",
+        &ev("one two three")
+    ));
+}
+
+#[test]
+fn future_told_as_past_beside_another_future() {
+    let (v, why) = check(
+        "Mickelson set a record on Sunday, but he will have to turn his form around.",
+        &["Mickelson will set a record on Sunday, but he will have to turn his form around."],
+    );
+    assert_eq!(v, Verdict::Contradicted, "{why}");
+    let (v, why) = check(
+        "The duo announced that the ninth series was the final one.",
+        &["The duo have announced that the ninth series will be the final one."],
+    );
+    assert_eq!(v, Verdict::Contradicted, "{why}");
+    let (v, why) = check(
+        "Doctors said only time told if I will recover.",
+        &["Doctors said only time will tell if I will recover."],
+    );
+    assert_eq!(v, Verdict::Contradicted, "{why}");
+    // Still future, or a plan: supported.
+    for claim in [
+        "Mickelson is expected to set a record on Sunday.",
+        "The ninth series will be the final one, the duo announced.",
+        "Doctors said only time will tell whether I recover.",
+    ] {
+        let (v, why) = check(
+            claim,
+            &["Mickelson will set a record on Sunday. The duo have announced that the ninth series will be the final one. Doctors said only time will tell if I will recover."],
+        );
+        assert_eq!(v, Verdict::Supported, "{claim}: {why}");
+    }
+}
+
+#[test]
+fn a_name_put_in_the_place_of_another_is_unsupported() {
+    let cases = [
+        (
+            "KSWB-TV said at first he thought it was a lobster.",
+            "Hammel said at first he thought it was a lobster. Chad Hammel told KSWB-TV in San Diego he had been diving.",
+        ),
+        (
+            "Rangers host Graham Dorrans on Thursday, knowing that victory will do.",
+            "Rangers host Rapid Vienna on Thursday, knowing that victory will do. A knee injury kept Graham Dorrans out.",
+        ),
+        (
+            "Tennessee State head coach Christion Abercrombie told reporters the injury happened before halftime.",
+            "Tennessee State head coach Rod Reed told reporters the injury happened before halftime. Linebacker Christion Abercrombie had surgery.",
+        ),
+    ];
+    for (claim, source) in cases {
+        let ev: Vec<String> = crate::segment::split(source)
+            .into_iter()
+            .map(|s| s.text.to_string())
+            .collect();
+        let found = lexical(claim, &ev);
+        assert!(
+            found.iter().any(|f| matches!(f, Finding::NameSwapped(..))),
+            "{claim}: {found:?}"
+        );
+    }
+    // A name from the same sentence, or a pronoun resolved: no swap.
+    let ev = vec![
+        "He said at first he thought it was a lobster, Chad Hammel told reporters.".to_string(),
+    ];
+    let found = lexical("Hammel said at first he thought it was a lobster.", &ev);
+    assert!(
+        !found.iter().any(|f| matches!(f, Finding::NameSwapped(..))),
+        "{found:?}"
+    );
+    let ev = vec!["He said at first he thought it was a lobster.".to_string()];
+    let found = lexical("Hammel said at first he thought it was a lobster.", &ev);
+    assert!(
+        !found.iter().any(|f| matches!(f, Finding::NameSwapped(..))),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn a_copy_beside_a_sentence_of_the_same_shape_is_supported() {
+    let ev = [
+        "In January 2013, Queen Beatrix of the Netherlands passed the crown to her son.",
+        "In July 2013, King Albert II of Belgium gave up his kingship.",
+    ];
+    let (v, why) = check(ev[0], &ev);
+    assert_eq!(v, Verdict::Supported, "{why}");
+    let ev = [
+        "Restaurant groups continue to struggle, albeit a sales drop will be particularly painful.",
+        "Takings in restaurants were down, figures revealed. Mr Moss will also get a bonus.",
+    ];
+    for claim in [ev[0], "Mr Moss, who was criticised, will also get a bonus."] {
+        let (v, why) = check(claim, &ev);
+        assert_eq!(v, Verdict::Supported, "{claim}: {why}");
+    }
+}
