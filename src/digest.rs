@@ -170,10 +170,13 @@ pub struct Timings {
     /// Seconds from reading the input to the digest, model load excluded.
     pub total_secs: f64,
     /// Of those, seconds checking facts, the headline and the summary
-    /// against the source: the words, the model's judgement and the
-    /// rewrites of unsupported facts.
+    /// against the source: the words and the model's judgement.
     #[serde(default)]
     pub check_secs: f64,
+    /// Of those, seconds rewriting unsupported facts from their evidence
+    /// and checking the rewrites.
+    #[serde(default)]
+    pub rewrite_secs: f64,
     /// Claims the model judged (see `fact_checks`).
     #[serde(default)]
     pub judged_claims: usize,

@@ -193,15 +193,24 @@ impl<'p> Summarizer<'p> {
         log.record(stage, 1, &gen);
         let mut parsed = parse_digest(&gen.text, gen.limits, &self.opts.shape, &mut log.warnings)?;
         let checking = Instant::now();
-        let mut checks = self.check(g, &parsed.key_facts, &source, &mut log)?;
-        if self.opts.regenerate_facts {
-            self.regenerate(g, &mut parsed, &mut checks, &source, &language, &mut log)?;
-        }
-        let mut claims = crate::ground::check_claims(&parsed.headline, &parsed.summary, &source);
-        if self.opts.judge {
-            log.timings.judged_claims += crate::ground::judge(&mut claims, g, self.prompts)?;
-        }
+        // Facts, headline and summary sentences go to the judge in one call,
+        // so that its instructions are computed once and claims sharing
+        // evidence share their prompt's prefix.
+        let mut checks = crate::ground::check_facts(&parsed.key_facts, &source);
+        let facts = checks.len();
+        checks.extend(crate::ground::check_claims(
+            &parsed.headline,
+            &parsed.summary,
+            &source,
+        ));
+        self.judge(g, &mut checks, &mut log)?;
+        let claims = checks.split_off(facts);
         log.timings.check_secs = checking.elapsed().as_secs_f64();
+        if self.opts.regenerate_facts {
+            let rewriting = Instant::now();
+            self.regenerate(g, &mut parsed, &mut checks, &source, &language, &mut log)?;
+            log.timings.rewrite_secs = rewriting.elapsed().as_secs_f64();
+        }
         let mut fact_checks =
             self.ground(&mut parsed, checks, &claims, &source, &mut log.warnings)?;
         fact_checks.extend(claims);
@@ -253,7 +262,10 @@ impl<'p> Summarizer<'p> {
         log: &mut Log,
     ) -> Result<()> {
         let max_words = self.opts.shape.fact_words;
-        for (i, check) in checks.iter_mut().enumerate() {
+        // Every rewrite first (their prompts share the instructions), then
+        // one judge call over all of them.
+        let mut rewrites: Vec<(usize, String)> = Vec::new();
+        for (i, check) in checks.iter().enumerate() {
             if check.grounded || check.evidence.is_empty() {
                 continue;
             }
@@ -271,10 +283,13 @@ impl<'p> Summarizer<'p> {
                 digest: None,
             })?;
             log.record("refact", i + 1, &gen);
-            let candidate = clean_fact(&gen.text);
-            let mut new = self
-                .check(g, std::slice::from_ref(&candidate), source, log)?
-                .remove(0);
+            rewrites.push((i, clean_fact(&gen.text)));
+        }
+        let candidates: Vec<String> = rewrites.iter().map(|(_, c)| c.clone()).collect();
+        let mut rechecks = crate::ground::check_facts(&candidates, source);
+        self.judge(g, &mut rechecks, log)?;
+        for ((i, candidate), mut new) in rewrites.into_iter().zip(rechecks) {
+            let check = &mut checks[i];
             let others: Vec<&String> = p
                 .key_facts
                 .iter()
@@ -314,20 +329,13 @@ impl<'p> Summarizer<'p> {
         Ok(())
     }
 
-    /// Checks `facts` against `source`: words, names and numbers, then (with
-    /// `judge` on) the model's judgement of their meaning.
-    fn check(
-        &self,
-        g: &mut dyn Generator,
-        facts: &[String],
-        source: &str,
-        log: &mut Log,
-    ) -> Result<Vec<FactCheck>> {
-        let mut checks = crate::ground::check_facts(facts, source);
+    /// With `judge` on, the model's judgement of the meaning of `checks`
+    /// (see [`crate::ground::judge`]).
+    fn judge(&self, g: &mut dyn Generator, checks: &mut [FactCheck], log: &mut Log) -> Result<()> {
         if self.opts.judge {
-            log.timings.judged_claims += crate::ground::judge(&mut checks, g, self.prompts)?;
+            log.timings.judged_claims += crate::ground::judge(checks, g, self.prompts)?;
         }
-        Ok(checks)
+        Ok(())
     }
 
     /// Checks numbers in the headline and summary, applies `on_ungrounded`

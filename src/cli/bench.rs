@@ -179,6 +179,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
         "shared_rss_bytes": resident.file, "shared_over_file": over_file(resident.file),
         "digest_secs": digest, "digest_article": a.article.display().to_string(), "digest_words": words,
         "digest_check_secs": check_secs, "digest_check_share": check_share,
+        "digest_rewrite_secs": check.as_ref().map(|t| t.rewrite_secs),
         "digest_judged_claims": check.as_ref().map(|t| t.judged_claims),
     });
     super::print(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;

@@ -276,8 +276,8 @@ pub fn run(a: SummarizeArgs) -> anyhow::Result<ExitCode> {
         }
         let t = &digest.timings;
         eprintln!(
-            "[timings] load {:.2}s | prompt {} tokens ({} reused) in {:.2}s ({:.1} tok/s) | generation {} tokens in {:.2}s ({:.1} tok/s) | summarize {:.2}s, of which checking {:.2}s ({} claims judged) | chunks {}",
-            t.load_secs, t.prompt_tokens, t.reused_prompt_tokens, t.prompt_secs, t.prompt_tokens_per_sec, t.generated_tokens, t.generate_secs, t.generated_tokens_per_sec, t.total_secs, t.check_secs, t.judged_claims, digest.chunks
+            "[timings] load {:.2}s | prompt {} tokens ({} reused) in {:.2}s ({:.1} tok/s) | generation {} tokens in {:.2}s ({:.1} tok/s) | summarize {:.2}s, of which checking {:.2}s ({} claims judged), rewriting facts {:.2}s | chunks {}",
+            t.load_secs, t.prompt_tokens, t.reused_prompt_tokens, t.prompt_secs, t.prompt_tokens_per_sec, t.generated_tokens, t.generate_secs, t.generated_tokens_per_sec, t.total_secs, t.check_secs, t.judged_claims, t.rewrite_secs, digest.chunks
         );
     }
     super::print(&output::render(&digest, a.format, a.evidence)?)?;

@@ -380,7 +380,11 @@ mod tests {
         // The copy quotes its sentence: kept without asking the model.
         assert_eq!(results[0].verdict, Verdict::Supported);
         assert_eq!(results[0].score, None);
-        assert!(results[0].reason.contains("word for word"), "{:?}", results[0]);
+        assert!(
+            results[0].reason.contains("word for word"),
+            "{:?}",
+            results[0]
+        );
         assert_eq!(results[1].score, Some(-1.2));
         assert_ne!(results[1].verdict, Verdict::Supported, "{:?}", results[1]);
         // The judge was shown the evidence and the claim.

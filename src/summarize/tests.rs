@@ -273,12 +273,13 @@ fn meaning_check_flags_a_moved_subject_and_asks_the_model_about_the_rest() {
     use crate::ground::{Field, Verdict};
     // The first fact has a subject from another sentence: found in the
     // words, rewritten from its evidence. The judge is asked about each
-    // claim the words find supported: facts 2 and 3, the rewrite, the summary.
+    // claim the words find supported, in one call (facts 2 and 3 and the
+    // summary, which share their evidence), and then about the rewrite.
     let mut g = ScriptedGenerator::new([
         ROLE_SWAP.to_string(),
         "A delegation led by Khawaja Asif will hold talks with the Taliban in Doha.".to_string(),
     ])
-    .with_judgements([2.0, 2.0, 3.0, -2.5]);
+    .with_judgements([2.0, 2.0, -2.5, 3.0]);
     let d = Summarizer::new(&Prompts::embedded(), SummarizeOptions::default())
         .run(&mut g, &article(DOHA))
         .unwrap();
