@@ -718,7 +718,8 @@ fn roles_swapped(claim: &str, evidence: &[String]) -> Option<Finding> {
                     .is_some_and(char::is_uppercase)
             })
             .flat_map(words)
-            .filter(|w| w.chars().count() > 1 && !is_stopword(w))
+            // A count that opens a sentence ("Six officers hurt") is not a name.
+            .filter(|w| w.chars().count() > 1 && !is_stopword(w) && numbers_in(w).is_empty())
             .map(|w| stem(&w))
             .collect()
     };

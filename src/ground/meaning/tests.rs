@@ -285,3 +285,16 @@ fn a_copy_beside_a_sentence_of_the_same_shape_is_supported() {
         assert_eq!(v, Verdict::Supported, "{claim}: {why}");
     }
 }
+
+#[test]
+fn a_count_that_opens_a_sentence_is_not_a_name_to_swap() {
+    let (v, why) = check(
+        "Six prison officers have been injured in a disturbance at HMP Long Lartin on Sunday.",
+        &[
+            "Disorder broke out at HMP Long Lartin in Worcestershire on Sunday.",
+            "Six prison officers have been injured in a disturbance at a high security jail.",
+            "Long Lartin prison: Six officers hurt in disorder",
+        ],
+    );
+    assert_ne!(v, Verdict::Contradicted, "{why}");
+}
