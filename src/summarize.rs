@@ -52,7 +52,14 @@ pub struct SummarizeOptions {
     /// Ask the model whether each checked claim's evidence supports it
     /// (default true); false keeps the lexical meaning checks alone.
     pub judge: bool,
+    /// Most chunks an article may make (default [`DEFAULT_MAX_CHUNKS`]);
+    /// a longer input is refused before any model call.
+    pub max_chunks: usize,
 }
+
+/// Most chunks of an article by default: 16 chunks of the default budget are
+/// about 35,000 words, several times the longest news article.
+pub const DEFAULT_MAX_CHUNKS: usize = 16;
 
 /// What to do with ungrounded facts and numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -83,6 +90,7 @@ impl Default for SummarizeOptions {
             on_ungrounded: OnUngrounded::Flag,
             regenerate_facts: true,
             judge: true,
+            max_chunks: DEFAULT_MAX_CHUNKS,
         }
     }
 }
@@ -154,8 +162,25 @@ impl<'p> Summarizer<'p> {
         let numbers_ref = self.opts.numbers_from_source.then_some(&numbers);
         let language = Value::from(article.lang.name());
         let title = Value::from(article.title.clone().unwrap_or_default());
-        let sentences = segment::split(&article.body);
         let budget = self.opts.context_tokens.max(64);
+        // Every word is a token at least: an input far past the limit is
+        // refused before it is tokenized.
+        let too_long = |chunks: String| {
+            crate::error::Error::BadInput {
+            input: article.source.clone(),
+            reason: format!(
+                "{} words would make {chunks} chunks of {budget} tokens, more than --max-chunks {} (each chunk is one model pass); split the input into articles, or raise --max-chunks",
+                article.word_count, self.opts.max_chunks
+            ),
+        }
+        };
+        if article.word_count > self.opts.max_chunks.saturating_mul(budget) {
+            return Err(too_long(format!(
+                "at least {}",
+                article.word_count.div_ceil(budget)
+            )));
+        }
+        let sentences = segment::split(&article.body);
         let chunks = chunk::chunk(
             &sentences,
             &*g,
@@ -164,6 +189,9 @@ impl<'p> Summarizer<'p> {
                 overlap: self.opts.overlap_tokens,
             },
         );
+        if chunks.len() > self.opts.max_chunks {
+            return Err(too_long(chunks.len().to_string()));
+        }
         if chunks.iter().any(|c| c.split_sentence) {
             log.warnings.push(
                 "a sentence longer than the chunk budget was split at word boundaries".into(),

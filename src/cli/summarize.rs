@@ -91,6 +91,11 @@ pub struct EngineArgs {
     /// Chunk budget: most article tokens in one model call.
     #[arg(long, default_value_t = crate::summarize::DEFAULT_CONTEXT_TOKENS)]
     pub context_tokens: usize,
+    /// Most chunks (model passes over the article) before an input is
+    /// refused as too long for one digest.
+    #[arg(long, default_value_t = crate::summarize::DEFAULT_MAX_CHUNKS,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_chunks: usize,
     /// Most key facts (at least 3).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(3..=20))]
     pub max_facts: u16,
@@ -146,6 +151,7 @@ impl EngineArgs {
         opts.on_ungrounded = self.on_ungrounded;
         opts.regenerate_facts = !self.no_regenerate;
         opts.judge = self.meaning_check == MeaningCheck::Model;
+        opts.max_chunks = self.max_chunks;
         opts
     }
 

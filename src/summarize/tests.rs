@@ -315,3 +315,30 @@ fn meaning_check_flags_a_moved_subject_and_asks_the_model_about_the_rest() {
         .count();
     assert_eq!(judged, 4);
 }
+
+#[test]
+fn an_input_of_too_many_chunks_is_refused_before_any_model_call() {
+    // One endless line: refused on its word count, before tokenizing.
+    let endless = "flood water rose across the valley ".repeat(20_000);
+    let mut g = ScriptedGenerator::new(Vec::<String>::new());
+    let opts = SummarizeOptions {
+        context_tokens: 512,
+        max_chunks: 4,
+        ..Default::default()
+    };
+    let err = Summarizer::new(&Prompts::embedded(), opts.clone())
+        .run(&mut g, &article(&endless))
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.starts_with("t.txt: 120000 words"), "{msg}");
+    assert!(msg.contains("--max-chunks 4"), "{msg}");
+    assert!(g.seen.is_empty());
+    // Within the word bound but past it in chunks (six sentences of 300
+    // words, one to a chunk): refused after chunking.
+    let sentence = format!("{}roads today. ", "Lahore counted closed ".repeat(100));
+    let err = Summarizer::new(&Prompts::embedded(), opts)
+        .run(&mut g, &article(&sentence.repeat(6)))
+        .unwrap_err();
+    assert!(err.to_string().contains("chunks of 512 tokens"), "{err}");
+    assert!(g.seen.is_empty());
+}
