@@ -601,13 +601,14 @@ fn negation(claim: &[String], ev: &[String], content: &[String]) -> Option<Findi
     None
 }
 
-/// Words the evidence may have where the claim has a name without the
-/// claim naming someone else: they need no name swapped in.
+/// Most words between the matching context on both sides of a swapped
+/// name (the other name the evidence has there).
 const NAME_CONTEXT: usize = 7;
 
-/// Lower-cased words of `text` that are written with a capital, the first
-/// word of the text included (unless it is a function word).
-fn capital_words(text: &str) -> HashSet<String> {
+/// Lower-cased words of `text` written with a capital, in order, the first
+/// word of the text included: names, unless a function word, a count that
+/// opens a sentence ("Six officers hurt") or a single letter.
+fn capital_words(text: &str) -> Vec<String> {
     text.split_whitespace()
         .filter(|raw| {
             raw.chars()
@@ -615,7 +616,7 @@ fn capital_words(text: &str) -> HashSet<String> {
                 .is_some_and(char::is_uppercase)
         })
         .flat_map(words)
-        .filter(|w| !is_stopword(w))
+        .filter(|w| w.chars().count() > 1 && !is_stopword(w) && numbers_in(w).is_empty())
         .collect()
 }
 
@@ -626,11 +627,11 @@ fn capital_words(text: &str) -> HashSet<String> {
 /// "Rangers host Rapid Vienna on Thursday").
 fn name_swapped(claim: &str, evidence: &[String]) -> Option<Finding> {
     let cw = words(claim);
-    let names = capital_words(claim);
+    let names: HashSet<String> = capital_words(claim).into_iter().collect();
     for sentence in evidence {
         let es = words(sentence);
         let present: HashSet<&String> = es.iter().collect();
-        let ev_capitals = capital_words(sentence);
+        let ev_capitals: HashSet<String> = capital_words(sentence).into_iter().collect();
         let is_new = |w: &String| names.contains(w) && !present.contains(w);
         let mut a = 0;
         while a < cw.len() {
@@ -710,19 +711,7 @@ fn roles_swapped(claim: &str, evidence: &[String]) -> Option<Finding> {
     }
     // Capitalized words of the claim, its first included, that the evidence
     // also writes with a capital: names.
-    let caps = |t: &str| -> Vec<String> {
-        t.split_whitespace()
-            .filter(|r| {
-                r.chars()
-                    .find(|c| c.is_alphanumeric())
-                    .is_some_and(char::is_uppercase)
-            })
-            .flat_map(words)
-            // A count that opens a sentence ("Six officers hurt") is not a name.
-            .filter(|w| w.chars().count() > 1 && !is_stopword(w) && numbers_in(w).is_empty())
-            .map(|w| stem(&w))
-            .collect()
-    };
+    let caps = |t: &str| -> Vec<String> { capital_words(t).iter().map(|w| stem(w)).collect() };
     let ev_caps: HashSet<String> = evidence.iter().flat_map(|e| caps(e)).collect();
     let uniq: Vec<String> = caps(claim)
         .into_iter()
