@@ -606,8 +606,8 @@ fn negation(claim: &[String], ev: &[String], content: &[String]) -> Option<Findi
 const NAME_CONTEXT: usize = 7;
 
 /// Lower-cased words of `text` written with a capital, in order, the first
-/// word of the text included: names, unless a function word, a count that
-/// opens a sentence ("Six officers hurt") or a single letter.
+/// word of the text included: names, unless a function word or a single
+/// letter.
 fn capital_words(text: &str) -> Vec<String> {
     text.split_whitespace()
         .filter(|raw| {
@@ -616,7 +616,7 @@ fn capital_words(text: &str) -> Vec<String> {
                 .is_some_and(char::is_uppercase)
         })
         .flat_map(words)
-        .filter(|w| w.chars().count() > 1 && !is_stopword(w) && numbers_in(w).is_empty())
+        .filter(|w| w.chars().count() > 1 && !is_stopword(w))
         .collect()
 }
 
@@ -711,7 +711,14 @@ fn roles_swapped(claim: &str, evidence: &[String]) -> Option<Finding> {
     }
     // Capitalized words of the claim, its first included, that the evidence
     // also writes with a capital: names.
-    let caps = |t: &str| -> Vec<String> { capital_words(t).iter().map(|w| stem(w)).collect() };
+    // A count that opens a sentence ("Six officers hurt") is not a name.
+    let caps = |t: &str| -> Vec<String> {
+        capital_words(t)
+            .iter()
+            .filter(|w| numbers_in(w).is_empty())
+            .map(|w| stem(w))
+            .collect()
+    };
     let ev_caps: HashSet<String> = evidence.iter().flat_map(|e| caps(e)).collect();
     let uniq: Vec<String> = caps(claim)
         .into_iter()
