@@ -199,6 +199,26 @@ fn corrupt_gguf_is_a_clear_error() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("not a readable GGUF"));
+    // A hostile header (a tensor count of 2^64 - 1) is refused before any
+    // large allocation, in one line even with backtraces on.
+    let mut hostile = b"GGUF\x03\x00\x00\x00".to_vec();
+    hostile.extend([0xff; 16]);
+    std::fs::write(f.path("hostile.gguf"), hostile).unwrap();
+    let out = f
+        .cmd()
+        .env("RUST_BACKTRACE", "1")
+        .args([
+            "summarize",
+            &f.path("a.txt"),
+            "--model",
+            &f.path("hostile.gguf"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("hostile.gguf: not a readable GGUF"), "{err}");
 }
 
 #[test]

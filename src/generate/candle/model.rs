@@ -43,7 +43,10 @@ impl Model {
         let content = gguf_file::Content::read(&mut reader).map_err(|e| {
             Error::model(
                 &name,
-                format!("not a readable GGUF file ({e}); check the path or re-download it"),
+                format!(
+                    "not a readable GGUF file ({}); check the path or re-download it",
+                    without_backtrace(&e)
+                ),
             )
         })?;
         let metadata = content.metadata.clone();
@@ -124,6 +127,15 @@ impl Model {
         }
         self.clear();
         Ok((self.forward(ids, 0, device)?, 0))
+    }
+}
+
+/// The message of a candle error without the backtrace candle attaches
+/// when `RUST_BACKTRACE` is set: an error stays one line.
+fn without_backtrace(e: &candle_core::Error) -> String {
+    match e {
+        candle_core::Error::WithBacktrace { inner, .. } => without_backtrace(inner),
+        e => e.to_string(),
     }
 }
 
