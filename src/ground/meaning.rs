@@ -628,8 +628,8 @@ fn capital_words(text: &str) -> Vec<String> {
 fn name_swapped(claim: &str, evidence: &[String]) -> Option<Finding> {
     let cw = words(claim);
     let names: HashSet<String> = capital_words(claim).into_iter().collect();
-    for sentence in evidence {
-        let es = words(sentence);
+    let ev_words: Vec<Vec<String>> = evidence.iter().map(|e| words(e)).collect();
+    for (sentence, es) in evidence.iter().zip(&ev_words) {
         let present: HashSet<&String> = es.iter().collect();
         let ev_capitals: HashSet<String> = capital_words(sentence).into_iter().collect();
         let is_new = |w: &String| names.contains(w) && !present.contains(w);
@@ -647,11 +647,9 @@ fn name_swapped(claim: &str, evidence: &[String]) -> Option<Finding> {
             // The name with its neighbours, as some evidence sentence has it:
             // no swap.
             let with_context = &cw[a.saturating_sub(1)..(b + 1).min(cw.len())];
-            let said_so = evidence.iter().any(|e| {
-                words(e)
-                    .windows(with_context.len())
-                    .any(|w| w == with_context)
-            });
+            let said_so = ev_words
+                .iter()
+                .any(|e| e.windows(with_context.len()).any(|w| w == with_context));
             if said_so {
                 a = b;
                 continue;
