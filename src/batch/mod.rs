@@ -1,8 +1,8 @@
 //! Batches: many articles, one model load, crash-safe resumable output,
 //! per-item failures, deterministic sharding across machines, and merging.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
@@ -107,6 +107,9 @@ pub struct BatchOptions {
     pub deadline: Option<std::time::SystemTime>,
     /// Text that identifies the summarizing options, part of each item's key.
     pub options_id: String,
+    /// Articles in flight at once (their decode steps batched where the
+    /// generator can); 0 or 1 is one at a time.
+    pub parallel: usize,
 }
 
 /// The batch report (`report.json`).
@@ -203,63 +206,48 @@ pub fn run(
     report.total += todo.len();
     progress.start(todo.len());
     let model_sha = g.info().sha256.clone();
-    for (i, item) in todo.iter().enumerate() {
-        let key = item_key(item, &model_sha, &report.prompt_version, &opts.options_id);
-        if store.is_done(&item.id, &key) {
-            report.skipped_existing += 1;
-            progress.skipped(&item.id);
-            continue;
-        }
-        if stop_requested() {
-            report.interrupted = true;
-        } else if opts
-            .deadline
-            .is_some_and(|d| std::time::SystemTime::now() >= d)
-        {
-            report.deadline_reached = true;
-        }
-        if report.interrupted || report.deadline_reached {
-            report.pending.extend(
-                todo[i..]
-                    .iter()
-                    .filter(|it| {
-                        !store.is_done(
-                            &it.id,
-                            &item_key(it, &model_sha, &report.prompt_version, &opts.options_id),
-                        )
-                    })
-                    .map(|it| it.id.clone()),
-            );
-            break;
-        }
-        let started = Instant::now();
-        match summarize_item(g, summarizer, item, &key, opts) {
-            Ok(d) => {
-                store.put_digest(&item.id, &d)?;
-                progress.done(
-                    &item.id,
-                    started.elapsed().as_secs_f64(),
-                    d.timings.generated_tokens_per_sec,
-                );
-            }
-            Err(Error::Interrupted) => {
-                report.interrupted = true;
-                report
-                    .pending
-                    .extend(todo[i..].iter().map(|it| it.id.clone()));
-                break;
-            }
-            Err(e) => {
-                let reason = one_line(&e.to_string());
-                store.put_failure(&Failure {
-                    id: item.id.clone(),
-                    path: item.origin.clone(),
-                    reason: reason.clone(),
-                })?;
-                progress.failed(&item.id, &reason);
-            }
-        }
+    let run = Run {
+        summarizer,
+        todo: &todo,
+        store,
+        opts,
+        model_sha: &model_sha,
+        prompts: &report.prompt_version,
+        next: AtomicUsize::new(0),
+        state: Mutex::new(RunState::default()),
+        progress: Mutex::new(progress),
+    };
+    let lanes = opts.parallel.clamp(1, todo.len().max(1));
+    if lanes == 1 {
+        run.lane(g);
+    } else {
+        g.lanes(lanes, &mut |lanes| {
+            std::thread::scope(|s| {
+                for mut lane in lanes {
+                    let run = &run;
+                    s.spawn(move || run.lane(&mut *lane));
+                }
+            });
+        })?;
     }
+    let Run {
+        state, progress, ..
+    } = run;
+    let mut state = state.into_inner().unwrap_or_else(PoisonError::into_inner);
+    let progress = progress
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner);
+    if let Some(e) = state.error.take() {
+        progress.finish();
+        return Err(e);
+    }
+    state.pending.sort_unstable();
+    report.skipped_existing = state.skipped;
+    report.interrupted = state.interrupted;
+    report.deadline_reached = state.deadline_reached;
+    report
+        .pending
+        .extend(state.pending.into_iter().map(|i| todo[i].id.clone()));
     progress.finish();
     let ids: std::collections::HashSet<&str> = todo.iter().map(|i| i.id.as_str()).collect();
     report.succeeded = store
@@ -286,6 +274,107 @@ pub fn run(
         Outcome::SomeFailed
     };
     Ok((report, outcome))
+}
+
+/// A batch run's items and what its lanes share.
+struct Run<'a, 's> {
+    summarizer: &'a Summarizer<'s>,
+    todo: &'a [Item],
+    store: &'a Store,
+    opts: &'a BatchOptions,
+    model_sha: &'a str,
+    prompts: &'a str,
+    /// The next item to take.
+    next: AtomicUsize,
+    state: Mutex<RunState>,
+    progress: Mutex<&'a mut Progress>,
+}
+
+/// What the lanes of a run found, gathered for the report.
+#[derive(Default)]
+struct RunState {
+    skipped: usize,
+    /// Items not attempted or stopped, by their index in the run.
+    pending: Vec<usize>,
+    interrupted: bool,
+    deadline_reached: bool,
+    /// A failure of the output folder itself: every lane stops.
+    error: Option<Error>,
+}
+
+impl<'a> Run<'a, '_> {
+    fn state(&self) -> std::sync::MutexGuard<'_, RunState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn progress(&self) -> std::sync::MutexGuard<'_, &'a mut Progress> {
+        self.progress.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Takes items one by one until none is left: one lane's work. After a
+    /// stop request, past the deadline or after an output error, the items
+    /// left are only marked pending.
+    fn lane(&self, g: &mut dyn Generator) {
+        loop {
+            let i = self.next.fetch_add(1, Ordering::Relaxed);
+            let Some(item) = self.todo.get(i) else {
+                return;
+            };
+            let key = item_key(item, self.model_sha, self.prompts, &self.opts.options_id);
+            if self.store.is_done(&item.id, &key) {
+                self.state().skipped += 1;
+                self.progress().skipped(&item.id);
+                continue;
+            }
+            {
+                let mut st = self.state();
+                if stop_requested() {
+                    st.interrupted = true;
+                } else if self
+                    .opts
+                    .deadline
+                    .is_some_and(|d| std::time::SystemTime::now() >= d)
+                {
+                    st.deadline_reached = true;
+                }
+                if st.interrupted || st.deadline_reached || st.error.is_some() {
+                    st.pending.push(i);
+                    continue;
+                }
+            }
+            let started = Instant::now();
+            let outcome = match summarize_item(g, self.summarizer, item, &key, self.opts) {
+                Ok(d) => self.store.put_digest(&item.id, &d).map(|()| {
+                    self.progress().done(
+                        &item.id,
+                        started.elapsed().as_secs_f64(),
+                        d.timings.generated_tokens,
+                    );
+                }),
+                Err(Error::Interrupted) => {
+                    let mut st = self.state();
+                    st.interrupted = true;
+                    st.pending.push(i);
+                    Ok(())
+                }
+                Err(e) => {
+                    let reason = one_line(&e.to_string());
+                    self.store
+                        .put_failure(&Failure {
+                            id: item.id.clone(),
+                            path: item.origin.clone(),
+                            reason: reason.clone(),
+                        })
+                        .map(|()| self.progress().failed(&item.id, &reason))
+                }
+            };
+            if let Err(e) = outcome {
+                let mut st = self.state();
+                st.pending.push(i);
+                st.error.get_or_insert(e);
+            }
+        }
+    }
 }
 
 /// Rebuilds `digests.jsonl` and writes `report.json`.

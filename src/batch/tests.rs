@@ -197,3 +197,187 @@ fn shard_parsing() {
     let s = Shard { index: 0, count: 1 };
     assert!(s.owns("anything"));
 }
+
+/// A generator whose lanes really run at once: each reply takes a moment,
+/// and the most requests in flight together is recorded. A prompt that
+/// names story 2 gets a reply that is not a digest.
+struct Concurrent {
+    info: crate::generate::ModelInfo,
+    in_flight: AtomicUsize,
+    most: AtomicUsize,
+    calls: AtomicUsize,
+}
+
+impl Concurrent {
+    fn new() -> Self {
+        Self {
+            info: ScriptedGenerator::new(Vec::<String>::new()).info().clone(),
+            in_flight: AtomicUsize::new(0),
+            most: AtomicUsize::new(0),
+            calls: AtomicUsize::new(0),
+        }
+    }
+
+    fn reply(&self, request: &crate::generate::Request<'_>) -> crate::generate::Generation {
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most.fetch_max(now, Ordering::SeqCst);
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        let bad = request
+            .messages
+            .iter()
+            .any(|m| m.content.contains("Story number 2 "));
+        crate::generate::Generation {
+            text: if bad { "{\"headline\": 1}" } else { DIGEST }.into(),
+            prompt_tokens: 10,
+            reused_prompt_tokens: 0,
+            generated_tokens: 20,
+            prompt_secs: 0.0,
+            generate_secs: 0.03,
+            stop: crate::generate::StopReason::EndOfTurn,
+            notes: Vec::new(),
+            limits: 0,
+        }
+    }
+}
+
+struct ConcurrentLane<'a>(&'a Concurrent);
+
+impl crate::chunk::TokenCounter for ConcurrentLane<'_> {
+    fn count(&self, text: &str) -> usize {
+        text.split_whitespace().count()
+    }
+}
+
+impl Generator for ConcurrentLane<'_> {
+    fn info(&self) -> &crate::generate::ModelInfo {
+        &self.0.info
+    }
+    fn prompt_tokens(&self, messages: &[crate::generate::Message]) -> Result<usize> {
+        Ok(messages
+            .iter()
+            .map(|m| crate::chunk::TokenCounter::count(self, &m.content) + 4)
+            .sum())
+    }
+    fn generate(
+        &mut self,
+        request: &crate::generate::Request<'_>,
+    ) -> Result<crate::generate::Generation> {
+        Ok(self.0.reply(request))
+    }
+}
+
+impl crate::chunk::TokenCounter for Concurrent {
+    fn count(&self, text: &str) -> usize {
+        text.split_whitespace().count()
+    }
+}
+
+impl Generator for Concurrent {
+    fn info(&self) -> &crate::generate::ModelInfo {
+        &self.info
+    }
+    fn prompt_tokens(&self, messages: &[crate::generate::Message]) -> Result<usize> {
+        ConcurrentLane(self).prompt_tokens(messages)
+    }
+    fn generate(
+        &mut self,
+        request: &crate::generate::Request<'_>,
+    ) -> Result<crate::generate::Generation> {
+        Ok(self.reply(request))
+    }
+    fn lanes(
+        &mut self,
+        n: usize,
+        work: &mut dyn FnMut(Vec<crate::generate::Lane<'_>>),
+    ) -> Result<()> {
+        let me: &Concurrent = self;
+        work(
+            (0..n)
+                .map(|_| Box::new(ConcurrentLane(me)) as crate::generate::Lane<'_>)
+                .collect(),
+        );
+        Ok(())
+    }
+}
+
+fn run_concurrent(
+    inputs: &[String],
+    out: &std::path::Path,
+    parallel: usize,
+) -> (Report, Concurrent) {
+    let prompts = Prompts::embedded();
+    let summarizer = Summarizer::new(&prompts, SummarizeOptions::default());
+    let mut g = Concurrent::new();
+    let (items, bad) = collect(inputs, inputs::DEFAULT_GLOB);
+    let opts = BatchOptions {
+        parallel,
+        ..Default::default()
+    };
+    let (report, _) = run(
+        &mut g,
+        &summarizer,
+        items,
+        bad,
+        &Store::new(out),
+        &opts,
+        &mut Progress::new(true),
+    )
+    .unwrap();
+    (report, g)
+}
+
+#[test]
+fn parallel_lanes_give_the_same_results_as_one_at_a_time() {
+    let d = tempfile::tempdir().unwrap();
+    let inputs = wire(d.path(), 9);
+    let (one, g1) = run_concurrent(&inputs, &d.path().join("one"), 1);
+    let (four, g4) = run_concurrent(&inputs, &d.path().join("four"), 4);
+    assert_eq!(g1.most.load(Ordering::SeqCst), 1);
+    let most = g4.most.load(Ordering::SeqCst);
+    assert!(most > 1 && most <= 4, "{most} requests in flight at once");
+    assert_eq!(
+        g1.calls.load(Ordering::SeqCst),
+        g4.calls.load(Ordering::SeqCst)
+    );
+    // The same items succeed and fail, for the same reasons: the bad reply
+    // of story 2 and the empty file fail, and nothing else stops.
+    for r in [&one, &four] {
+        assert_eq!((r.total, r.succeeded, r.failed.len()), (10, 8, 2));
+        assert!(r.pending.is_empty() && !r.interrupted);
+    }
+    let reasons = |r: &Report| -> Vec<(String, String)> {
+        let mut v: Vec<_> = r
+            .failed
+            .iter()
+            .map(|f| (f.id.clone(), f.reason.clone()))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(reasons(&one), reasons(&four));
+    let digests = |dir: &str| -> Vec<(String, String)> {
+        let mut v: Vec<_> = Store::new(d.path().join(dir))
+            .digests()
+            .into_iter()
+            .map(|x| (x.batch.unwrap().id, x.headline))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(digests("one"), digests("four"));
+    // A rerun with lanes keeps every digest and redoes only the failure.
+    let (again, g) = run_concurrent(&inputs, &d.path().join("four"), 4);
+    assert_eq!(again.skipped_existing, 8);
+    assert_eq!(g.calls.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn more_lanes_than_items_are_not_opened() {
+    let d = tempfile::tempdir().unwrap();
+    let inputs = wire(d.path(), 1);
+    let (r, g) = run_concurrent(&inputs, &d.path().join("o"), 8);
+    assert_eq!(r.succeeded, 1);
+    assert_eq!(g.most.load(Ordering::SeqCst), 1);
+}

@@ -34,10 +34,18 @@ pub struct BatchArgs {
     /// No progress output.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Articles in flight at once: their decode steps run as one batched
+    /// pass, so the weights are read once for all of them (digests are the
+    /// same as one at a time). 1 is one at a time.
+    #[arg(long, default_value_t = DEFAULT_PARALLEL, value_parser = clap::value_parser!(u16).range(1..=8))]
+    pub parallel: u16,
     /// Model and decoding options.
     #[command(flatten)]
     pub engine: EngineArgs,
 }
+
+/// Articles in flight at once unless `--parallel` says otherwise.
+pub const DEFAULT_PARALLEL: u16 = 4;
 
 /// Arguments of `khulasa merge`.
 #[derive(Debug, Args)]
@@ -93,6 +101,7 @@ pub fn run(a: BatchArgs) -> anyhow::Result<ExitCode> {
         retry_failed: a.retry_failed,
         deadline,
         options_id,
+        parallel: usize::from(a.parallel),
     };
     let store = Store::new(&a.out);
     let mut progress = Progress::new(a.quiet);

@@ -40,6 +40,10 @@ pub struct BenchArgs {
     /// Skip the full-digest timing (engine figures only).
     #[arg(long)]
     pub no_digest: bool,
+    /// Also time decode steps of this many sequences at once against the
+    /// same steps one sequence at a time (comma-separated, e.g. 2,4,8).
+    #[arg(long, value_delimiter = ',')]
+    pub parallel: Vec<usize>,
     /// Use only local files.
     #[arg(long)]
     pub offline: bool,
@@ -142,6 +146,24 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
         tg.push(a.gen_tokens as f64 / t);
         resident = resident.max(Resident::now().unwrap_or_default());
     }
+    let parallel = if a.parallel.is_empty() {
+        serde_json::Value::Null
+    } else {
+        let mut rows = Vec::new();
+        for &n in &a.parallel {
+            let (alone, together) = g.bench_parallel(&ids, a.gen_tokens, n.max(1))?;
+            resident = resident.max(Resident::now().unwrap_or_default());
+            let tokens = (n.max(1) * a.gen_tokens) as f64;
+            rows.push(serde_json::json!({
+                "sequences": n,
+                "one_at_a_time_tokens_per_sec": tokens / alone,
+                "batched_tokens_per_sec": tokens / together,
+                "speedup": alone / together,
+                "peak_rss_bytes": peak_rss().unwrap_or(0),
+            }));
+        }
+        serde_json::Value::Array(rows)
+    };
     let (digest, words, check) = if a.no_digest {
         (None, None, None)
     } else {
@@ -181,6 +203,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
         "digest_check_secs": check_secs, "digest_check_share": check_share,
         "digest_rewrite_secs": check.as_ref().map(|t| t.rewrite_secs),
         "digest_judged_claims": check.as_ref().map(|t| t.judged_claims),
+        "parallel": parallel,
     });
     super::print(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
     Ok(ExitCode::SUCCESS)

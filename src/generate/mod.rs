@@ -149,8 +149,11 @@ pub struct ModelInfo {
     pub context_length: usize,
 }
 
+/// A generator for one thread of a parallel batch (see [`Generator::lanes`]).
+pub type Lane<'a> = Box<dyn Generator + 'a>;
+
 /// Something that turns a chat into text.
-pub trait Generator: TokenCounter {
+pub trait Generator: TokenCounter + Send {
     /// The model behind it.
     fn info(&self) -> &ModelInfo;
     /// Tokens the chat occupies once rendered with the chat template.
@@ -163,5 +166,86 @@ pub trait Generator: TokenCounter {
     fn yes_no(&mut self, messages: &[Message]) -> Result<Option<f32>> {
         let _ = messages;
         Ok(None)
+    }
+    /// Calls `work` with `n` lanes: generators to use from `n` threads at
+    /// once, one each. A generator that can decode several sequences in one
+    /// step (the candle engine on Qwen2) batches the lanes' decode steps;
+    /// this default runs their requests one at a time, in turn, on `self`.
+    fn lanes(&mut self, n: usize, work: &mut dyn FnMut(Vec<Lane<'_>>)) -> Result<()> {
+        one_at_a_time(self, n, work)
+    }
+}
+
+/// [`Generator::lanes`] for a generator that runs one request at a time:
+/// each lane locks it for a request.
+pub fn one_at_a_time<G: Generator + ?Sized>(
+    g: &mut G,
+    n: usize,
+    work: &mut dyn FnMut(Vec<Lane<'_>>),
+) -> Result<()> {
+    let info = g.info().clone();
+    let shared = std::sync::Mutex::new(g);
+    let lanes = (0..n.max(1))
+        .map(|_| {
+            Box::new(Locked {
+                g: &shared,
+                info: info.clone(),
+            }) as Lane<'_>
+        })
+        .collect();
+    work(lanes);
+    Ok(())
+}
+
+/// A lane of [`one_at_a_time`].
+struct Locked<'a, G: ?Sized> {
+    g: &'a std::sync::Mutex<&'a mut G>,
+    info: ModelInfo,
+}
+
+impl<G: Generator + ?Sized> Locked<'_, G> {
+    fn with<T>(&self, f: impl FnOnce(&mut G) -> T) -> T {
+        // A lane that panicked holding the lock left the generator as it
+        // was between two requests; the others go on with it.
+        let mut g = self
+            .g
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut **g)
+    }
+}
+
+impl<G: Generator + ?Sized> TokenCounter for Locked<'_, G> {
+    fn count(&self, text: &str) -> usize {
+        self.with(|g| g.count(text))
+    }
+}
+
+impl<G: Generator + ?Sized> Generator for Locked<'_, G> {
+    fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+    fn prompt_tokens(&self, messages: &[Message]) -> Result<usize> {
+        self.with(|g| g.prompt_tokens(messages))
+    }
+    fn generate(&mut self, request: &Request<'_>) -> Result<Generation> {
+        self.with(|g| g.generate(request))
+    }
+    fn yes_no(&mut self, messages: &[Message]) -> Result<Option<f32>> {
+        self.with(|g| g.yes_no(messages))
+    }
+    fn lanes(&mut self, n: usize, work: &mut dyn FnMut(Vec<Lane<'_>>)) -> Result<()> {
+        let g = self.g;
+        work(
+            (0..n.max(1))
+                .map(|_| {
+                    Box::new(Locked {
+                        g,
+                        info: self.info.clone(),
+                    }) as Lane<'_>
+                })
+                .collect(),
+        );
+        Ok(())
     }
 }

@@ -194,3 +194,71 @@ fn bench_reports_rates_memory_and_a_digest_time() {
     assert!(v["peak_rss_bytes"].as_u64().unwrap() > 0);
     assert_eq!(v["prompt_tokens"], 64);
 }
+
+#[test]
+fn lanes_decode_together_and_give_the_replies_of_one_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut g = load_tiny("qwen2", dir.path());
+    let numbers = NumberSet::from_source("the heater ran in 2024 as the sea rose");
+    let requests: Vec<Request<'_>> = (0..6)
+        .map(|i| Request {
+            messages: vec![
+                Message::system("Summarize."),
+                Message::user(format!("story {i}: the heater ran in 2024 as the sea rose")),
+            ],
+            max_new_tokens: 10 + 7 * i,
+            sampling: Sampling::default(),
+            digest: (i % 2 == 1).then(|| (DigestShape::default(), Some(&numbers))),
+        })
+        .collect();
+    let alone: Vec<_> = requests
+        .iter()
+        .map(|r| {
+            let out = g.generate(r).unwrap();
+            (out.text, out.generated_tokens, out.stop)
+        })
+        .collect();
+    let judged_alone = g.yes_no(&chat()).unwrap();
+    let mut together = vec![None; requests.len()];
+    let mut judged = Vec::new();
+    g.lanes(3, &mut |lanes| {
+        assert_eq!(lanes.len(), 3);
+        let (together, judged) = (&mut together, &mut judged);
+        std::thread::scope(|s| {
+            let mut handles = Vec::new();
+            for (l, mut lane) in lanes.into_iter().enumerate() {
+                let requests = &requests;
+                handles.push(s.spawn(move || {
+                    // Lane l takes requests l, l + 3: sequences of different
+                    // lengths join and leave the batch at different steps.
+                    let mut out = Vec::new();
+                    for i in (l..requests.len()).step_by(3) {
+                        let r = lane.generate(&requests[i]).unwrap();
+                        out.push((i, (r.text, r.generated_tokens, r.stop)));
+                    }
+                    (out, lane.yes_no(&chat()).unwrap())
+                }));
+            }
+            for h in handles {
+                let (out, j) = h.join().unwrap();
+                for (i, r) in out {
+                    together[i] = Some(r);
+                }
+                judged.push(j);
+            }
+        });
+    })
+    .unwrap();
+    for (i, (a, b)) in alone.iter().zip(&together).enumerate() {
+        assert_eq!(Some(a), b.as_ref(), "request {i}");
+    }
+    // (The tiny vocabulary has no "Yes" or "No": the odds are NaN, compared by bits.)
+    let bits = |j: &Option<f32>| j.map(f32::to_bits);
+    assert!(
+        judged.iter().all(|j| bits(j) == bits(&judged_alone)),
+        "{judged:?} vs {judged_alone:?}"
+    );
+    // The model is whole again after the lanes.
+    let again = g.generate(&requests[0]).unwrap();
+    assert_eq!(again.text, alone[0].0);
+}

@@ -37,15 +37,41 @@ pub(crate) struct Vocab<'a> {
 
 const TOP_CANDIDATES: usize = 64;
 
+/// The model passes the loop needs: its prompt, then one token at a time.
+/// A model of this process runs them itself ([`Local`]); a lane of a
+/// parallel batch has them run, batched with other sequences' steps, by the
+/// thread that owns the model (see [`super::lanes`]).
+pub(crate) trait Passes {
+    /// Runs the prompt; its last logits and how many leading tokens were
+    /// reused from the cache.
+    fn prefill(&mut self, prompt: &[u32]) -> Result<(Vec<f32>, usize)>;
+    /// Runs `token` at `pos`; its logits.
+    fn step(&mut self, token: u32, pos: usize) -> Result<Vec<f32>>;
+}
+
+/// A model's passes run in place.
+pub(crate) struct Local<'a> {
+    pub model: &'a mut Model,
+    pub device: &'a Device,
+}
+
+impl Passes for Local<'_> {
+    fn prefill(&mut self, prompt: &[u32]) -> Result<(Vec<f32>, usize)> {
+        self.model.prefill(prompt, self.device)
+    }
+    fn step(&mut self, token: u32, pos: usize) -> Result<Vec<f32>> {
+        self.model.forward(&[token], pos, self.device)
+    }
+}
+
 pub(crate) fn run(
-    model: &mut Model,
-    device: &Device,
+    passes: &mut dyn Passes,
     prompt: &[u32],
     req: &Request<'_>,
     vocab: &Vocab<'_>,
 ) -> Result<Decoded> {
     let t0 = Instant::now();
-    let (mut logits, reused) = model.prefill(prompt, device)?;
+    let (mut logits, reused) = passes.prefill(prompt)?;
     let prompt_secs = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
 
@@ -145,7 +171,7 @@ pub(crate) fn run(
         } else if b.contains(&b'\n') {
             scope_start = ids.len();
         }
-        logits = model.forward(&[next], pos, device)?;
+        logits = passes.step(next, pos)?;
         pos += 1;
     }
     let mut notes = Vec::new();

@@ -10,11 +10,12 @@ use tokenizers::Tokenizer;
 
 use crate::chunk::TokenCounter;
 use crate::error::{Error, Result};
-use crate::generate::{Generation, Generator, Message, ModelInfo, Request};
+use crate::generate::{one_at_a_time, Generation, Generator, Lane, Message, ModelInfo, Request};
 use crate::prompt::chat::ChatTemplate;
 
 mod decode;
 mod kernels;
+mod lanes;
 
 pub use kernels::path::{
     available_paths, current as kernel_path, force as force_kernel_path, KernelPath,
@@ -51,14 +52,20 @@ pub fn threads() -> usize {
 pub struct CandleGenerator {
     model: Model,
     device: Device,
+    shared: Shared,
+    /// Seconds spent loading.
+    pub load_secs: f64,
+}
+
+/// What a generator needs besides the model, read by every lane of a
+/// parallel batch at once (see [`CandleGenerator::lanes`]).
+pub(crate) struct Shared {
     tokenizer: Tokenizer,
     token_bytes: Vec<Vec<u8>>,
     full_stops: Vec<u32>,
     eos: Vec<u32>,
     chat: ChatTemplate,
     info: ModelInfo,
-    /// Seconds spent loading.
-    pub load_secs: f64,
 }
 
 const END_TOKENS: &[&str] = &[
@@ -116,34 +123,31 @@ impl CandleGenerator {
         Ok(Self {
             model: loaded.model,
             device,
-            tokenizer,
-            full_stops: decode::full_stop_tokens(&token_bytes),
-            token_bytes,
-            eos,
-            chat,
-            info,
+            shared: Shared {
+                tokenizer,
+                full_stops: decode::full_stop_tokens(&token_bytes),
+                token_bytes,
+                eos,
+                chat,
+                info,
+            },
             load_secs: t0.elapsed().as_secs_f64(),
         })
     }
 
     /// The tokenizer in use.
     pub fn tokenizer(&self) -> &Tokenizer {
-        &self.tokenizer
+        &self.shared.tokenizer
     }
 
     /// The chat template in use.
     pub fn chat_template(&self) -> &ChatTemplate {
-        &self.chat
+        &self.shared.chat
     }
 
     /// Token ids of `text` (special tokens in the text are recognized).
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
-        Ok(self
-            .tokenizer
-            .encode(text, false)
-            .map_err(Error::Tokenizer)?
-            .get_ids()
-            .to_vec())
+        self.shared.encode(text)
     }
 
     /// Logits after `ids` in one forward pass from an empty cache.
@@ -163,6 +167,55 @@ impl CandleGenerator {
             logits = self.model.forward(&[argmax(&logits)], pos, &self.device)?;
         }
         Ok((prompt_secs, t1.elapsed().as_secs_f64()))
+    }
+
+    /// Times `generate` greedy decode steps of `n` sequences after
+    /// `prompt` (each starting from its own token, so they differ), first
+    /// one sequence at a time and then all in one batched step each:
+    /// `(one_at_a_time_secs, batched_secs)`, both for `n * generate` tokens.
+    /// An error for models without batched decoding.
+    pub fn bench_parallel(
+        &mut self,
+        prompt: &[u32],
+        generate: usize,
+        n: usize,
+    ) -> Result<(f64, f64)> {
+        let device = self.device.clone();
+        let Some(m) = self.model.batched() else {
+            return Err(Error::Generation(format!(
+                "batched decoding needs a qwen2 model, not {}",
+                self.shared.info.architecture
+            )));
+        };
+        let vocab = self.shared.token_bytes.len().max(1) as u32;
+        let mut starts = Vec::with_capacity(n);
+        for slot in 0..n {
+            m.select(slot);
+            let (logits, _) = m.prefill(prompt, &device)?;
+            starts.push((argmax(&logits) + slot as u32) % vocab);
+        }
+        // One at a time, each sequence its `generate` steps.
+        let t0 = Instant::now();
+        for (slot, &first) in starts.iter().enumerate() {
+            m.select(slot);
+            let mut next = first;
+            for pos in prompt.len()..prompt.len() + generate {
+                next = argmax(&m.forward(&[next], pos, &device)?);
+            }
+        }
+        let alone = t0.elapsed().as_secs_f64();
+        // Together: one step for all, from the same prompts again.
+        let t1 = Instant::now();
+        let mut next = starts.clone();
+        for pos in prompt.len()..prompt.len() + generate {
+            let steps: Vec<(usize, u32, usize)> =
+                next.iter().enumerate().map(|(s, &t)| (s, t, pos)).collect();
+            let logits = m.forward_steps(&steps, &device)?;
+            next = logits.iter().map(|l| argmax(l)).collect();
+        }
+        let together = t1.elapsed().as_secs_f64();
+        m.release_slots();
+        Ok((alone, together))
     }
 
     /// `n` greedy tokens after `prompt` (end-of-turn tokens included), from
@@ -238,23 +291,71 @@ fn pick_chat_template(
 
 impl TokenCounter for CandleGenerator {
     fn count(&self, text: &str) -> usize {
-        self.tokenizer
-            .encode(text, false)
-            .map(|e| e.len())
-            .unwrap_or_else(|_| text.len())
+        self.shared.count(text)
     }
 }
 
 impl Generator for CandleGenerator {
     fn info(&self) -> &ModelInfo {
-        &self.info
+        &self.shared.info
+    }
+
+    fn prompt_tokens(&self, messages: &[Message]) -> Result<usize> {
+        self.shared.prompt_tokens(messages)
+    }
+
+    fn generate(&mut self, request: &Request<'_>) -> Result<Generation> {
+        let mut passes = decode::Local {
+            model: &mut self.model,
+            device: &self.device,
+        };
+        self.shared.generate(&mut passes, request)
+    }
+
+    fn yes_no(&mut self, messages: &[Message]) -> Result<Option<f32>> {
+        let prompt = self.shared.chat_prompt(messages)?;
+        let (logits, _) = self.model.prefill(&prompt, &self.device)?;
+        Ok(Some(self.shared.yes_no_odds(&logits)))
+    }
+
+    fn lanes(&mut self, n: usize, work: &mut dyn FnMut(Vec<Lane<'_>>)) -> Result<()> {
+        match self.model.batched() {
+            Some(model) if n > 1 => {
+                lanes::serve(model, &self.device, &self.shared, n, work);
+                Ok(())
+            }
+            _ => one_at_a_time(self, n, work),
+        }
+    }
+}
+
+impl Shared {
+    fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        Ok(self
+            .tokenizer
+            .encode(text, false)
+            .map_err(Error::Tokenizer)?
+            .get_ids()
+            .to_vec())
+    }
+
+    fn count(&self, text: &str) -> usize {
+        self.tokenizer
+            .encode(text, false)
+            .map(|e| e.len())
+            .unwrap_or_else(|_| text.len())
     }
 
     fn prompt_tokens(&self, messages: &[Message]) -> Result<usize> {
         Ok(self.encode(&self.chat.render(messages)?)?.len())
     }
 
-    fn generate(&mut self, request: &Request<'_>) -> Result<Generation> {
+    /// Runs the decode loop for `request` on `passes`.
+    fn generate(
+        &self,
+        passes: &mut dyn decode::Passes,
+        request: &Request<'_>,
+    ) -> Result<Generation> {
         let prompt = self.chat_prompt(&request.messages)?;
         let vocab = decode::Vocab {
             token_bytes: &self.token_bytes,
@@ -262,7 +363,7 @@ impl Generator for CandleGenerator {
             eos: &self.eos,
             context_length: self.info.context_length,
         };
-        let out = decode::run(&mut self.model, &self.device, &prompt, request, &vocab)?;
+        let out = decode::run(passes, &prompt, request, &vocab)?;
         let text = match &out.bytes {
             Some(b) => String::from_utf8_lossy(b).into_owned(),
             None => self
@@ -283,9 +384,8 @@ impl Generator for CandleGenerator {
         })
     }
 
-    fn yes_no(&mut self, messages: &[Message]) -> Result<Option<f32>> {
-        let prompt = self.chat_prompt(messages)?;
-        let (logits, _) = self.model.prefill(&prompt, &self.device)?;
+    /// The log-odds of "Yes" over "No" in a prompt's last logits.
+    fn yes_no_odds(&self, logits: &[f32]) -> f32 {
         let odds = |words: &[&str]| -> f32 {
             let mut ids: Vec<u32> = words
                 .iter()
@@ -295,7 +395,21 @@ impl Generator for CandleGenerator {
             ids.dedup();
             log_sum_exp(ids.iter().filter_map(|&i| logits.get(i as usize).copied()))
         };
-        Ok(Some(odds(YES) - odds(NO)))
+        odds(YES) - odds(NO)
+    }
+
+    /// The token ids of `messages` rendered with the chat template, refused
+    /// when they leave no room in the model's context.
+    fn chat_prompt(&self, messages: &[Message]) -> Result<Vec<u32>> {
+        let prompt = self.encode(&self.chat.render(messages)?)?;
+        if prompt.len() >= self.info.context_length {
+            return Err(Error::Generation(format!(
+                "prompt of {} tokens does not fit the model's context of {}; lower --context-tokens",
+                prompt.len(),
+                self.info.context_length
+            )));
+        }
+        Ok(prompt)
     }
 }
 
@@ -311,20 +425,4 @@ fn log_sum_exp(xs: impl Iterator<Item = f32>) -> f32 {
         return m;
     }
     m + xs.iter().map(|x| (x - m).exp()).sum::<f32>().ln()
-}
-
-impl CandleGenerator {
-    /// The token ids of `messages` rendered with the chat template, refused
-    /// when they leave no room in the model's context.
-    fn chat_prompt(&self, messages: &[Message]) -> Result<Vec<u32>> {
-        let prompt = self.encode(&self.chat.render(messages)?)?;
-        if prompt.len() >= self.info.context_length {
-            return Err(Error::Generation(format!(
-                "prompt of {} tokens does not fit the model's context of {}; lower --context-tokens",
-                prompt.len(),
-                self.info.context_length
-            )));
-        }
-        Ok(prompt)
-    }
 }

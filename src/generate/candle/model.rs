@@ -108,6 +108,15 @@ impl Model {
             .to_vec1::<f32>()?)
     }
 
+    /// The Qwen2 model, whose decode steps can run several sequences at
+    /// once (see [`Qwen2::forward_steps`]); `None` for the others.
+    pub(crate) fn batched(&mut self) -> Option<&mut Qwen2> {
+        match self {
+            Model::Qwen2(m) => Some(m),
+            _ => None,
+        }
+    }
+
     /// Forgets the KV cache (a forward at position 0 also resets Gemma 3's).
     pub(crate) fn clear(&mut self) {
         match self {

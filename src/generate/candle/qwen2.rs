@@ -104,6 +104,46 @@ struct Kv {
     v: KvBuffer,
 }
 
+/// One sequence's KV cache: keys and values of every layer, and the tokens
+/// they hold, in position order.
+#[derive(Default)]
+struct Slot {
+    layers: Vec<Kv>,
+    tokens: Vec<u32>,
+}
+
+impl Slot {
+    fn new(layers: usize) -> Self {
+        Self {
+            layers: (0..layers).map(|_| Kv::default()).collect(),
+            tokens: Vec::new(),
+        }
+    }
+
+    /// Keeps the first `len` positions and forgets the rest (their buffers
+    /// are overwritten by the next tokens).
+    fn keep(&mut self, len: usize) {
+        for kv in &mut self.layers {
+            kv.k.len = kv.k.len.min(len);
+            kv.v.len = kv.v.len.min(len);
+        }
+        self.tokens.truncate(len);
+    }
+
+    /// Readies the slot for a token at `pos`: positions from `pos` on are
+    /// forgotten; a position past the cached tokens is an error.
+    fn at(&mut self, pos: usize) -> Result<()> {
+        if pos > self.tokens.len() {
+            return Err(Error::Generation(format!(
+                "position {pos} is past the {} cached tokens",
+                self.tokens.len()
+            )));
+        }
+        self.keep(pos);
+        Ok(())
+    }
+}
+
 /// Most prompt tokens run through the model at once.
 const PREFILL_SLICE: usize = 512;
 /// Most queries whose attention scores are computed at once.
@@ -127,9 +167,10 @@ pub(crate) struct Qwen2 {
     heads: usize,
     kv_heads: usize,
     head_dim: usize,
-    cache: Vec<Kv>,
-    /// The tokens whose keys and values are in `cache`, in position order.
-    cached: Vec<u32>,
+    /// KV caches, one per sequence in flight (see [`Qwen2::select`]).
+    slots: Vec<Slot>,
+    /// The slot that [`Qwen2::prefill`] and [`Qwen2::forward`] use.
+    slot: usize,
 }
 
 fn metadata_usize(ct: &gguf_file::Content, key: &str) -> Result<usize> {
@@ -276,7 +317,8 @@ impl Qwen2 {
         let (cos, sin) = rotary(head_dim, base, context.min(ROTARY_START), device)?;
         Ok(Self {
             embed,
-            cache: layers.iter().map(|_| Kv::default()).collect(),
+            slots: vec![Slot::new(layers.len())],
+            slot: 0,
             layers,
             norm,
             output,
@@ -287,7 +329,6 @@ impl Qwen2 {
             heads,
             kv_heads,
             head_dim,
-            cached: Vec::new(),
         })
     }
 
@@ -309,34 +350,46 @@ impl Qwen2 {
         Ok(())
     }
 
-    /// Forgets the KV cache.
+    /// Forgets the KV cache of the slot in use.
     pub(crate) fn clear(&mut self) {
-        self.keep_positions(0);
+        self.slots[self.slot].keep(0);
     }
 
-    /// Keeps the first `len` cached positions and forgets the rest (their
-    /// buffers are overwritten by the next tokens).
-    fn keep_positions(&mut self, len: usize) {
-        for kv in &mut self.cache {
-            kv.k.len = kv.k.len.min(len);
-            kv.v.len = kv.v.len.min(len);
+    /// Makes slot `slot` (from 0) the one that [`Qwen2::prefill`] and
+    /// [`Qwen2::forward`] use, adding empty slots up to it. Each slot keeps
+    /// its own cache, so sequences in flight at once never share one.
+    pub(crate) fn select(&mut self, slot: usize) {
+        while self.slots.len() <= slot {
+            self.slots.push(Slot::new(self.layers.len()));
         }
-        self.cached.truncate(len);
+        self.slot = slot;
+    }
+
+    /// The tokens cached in each slot.
+    #[cfg(test)]
+    pub(crate) fn cached(&self) -> impl Iterator<Item = &[u32]> {
+        self.slots.iter().map(|s| s.tokens.as_slice())
+    }
+
+    /// Drops every slot but the first (their memory is freed).
+    pub(crate) fn release_slots(&mut self) {
+        self.slots.truncate(1);
+        self.slot = 0;
     }
 
     /// Runs a prompt, reusing the cached positions it shares with the tokens
     /// already in the cache; returns the last position's logits and the
     /// number of prompt tokens that were reused rather than computed.
     pub(crate) fn prefill(&mut self, ids: &[u32], device: &Device) -> Result<(Vec<f32>, usize)> {
-        let shared = self
-            .cached
+        let shared = self.slots[self.slot]
+            .tokens
             .iter()
             .zip(ids)
             .take_while(|(a, b)| a == b)
             .count()
             // The last prompt token is always computed: its logits are needed.
             .min(ids.len().saturating_sub(1));
-        self.keep_positions(shared);
+        self.slots[self.slot].keep(shared);
         // Long prompts go in slices, which bounds the attention scores held
         // at once to PREFILL_SLICE rows. The slices are of equal size, so no
         // last slice of a few tokens takes the kernels for short passes (and
@@ -357,15 +410,8 @@ impl Qwen2 {
     /// Runs `ids` at positions `pos..` (forgetting any cached position from
     /// `pos` on) and returns the last position's logits.
     pub(crate) fn forward(&mut self, ids: &[u32], pos: usize, device: &Device) -> Result<Vec<f32>> {
-        if pos != self.cached.len() {
-            if pos > self.cached.len() {
-                return Err(Error::Generation(format!(
-                    "position {pos} is past the {} cached tokens",
-                    self.cached.len()
-                )));
-            }
-            self.keep_positions(pos);
-        }
+        self.slots[self.slot].at(pos)?;
+        self.rotary_for(pos + ids.len(), device)?;
         let seq = ids.len();
         let mut x = self.embed.embedding(ids, device)?.unsqueeze(0)?;
         let mask = if seq > 1 {
@@ -373,10 +419,10 @@ impl Qwen2 {
         } else {
             None
         };
-        self.rotary_for(pos + seq, device)?;
         let cos = self.cos.narrow(0, pos, seq)?;
         let sin = self.sin.narrow(0, pos, seq)?;
-        for (layer, cache) in self.layers.iter().zip(self.cache.iter_mut()) {
+        let slot = &mut self.slots[self.slot];
+        for (layer, cache) in self.layers.iter().zip(slot.layers.iter_mut()) {
             let h = layer.attn_norm.forward(&x)?;
             let a = attention(
                 layer,
@@ -390,7 +436,7 @@ impl Qwen2 {
             let h = layer.ffn_norm.forward(&x)?;
             x = (x + kernels::gated_mlp(&layer.gate, &layer.up, &layer.down, &h)?)?;
         }
-        self.cached.extend_from_slice(ids);
+        slot.tokens.extend_from_slice(ids);
         let last = self.norm.forward(&x.i((.., seq - 1, ..))?)?;
         Ok(self
             .output
@@ -399,6 +445,116 @@ impl Qwen2 {
             .to_dtype(DType::F32)?
             .to_vec1::<f32>()?)
     }
+
+    /// One decode step of several sequences: `steps` are (slot, token,
+    /// position), at most one per slot. The matrices are multiplied once for
+    /// all the tokens (each token's values exactly as on its own, see
+    /// [`kernels::ROW_TOKENS`]) and attention runs on each slot's own cache.
+    /// Returns each step's logits, in the order of `steps`.
+    pub(crate) fn forward_steps(
+        &mut self,
+        steps: &[(usize, u32, usize)],
+        device: &Device,
+    ) -> Result<Vec<Vec<f32>>> {
+        if steps.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut seen = vec![false; self.slots.len()];
+        for &(slot, _, pos) in steps {
+            match seen.get_mut(slot) {
+                Some(s) if !*s => *s = true,
+                Some(_) => {
+                    return Err(Error::Generation(format!(
+                        "slot {slot} has two tokens in one decode step"
+                    )))
+                }
+                None => return Err(Error::Generation(format!("no KV cache slot {slot}"))),
+            }
+            self.slots[slot].at(pos)?;
+        }
+        let last = steps.iter().map(|s| s.2).max().unwrap_or(0);
+        self.rotary_for(last + 1, device)?;
+        let n = steps.len();
+        let ids: Vec<u32> = steps.iter().map(|s| s.1).collect();
+        let positions: Vec<u32> = steps.iter().map(|s| s.2 as u32).collect();
+        let positions = Tensor::new(positions.as_slice(), device)?;
+        let cos = self.cos.index_select(&positions, 0)?;
+        let sin = self.sin.index_select(&positions, 0)?;
+        let slots: Vec<usize> = steps.iter().map(|s| s.0).collect();
+        let mut x = self.embed.embedding(&ids, device)?.unsqueeze(0)?;
+        for (l, layer) in self.layers.iter().enumerate() {
+            let h = layer.attn_norm.forward(&x)?;
+            let a = attention_steps(
+                layer,
+                &h,
+                &mut self.slots,
+                (&slots, l),
+                (&cos, &sin),
+                (self.heads, self.kv_heads, self.head_dim),
+            )?;
+            x = (x + a)?;
+            let h = layer.ffn_norm.forward(&x)?;
+            x = (x + kernels::gated_mlp(&layer.gate, &layer.up, &layer.down, &h)?)?;
+        }
+        for &(slot, id, _) in steps {
+            self.slots[slot].tokens.push(id);
+        }
+        let x = self.norm.forward(&x)?;
+        let logits = self.output.forward(&x)?.squeeze(0)?.to_dtype(DType::F32)?;
+        let logits: Vec<Vec<f32>> = logits.to_vec2()?;
+        debug_assert_eq!(logits.len(), n);
+        Ok(logits)
+    }
+}
+
+/// Attention of one decode step of several sequences (`x` is `[1, n,
+/// hidden]`, token `i` of slot `slots[i]`): the projections for all tokens
+/// at once, then each token against its own slot's keys and values of
+/// layer `l`.
+fn attention_steps(
+    layer: &Layer,
+    x: &Tensor,
+    all: &mut [Slot],
+    (slots, l): (&[usize], usize),
+    (cos, sin): (&Tensor, &Tensor),
+    (heads, kv_heads, head_dim): (usize, usize, usize),
+) -> Result<Tensor> {
+    let (b, n, hidden) = x.dims3()?;
+    let split = |t: Tensor, h: usize| -> Result<Tensor> {
+        Ok(t.reshape((b, n, h, head_dim))?
+            .transpose(1, 2)?
+            .contiguous()?)
+    };
+    let [q, k, v]: [Tensor; 3] = Matrix::forward_shared(&[&layer.wq, &layer.wk, &layer.wv], x)?
+        .try_into()
+        .map_err(|_| Error::Generation("query, key and value projections".into()))?;
+    let q = split(q.broadcast_add(&layer.bq)?, heads)?;
+    let k = split(k.broadcast_add(&layer.bk)?, kv_heads)?;
+    let v = split(v.broadcast_add(&layer.bv)?, kv_heads)?;
+    let q = candle_nn::rotary_emb::rope(&q, cos, sin)?;
+    let k = candle_nn::rotary_emb::rope(&k, cos, sin)?;
+    let shape = kernels::attention::Heads {
+        heads,
+        kv_heads,
+        head_dim,
+    };
+    let mut y = Vec::with_capacity(n * hidden);
+    for (i, &slot) in slots.iter().enumerate() {
+        let cache = &mut all[slot].layers[l];
+        cache.k.append(&k.narrow(2, i, 1)?)?;
+        cache.v.append(&v.narrow(2, i, 1)?)?;
+        let qi: Vec<f32> = q.narrow(2, i, 1)?.flatten_all()?.to_vec1()?;
+        let len = cache.k.len;
+        let yi = cache.k.with_floats(|k, stride| {
+            cache
+                .v
+                .with_floats(|v, _| kernels::attention::one_token(&qi, k, v, len, stride, shape))
+        })?;
+        y.extend_from_slice(&yi);
+    }
+    layer
+        .wo
+        .forward(&Tensor::from_vec(y, (b, n, hidden), x.device())?)
 }
 
 fn attention(
@@ -611,6 +767,53 @@ mod tests {
             assert_eq!(&after[..start], &before[..]);
         }
         assert!(m.rotary_for(m.context + 1, &Device::Cpu).is_err());
+    }
+
+    #[test]
+    fn a_batched_step_gives_each_sequence_its_own_logits_exactly() {
+        // Every pass compared here runs on one kernel path.
+        let _path = super::super::kernels::testing::path_lock();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tiny.gguf");
+        super::super::tiny::write_tiny("qwen2", &path, 9).unwrap();
+        let (mut m, _) = load_both(&path, true);
+        let prompts: [&[u32]; 3] = [&[1, 2, 3, 4], &[7, 8, 9, 10, 11, 12, 13], &[1, 2, 30]];
+        // Slots 0..3 step together; slots 3..6 hold the same prompts, one at a time.
+        let mut next = Vec::new();
+        for (i, p) in prompts.iter().enumerate() {
+            for slot in [i, i + 3] {
+                m.select(slot);
+                let (logits, _) = m.prefill(p, &Device::Cpu).unwrap();
+                if slot == i {
+                    next.push((argmax(&logits), p.len()));
+                }
+            }
+        }
+        for step in 0..6 {
+            // The middle sequence sits out one step, as a finished one would.
+            let live: Vec<usize> = (0..3).filter(|&i| !(step == 2 && i == 1)).collect();
+            let steps: Vec<(usize, u32, usize)> =
+                live.iter().map(|&i| (i, next[i].0, next[i].1)).collect();
+            let together = m.forward_steps(&steps, &Device::Cpu).unwrap();
+            assert_eq!(together.len(), live.len());
+            for (&i, got) in live.iter().zip(&together) {
+                m.select(i + 3);
+                let alone = m.forward(&[next[i].0], next[i].1, &Device::Cpu).unwrap();
+                assert_eq!(got, &alone, "sequence {i} at step {step}");
+                next[i] = (argmax(got), next[i].1 + 1);
+            }
+        }
+        let cached: Vec<Vec<u32>> = m.cached().map(<[u32]>::to_vec).collect();
+        for i in 0..3 {
+            assert_eq!(cached[i], cached[i + 3], "slot {i}");
+        }
+        // Two tokens for one slot, or a slot that does not exist, are errors.
+        assert!(m
+            .forward_steps(&[(0, 1, 9), (0, 2, 10)], &Device::Cpu)
+            .is_err());
+        assert!(m.forward_steps(&[(9, 1, 0)], &Device::Cpu).is_err());
+        m.release_slots();
+        assert_eq!(m.cached().count(), 1);
     }
 
     #[test]

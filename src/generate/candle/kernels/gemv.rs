@@ -145,8 +145,9 @@ mod vnni {
     use super::{Kind, Q8K, QK_K};
     use std::arch::x86_64::*;
 
-    /// [`super::dot_portable`] with AVX-512 VNNI.
-    pub(super) fn dot(kind: Kind, row: &[u8], x: &Q8K) -> f32 {
+    /// Checks what the kernels assume of `row` and `x`: the CPU has AVX-512
+    /// VNNI, and `x` has every value the row's blocks are multiplied with.
+    fn check(kind: Kind, row: &[u8], x: &Q8K) {
         assert!(
             super::super::path::cpu_has_vnni(),
             "the AVX-512 VNNI product needs a CPU that has it"
@@ -159,6 +160,11 @@ mod vnni {
         assert!(x.pair_sums.len() == x.qs.len() / 4);
         // The 32-value blocks go in pairs.
         assert!(kind.block_values() == QK_K || blocks.is_multiple_of(2));
+    }
+
+    /// [`super::dot_portable`] with AVX-512 VNNI.
+    pub(super) fn dot(kind: Kind, row: &[u8], x: &Q8K) -> f32 {
+        check(kind, row, x);
         // SAFETY: the CPU has the features the kernels are compiled for
         // (checked above), and every block they read is in bounds (their
         // loads stay within `row`, `x.qs`, `x.paired` and `x.sums16`, whose
@@ -169,6 +175,49 @@ mod vnni {
                 Kind::Q6K => dot_q6k(row, x),
                 Kind::Q5_0 => dot_pairs::<true>(row, x),
                 Kind::Q8_0 => dot_pairs::<false>(row, x),
+            }
+        }
+    }
+
+    /// [`dot`] of one row with each of `xs`, into `out` (one value per
+    /// input). Q5_0 and Q8_0 rows, whose unpacking costs as much as their
+    /// products, are unpacked once for up to four inputs.
+    pub(super) fn dots(kind: Kind, row: &[u8], xs: &[Q8K], out: &mut [f32]) {
+        assert!(out.len() == xs.len());
+        for x in xs {
+            check(kind, row, x);
+        }
+        let (Kind::Q5_0 | Kind::Q8_0) = kind else {
+            for (x, y) in xs.iter().zip(out.iter_mut()) {
+                *y = dot(kind, row, x);
+            }
+            return;
+        };
+        let q5 = kind == Kind::Q5_0;
+        for (xs, out) in xs.chunks(4).zip(out.chunks_mut(4)) {
+            // SAFETY: as in `dot`: every input is checked above.
+            unsafe {
+                match (xs, q5) {
+                    ([a, b, c, d], true) => {
+                        out.copy_from_slice(&dot_pairs_many::<true, 4>(row, [a, b, c, d]))
+                    }
+                    ([a, b, c, d], false) => {
+                        out.copy_from_slice(&dot_pairs_many::<false, 4>(row, [a, b, c, d]))
+                    }
+                    ([a, b, c], true) => {
+                        out.copy_from_slice(&dot_pairs_many::<true, 3>(row, [a, b, c]))
+                    }
+                    ([a, b, c], false) => {
+                        out.copy_from_slice(&dot_pairs_many::<false, 3>(row, [a, b, c]))
+                    }
+                    ([a, b], true) => out.copy_from_slice(&dot_pairs_many::<true, 2>(row, [a, b])),
+                    ([a, b], false) => {
+                        out.copy_from_slice(&dot_pairs_many::<false, 2>(row, [a, b]))
+                    }
+                    ([a], true) => out[0] = dot_pairs::<true>(row, a),
+                    ([a], false) => out[0] = dot_pairs::<false>(row, a),
+                    _ => {}
+                }
             }
         }
     }
@@ -330,6 +379,17 @@ mod vnni {
     /// block's scale; the input's scale once per 256 values.
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni,f16c")]
     fn dot_pairs<const Q5: bool>(row: &[u8], x: &Q8K) -> f32 {
+        dot_pairs_many::<Q5, 1>(row, [x])[0]
+    }
+
+    /// [`dot_pairs`] for `T` inputs at once: each pair of blocks is
+    /// unpacked once and multiplied with every input, and each input's sums
+    /// are formed in the same order as alone.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni,f16c")]
+    pub(super) fn dot_pairs_many<const Q5: bool, const T: usize>(
+        row: &[u8],
+        xs: [&Q8K; T],
+    ) -> [f32; T] {
         let (bytes, unit_bytes) = if Q5 { (22, 176) } else { (34, 272) };
         let low4 = _mm512_set1_epi8(0x0F);
         let (sixteen, flip) = (_mm512_set1_epi8(16), _mm512_set1_epi8(-128));
@@ -339,18 +399,17 @@ mod vnni {
         let nibble_shift = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(halves), halves);
         // Lanes 0..8 take the first of two scales, 8..16 the second.
         let first_second = _mm512_inserti64x4::<1>(_mm512_setzero_si512(), _mm256_set1_epi32(1));
-        let mut acc = _mm512_setzero_ps();
+        let mut acc = [_mm512_setzero_ps(); T];
         for (b, unit) in row.chunks(unit_bytes).enumerate() {
             prefetch_ahead(unit, unit.len());
-            let mut part = _mm512_setzero_ps();
+            let mut part = [_mm512_setzero_ps(); T];
             for p in 0..unit.len() / (2 * bytes) {
                 let a = unit[2 * p * bytes..2 * (p + 1) * bytes].as_ptr();
                 let at = b * QK_K + 64 * p;
                 // SAFETY: `a` has two blocks (`2 · bytes` bytes): the scales
                 // at 0..2, Q5_0's high bits at 2..6 and nibbles at 6..22,
-                // Q8_0's integers at 2..34; `x.qs` and `x.pair_sums` have
-                // the 64 values and 16 words at `at` (checked by `dot`).
-                let (w, xv, start, ds) = unsafe {
+                // Q8_0's integers at 2..34.
+                let (w, ds) = unsafe {
                     let w = if Q5 {
                         let z = _mm512_castsi256_si512(_mm256_set_m128i(
                             _mm_loadu_si128(a.add(bytes + 6).cast()),
@@ -372,25 +431,32 @@ mod vnni {
                         )
                     };
                     let d = |at: usize| std::ptr::read_unaligned(a.add(at).cast::<u16>()) as i32;
-                    (
-                        w,
-                        _mm512_loadu_si512(x.qs.as_ptr().add(at).cast()),
-                        _mm512_loadu_si512(x.pair_sums.as_ptr().add(at / 4).cast()),
-                        _mm_cvtph_ps(_mm_cvtsi32_si128(d(0) | (d(bytes) << 16))),
-                    )
+                    (w, _mm_cvtph_ps(_mm_cvtsi32_si128(d(0) | (d(bytes) << 16))))
                 };
-                let start = if Q5 {
-                    _mm512_slli_epi32::<4>(start)
-                } else {
-                    _mm512_slli_epi32::<7>(start)
-                };
-                let i = _mm512_dpbusd_epi32(start, w, xv);
                 let scale = _mm512_permutexvar_ps(first_second, _mm512_castps128_ps512(ds));
-                part = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), scale, part);
+                for (x, part) in xs.iter().zip(part.iter_mut()) {
+                    // SAFETY: `x.qs` and `x.pair_sums` have the 64 values and
+                    // 16 words at `at` (checked by `dot` and `dots`).
+                    let (xv, start) = unsafe {
+                        (
+                            _mm512_loadu_si512(x.qs.as_ptr().add(at).cast()),
+                            _mm512_loadu_si512(x.pair_sums.as_ptr().add(at / 4).cast()),
+                        )
+                    };
+                    let start = if Q5 {
+                        _mm512_slli_epi32::<4>(start)
+                    } else {
+                        _mm512_slli_epi32::<7>(start)
+                    };
+                    let i = _mm512_dpbusd_epi32(start, w, xv);
+                    *part = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), scale, *part);
+                }
             }
-            acc = _mm512_fmadd_ps(part, _mm512_set1_ps(x.d[b]), acc);
+            for ((x, part), acc) in xs.iter().zip(part).zip(acc.iter_mut()) {
+                *acc = _mm512_fmadd_ps(part, _mm512_set1_ps(x.d[b]), *acc);
+            }
         }
-        _mm512_reduce_add_ps(acc)
+        acc.map(|acc| _mm512_reduce_add_ps(acc))
     }
 }
 
@@ -404,6 +470,18 @@ fn dot(kind: Kind, row: &[u8], x: &Q8K, path: Simd) -> f32 {
     }
     let _ = path;
     dot_portable(kind, row, x)
+}
+
+/// One row of `kind` blocks times each of `xs`, into `ys`, with the kernels
+/// of `path`: the values of [`dot`] for each input alone.
+fn dots(kind: Kind, row: &[u8], xs: &[Q8K], path: Simd, ys: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if path == Simd::Vnni {
+        return vnni::dots(kind, row, xs, ys);
+    }
+    for (x, y) in xs.iter().zip(ys.iter_mut()) {
+        *y = dot(kind, row, x, path);
+    }
 }
 
 /// The SIMD kernels a one-token product takes.
@@ -431,21 +509,40 @@ impl Simd {
 }
 
 /// `W · x` for the matrix `w` of `kind` blocks (`rows` rows of whole
-/// blocks, as bytes): one value per row, rows split across the threads.
-pub(crate) fn gemv(kind: Kind, w: &[u8], rows: usize, x: &Q8K) -> Result<Vec<f32>> {
-    let row_bytes = row_bytes(kind, w, rows, x.len())?;
+/// blocks, as bytes) and each input of `xs`: `xs.len()` runs of `rows`
+/// values, rows split across the threads.
+///
+/// Each row is multiplied with every input while its bytes are in the
+/// core's first-level cache, so several tokens cost one read of the matrix.
+/// Every value is the same dot product, in the same order, as for that
+/// input alone: a decode step of several sequences gives each the logits it
+/// gets on its own.
+pub(crate) fn gemv(kind: Kind, w: &[u8], rows: usize, xs: &[Q8K]) -> Result<Vec<f32>> {
+    let Some(first) = xs.first() else {
+        return Ok(Vec::new());
+    };
+    if xs.iter().any(|x| x.len() != first.len()) {
+        return Err(Error::Generation(
+            "inputs of different lengths in one product".into(),
+        ));
+    }
+    let row_bytes = row_bytes(kind, w, rows, first.len())?;
     if kind.block_values() < QK_K && !(row_bytes / kind.block_bytes()).is_multiple_of(2) {
         return Err(Error::Generation(format!(
             "a {kind:?} matrix with an odd number of blocks per row"
         )));
     }
     let path = Simd::in_use();
-    // Each row's result is stored once, by the one thread that computes it.
-    let out: Vec<AtomicU32> = (0..rows).map(|_| AtomicU32::new(0)).collect();
+    // Each value is stored once, by the one thread that computes its row.
+    let out: Vec<AtomicU32> = (0..rows * xs.len()).map(|_| AtomicU32::new(0)).collect();
     candle_core::utils::barrier_pool().execute_chunked(rows, |range| {
+        let mut ys = vec![0f32; xs.len()];
         for r in range {
-            let y = dot(kind, &w[r * row_bytes..(r + 1) * row_bytes], x, path);
-            out[r].store(y.to_bits(), Ordering::Relaxed);
+            let row = &w[r * row_bytes..(r + 1) * row_bytes];
+            dots(kind, row, xs, path, &mut ys);
+            for (t, y) in ys.iter().enumerate() {
+                out[t * rows + r].store(y.to_bits(), Ordering::Relaxed);
+            }
         }
     });
     Ok(floats(out))
@@ -474,7 +571,7 @@ mod tests {
             let bytes = q.data().unwrap().to_vec();
             let x = random(inner, 8);
             let xq = Q8K::quantize(&super::super::blocks::padded_rows(&x, inner).0).unwrap();
-            let got = gemv(kind, &bytes, rows, &xq).unwrap();
+            let got = gemv(kind, &bytes, rows, std::slice::from_ref(&xq)).unwrap();
             // The same sums without SIMD, candle's own product (its tiled
             // kernel where the CPU has one) and a plain f32 loop over the
             // dequantized weights.
@@ -521,6 +618,44 @@ mod tests {
     }
 
     #[test]
+    fn several_inputs_give_each_the_values_it_gets_alone() {
+        let _path = super::super::testing::path_lock();
+        let rows = 24;
+        for (kind, dtype, inner) in [
+            (Kind::Q4K, GgmlDType::Q4K, 512),
+            (Kind::Q6K, GgmlDType::Q6K, 512),
+            (Kind::Q5_0, GgmlDType::Q5_0, 896),
+            (Kind::Q8_0, GgmlDType::Q8_0, 896),
+        ] {
+            let w = Tensor::from_vec(random(rows * inner, 3), (rows, inner), &Device::Cpu).unwrap();
+            let bytes = QTensor::quantize(&w, dtype)
+                .unwrap()
+                .data()
+                .unwrap()
+                .to_vec();
+            // 1 to 8 inputs: the groups of four, three, two and one.
+            let xs: Vec<Q8K> = (0..8)
+                .map(|i| {
+                    let x = random(inner, 40 + i);
+                    Q8K::quantize(&super::super::blocks::padded_rows(&x, inner).0).unwrap()
+                })
+                .collect();
+            for n in 1..=xs.len() {
+                let together = gemv(kind, &bytes, rows, &xs[..n]).unwrap();
+                assert_eq!(together.len(), n * rows);
+                for (t, x) in xs[..n].iter().enumerate() {
+                    let alone = gemv(kind, &bytes, rows, std::slice::from_ref(x)).unwrap();
+                    assert_eq!(
+                        &together[t * rows..(t + 1) * rows],
+                        &alone[..],
+                        "{kind:?} {n} inputs, input {t}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn q6k_extremes_are_exact() {
         // Every 6-bit weight 63 (+31 after the offset) with scale 127 and
         // every input -127: the largest sums the 16-bit pairs hold.
@@ -529,7 +664,7 @@ mod tests {
         block[192..208].fill(127);
         block[208..210].copy_from_slice(&half::f16::from_f32(1.0).to_le_bytes());
         let xq = Q8K::quantize(&[-1.0; QK_K]).unwrap();
-        let got = gemv(Kind::Q6K, &block, 1, &xq).unwrap();
+        let got = gemv(Kind::Q6K, &block, 1, std::slice::from_ref(&xq)).unwrap();
         // The integer sum is exact; the SIMD kernel scales 16 partial sums.
         let want = 256.0 * 31.0 * 127.0 * -127.0 * xq.d[0];
         assert!(
@@ -559,7 +694,7 @@ mod tests {
         let unit = block.repeat(8);
         let xq = Q8K::quantize(&[-1.0; QK_K]).unwrap();
         let want = 256.0 * -128.0 * -127.0 * xq.d[0];
-        let got = gemv(Kind::Q8_0, &unit, 1, &xq).unwrap();
+        let got = gemv(Kind::Q8_0, &unit, 1, std::slice::from_ref(&xq)).unwrap();
         assert!((got[0] - want).abs() <= 1e-6 * want, "{} vs {want}", got[0]);
         let x = super::super::gemm::Tokens::quantize(&[-1.0; 4 * QK_K], QK_K).unwrap();
         let many = super::super::gemm::gemm(Kind::Q8_0, &unit, 1, &x).unwrap();
@@ -577,9 +712,12 @@ mod tests {
             .data()
             .unwrap()
             .to_vec();
-        assert_eq!(gemv(Kind::Q4K, &bytes, 32, &xq).unwrap(), vec![0.0; 32]);
-        assert!(gemv(Kind::Q4K, &bytes, 31, &xq).is_err());
-        assert!(gemv(Kind::Q6K, &bytes, 32, &xq).is_err());
+        assert_eq!(
+            gemv(Kind::Q4K, &bytes, 32, std::slice::from_ref(&xq)).unwrap(),
+            vec![0.0; 32]
+        );
+        assert!(gemv(Kind::Q4K, &bytes, 31, std::slice::from_ref(&xq)).is_err());
+        assert!(gemv(Kind::Q6K, &bytes, 32, std::slice::from_ref(&xq)).is_err());
         assert!(Q8K::quantize(&[1.0; 100]).is_err());
     }
 }

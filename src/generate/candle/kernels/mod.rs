@@ -216,8 +216,8 @@ fn compact_kind(dtype: GgmlDType, dims: &[usize]) -> Option<(blocks::Kind, usize
 
 /// An input quantized for the compact kernels.
 enum Quantized {
-    /// One token, for [`gemv::gemv`].
-    One(gemv::Q8K),
+    /// Up to [`ROW_TOKENS`] tokens, for [`gemv::gemv`].
+    Rows(Vec<gemv::Q8K>),
     /// Several, for [`amx::gemm`].
     Tiles(amx::Tokens),
     /// Several, for [`gemm::gemm`].
@@ -256,13 +256,19 @@ fn shaped_like(values: Vec<f32>, rows: usize, x: &Tensor) -> Result<Tensor> {
 
 /// The products of the compact matrices `ms` with `input` (rows of `inner`
 /// values), the input quantized once (padded with zeros to whole 256-value
-/// units), with each matrix's row count. One token goes through
-/// [`gemv::gemv`]; several through [`amx::gemm`] where the CPU has AMX (and
-/// the row counts are multiples of 16), [`gemm::gemm`] otherwise.
+/// units), with each matrix's row count. Up to [`ROW_TOKENS`] tokens (a
+/// decode step of one sequence or of several) go through [`gemv::gemv`];
+/// more through [`amx::gemm`] where the CPU has AMX (and the row counts are
+/// multiples of 16), [`gemm::gemm`] otherwise.
 fn compact_values(ms: &[&Matrix], input: &[f32], inner: usize) -> Result<Vec<(Vec<f32>, usize)>> {
     let (input, width) = blocks::padded_rows(input, inner);
-    let input = if input.len() == width {
-        Quantized::One(gemv::Q8K::quantize(&input)?)
+    let input = if input.len() <= ROW_TOKENS * width {
+        Quantized::Rows(
+            input
+                .chunks_exact(width)
+                .map(gemv::Q8K::quantize)
+                .collect::<Result<_>>()?,
+        )
     } else if path::has_amx() && ms.iter().all(|m| m.rows().is_multiple_of(16)) {
         Quantized::Tiles(amx::Tokens::quantize(&input, width)?)
     } else {
@@ -277,7 +283,7 @@ fn compact_values(ms: &[&Matrix], input: &[f32], inner: usize) -> Result<Vec<(Ve
             };
             let (kind, rows, w) = (*kind, *rows, blocks.bytes()?);
             let out = match &input {
-                Quantized::One(xq) => gemv::gemv(kind, &w, rows, xq)?,
+                Quantized::Rows(xs) => gemv::gemv(kind, &w, rows, xs)?,
                 Quantized::Tiles(xs) => amx::gemm(kind, &w, rows, xs)?,
                 Quantized::Many(xs) => gemm::gemm(kind, &w, rows, xs)?,
             };
@@ -285,6 +291,11 @@ fn compact_values(ms: &[&Matrix], input: &[f32], inner: usize) -> Result<Vec<(Ve
         })
         .collect()
 }
+
+/// Most tokens multiplied row by row with the one-token kernels (each
+/// token's values exactly as on its own; the matrix is read once for all):
+/// the decode steps of up to this many sequences at once.
+pub(crate) const ROW_TOKENS: usize = 8;
 
 /// Values of the gated intermediate computed together by one thread.
 const SILU_PART: usize = 16 * 1024;
