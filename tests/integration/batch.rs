@@ -211,3 +211,35 @@ fn three_local_workers_cover_the_inputs_once_and_merge() {
         3
     );
 }
+
+#[test]
+fn parallel_lanes_are_bounded_and_one_at_a_time_gives_the_same_digests() {
+    let (d, wire, model) = setup(6, 0);
+    for bad in ["0", "9", "x"] {
+        let out = batch(d.path(), &wire, &model, "bad", &["--parallel", bad])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "--parallel {bad}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("--parallel"));
+    }
+    for (dir, n) in [("one", "1"), ("three", "3")] {
+        let out = batch(d.path(), &wire, &model, dir, &["--quiet", "--parallel", n])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{n}: three inputs are broken");
+        assert_eq!(report(&d.path().join(dir))["succeeded"], 6);
+    }
+    let text =
+        |dir: &str| std::fs::read_to_string(d.path().join(dir).join("digests.jsonl")).unwrap();
+    let strip = |t: String| -> Vec<serde_json::Value> {
+        t.lines()
+            .map(|l| {
+                let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v.as_object_mut().unwrap().remove("timings");
+                v.as_object_mut().unwrap().remove("created");
+                v
+            })
+            .collect()
+    };
+    assert_eq!(strip(text("one")), strip(text("three")));
+}
