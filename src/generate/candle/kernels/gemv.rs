@@ -180,12 +180,27 @@ mod vnni {
     }
 
     /// [`dot`] of one row with each of `xs`, into `out` (one value per
-    /// input). Q5_0 and Q8_0 rows, whose unpacking costs as much as their
-    /// products, are unpacked once for up to four inputs.
+    /// input). Q4_K, Q5_0 and Q8_0 rows are unpacked once for up to four
+    /// inputs (for Q5_0 and Q8_0 the unpacking costs as much as the products).
     pub(super) fn dots(kind: Kind, row: &[u8], xs: &[Q8K], out: &mut [f32]) {
         assert!(out.len() == xs.len());
         for x in xs {
             check(kind, row, x);
+        }
+        if kind == Kind::Q4K {
+            for (xs, out) in xs.chunks(4).zip(out.chunks_mut(4)) {
+                // SAFETY: as in `dot`: every input is checked above.
+                unsafe {
+                    match xs {
+                        [a, b, c, d] => out.copy_from_slice(&dot_q4k_many::<4>(row, [a, b, c, d])),
+                        [a, b, c] => out.copy_from_slice(&dot_q4k_many::<3>(row, [a, b, c])),
+                        [a, b] => out.copy_from_slice(&dot_q4k_many::<2>(row, [a, b])),
+                        [a] => out[0] = dot_q4k(row, a),
+                        _ => {}
+                    }
+                }
+            }
+            return;
         }
         let (Kind::Q5_0 | Kind::Q8_0) = kind else {
             for (x, y) in xs.iter().zip(out.iter_mut()) {
@@ -224,6 +239,14 @@ mod vnni {
 
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
     fn dot_q4k(row: &[u8], x: &Q8K) -> f32 {
+        dot_q4k_many::<1>(row, [x])[0]
+    }
+
+    /// [`dot_q4k`] for `T` inputs at once: each block's weights and
+    /// scales are unpacked once, and each input's sums are formed in the
+    /// same order as alone.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    fn dot_q4k_many<const T: usize>(row: &[u8], xs: [&Q8K; T]) -> [f32; T] {
         let mask = _mm512_set1_epi8(0x0F);
         // Lanes 0..8 of each product take the scale of its first sub-block,
         // lanes 8..16 that of its second (in the order of `PAIRED`).
@@ -233,8 +256,8 @@ mod vnni {
                 _mm256_set1_epi32(b),
             )
         });
-        let mut accf = _mm512_setzero_ps();
-        let mut accm = _mm256_setzero_ps();
+        let mut accf = [_mm512_setzero_ps(); T];
+        let mut accm = [_mm256_setzero_ps(); T];
         let bytes = Kind::Q4K.block_bytes();
         for (b, block) in row.chunks_exact(bytes).enumerate() {
             prefetch_ahead(block, bytes);
@@ -245,40 +268,52 @@ mod vnni {
             let sc = _mm512_or_si512(sc, _mm512_slli_epi32::<16>(sc));
             let m = _mm256_cvtepu8_epi32(_mm_set_epi64x(0, i64::from_le_bytes(m)));
             let qs = block[16..].as_ptr();
-            let q8 = x.paired[b * QK_K..].as_ptr();
-            let mut sumi = _mm512_setzero_si512();
+            let mut sumi = [_mm512_setzero_si512(); T];
             for h in 0..2 {
-                // SAFETY: `qs + 64h` has 64 bytes (128 in a block) and
-                // `q8 + 128h` has 128 (256 in a block): unaligned loads in
-                // bounds.
-                let (raw, xlo, xhi) = unsafe {
-                    (
-                        _mm512_loadu_si512(qs.add(64 * h).cast()),
-                        _mm512_loadu_si512(q8.add(128 * h).cast()),
-                        _mm512_loadu_si512(q8.add(128 * h + 64).cast()),
-                    )
-                };
+                // SAFETY: `qs + 64h` has 64 bytes (128 in a block).
+                let raw = unsafe { _mm512_loadu_si512(qs.add(64 * h).cast()) };
                 let lo = _mm512_and_si512(raw, mask);
                 let hi = _mm512_and_si512(_mm512_srli_epi16::<4>(raw), mask);
-                // Weights 0..=15 times inputs -127..=127, pairs summed in 16
-                // bits (at most 3,810), then times the scales in 32 bits.
                 let (slo, shi) = (
                     _mm512_permutexvar_epi32(pick[2 * h], sc),
                     _mm512_permutexvar_epi32(pick[2 * h + 1], sc),
                 );
-                sumi = _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(lo, xlo), slo);
-                sumi = _mm512_dpwssd_epi32(sumi, _mm512_maddubs_epi16(hi, xhi), shi);
+                for (x, sumi) in xs.iter().zip(sumi.iter_mut()) {
+                    let q8 = x.paired[b * QK_K..].as_ptr();
+                    // SAFETY: `q8 + 128h` has 128 bytes (256 in a block).
+                    let (xlo, xhi) = unsafe {
+                        (
+                            _mm512_loadu_si512(q8.add(128 * h).cast()),
+                            _mm512_loadu_si512(q8.add(128 * h + 64).cast()),
+                        )
+                    };
+                    // Weights 0..=15 times inputs -127..=127, pairs summed
+                    // in 16 bits (at most 3,810), then times the scales in
+                    // 32 bits.
+                    *sumi = _mm512_dpwssd_epi32(*sumi, _mm512_maddubs_epi16(lo, xlo), slo);
+                    *sumi = _mm512_dpwssd_epi32(*sumi, _mm512_maddubs_epi16(hi, xhi), shi);
+                }
             }
-            let sums = &x.sums[b * 8..b * 8 + 8];
-            // SAFETY: `sums` has 8 values of 4 bytes: an unaligned 32-byte load.
-            let sums = unsafe { _mm256_loadu_si256(sums.as_ptr().cast()) };
-            let d = x.d[b] * super::super::blocks::f16_at(block, 0);
-            let dmin = x.d[b] * super::super::blocks::f16_at(block, 2);
-            accf = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi), _mm512_set1_ps(d), accf);
-            let summ = _mm256_cvtepi32_ps(_mm256_mullo_epi32(m, sums));
-            accm = _mm256_fmadd_ps(summ, _mm256_set1_ps(dmin), accm);
+            let (d, dmin) = (
+                super::super::blocks::f16_at(block, 0),
+                super::super::blocks::f16_at(block, 2),
+            );
+            for (t, x) in xs.iter().enumerate() {
+                let sums = &x.sums[b * 8..b * 8 + 8];
+                // SAFETY: `sums` has 8 values of 4 bytes: an unaligned 32-byte load.
+                let sums = unsafe { _mm256_loadu_si256(sums.as_ptr().cast()) };
+                let (d, dmin) = (x.d[b] * d, x.d[b] * dmin);
+                accf[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi[t]), _mm512_set1_ps(d), accf[t]);
+                let summ = _mm256_cvtepi32_ps(_mm256_mullo_epi32(m, sums));
+                accm[t] = _mm256_fmadd_ps(summ, _mm256_set1_ps(dmin), accm[t]);
+            }
         }
-        _mm512_reduce_add_ps(accf) - _mm512_reduce_add_ps(_mm512_zextps256_ps512(accm))
+        let mut out = [0f32; T];
+        for t in 0..T {
+            out[t] = _mm512_reduce_add_ps(accf[t])
+                - _mm512_reduce_add_ps(_mm512_zextps256_ps512(accm[t]));
+        }
+        out
     }
 
     /// Word indices that give lane `l` of a Q6_K product of 64 values `k`
