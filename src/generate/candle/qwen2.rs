@@ -507,6 +507,42 @@ impl Qwen2 {
     }
 }
 
+/// The queries, keys and values of `x` (`[b, seq, hidden]`), each
+/// `[b, heads, seq, head_dim]`, with their biases and rotary positions.
+fn queries_keys_values(
+    layer: &Layer,
+    x: &Tensor,
+    (cos, sin): (&Tensor, &Tensor),
+    shape: kernels::attention::Heads,
+) -> Result<(Tensor, Tensor, Tensor)> {
+    let (b, seq, _) = x.dims3()?;
+    let split = |t: Tensor, n: usize| -> Result<Tensor> {
+        Ok(t.reshape((b, seq, n, shape.head_dim))?
+            .transpose(1, 2)?
+            .contiguous()?)
+    };
+    let [q, k, v]: [Tensor; 3] = Matrix::forward_shared(&[&layer.wq, &layer.wk, &layer.wv], x)?
+        .try_into()
+        .map_err(|_| Error::Generation("query, key and value projections".into()))?;
+    let q = split(q.broadcast_add(&layer.bq)?, shape.heads)?;
+    let k = split(k.broadcast_add(&layer.bk)?, shape.kv_heads)?;
+    let v = split(v.broadcast_add(&layer.bv)?, shape.kv_heads)?;
+    let q = candle_nn::rotary_emb::rope(&q, cos, sin)?;
+    let k = candle_nn::rotary_emb::rope(&k, cos, sin)?;
+    Ok((q, k, v))
+}
+
+/// One token's attention output (`heads · head_dim` values) for its
+/// queries `q` against every position in `cache`.
+fn one_token(cache: &Kv, q: &[f32], shape: kernels::attention::Heads) -> Result<Vec<f32>> {
+    let len = cache.k.len;
+    cache.k.with_floats(|k, stride| {
+        cache
+            .v
+            .with_floats(|v, _| kernels::attention::one_token(q, k, v, len, stride, shape))
+    })
+}
+
 /// Attention of one decode step of several sequences (`x` is `[1, n,
 /// hidden]`, token `i` of slot `slots[i]`): the projections for all tokens
 /// at once, then each token against its own slot's keys and values of
@@ -520,37 +556,19 @@ fn attention_steps(
     (heads, kv_heads, head_dim): (usize, usize, usize),
 ) -> Result<Tensor> {
     let (b, n, hidden) = x.dims3()?;
-    let split = |t: Tensor, h: usize| -> Result<Tensor> {
-        Ok(t.reshape((b, n, h, head_dim))?
-            .transpose(1, 2)?
-            .contiguous()?)
-    };
-    let [q, k, v]: [Tensor; 3] = Matrix::forward_shared(&[&layer.wq, &layer.wk, &layer.wv], x)?
-        .try_into()
-        .map_err(|_| Error::Generation("query, key and value projections".into()))?;
-    let q = split(q.broadcast_add(&layer.bq)?, heads)?;
-    let k = split(k.broadcast_add(&layer.bk)?, kv_heads)?;
-    let v = split(v.broadcast_add(&layer.bv)?, kv_heads)?;
-    let q = candle_nn::rotary_emb::rope(&q, cos, sin)?;
-    let k = candle_nn::rotary_emb::rope(&k, cos, sin)?;
     let shape = kernels::attention::Heads {
         heads,
         kv_heads,
         head_dim,
     };
+    let (q, k, v) = queries_keys_values(layer, x, (cos, sin), shape)?;
     let mut y = Vec::with_capacity(n * hidden);
     for (i, &slot) in slots.iter().enumerate() {
         let cache = &mut all[slot].layers[l];
         cache.k.append(&k.narrow(2, i, 1)?)?;
         cache.v.append(&v.narrow(2, i, 1)?)?;
         let qi: Vec<f32> = q.narrow(2, i, 1)?.flatten_all()?.to_vec1()?;
-        let len = cache.k.len;
-        let yi = cache.k.with_floats(|k, stride| {
-            cache
-                .v
-                .with_floats(|v, _| kernels::attention::one_token(&qi, k, v, len, stride, shape))
-        })?;
-        y.extend_from_slice(&yi);
+        y.extend_from_slice(&one_token(cache, &qi, shape)?);
     }
     layer
         .wo
@@ -566,34 +584,17 @@ fn attention(
     (heads, kv_heads, head_dim): (usize, usize, usize),
 ) -> Result<Tensor> {
     let (b, seq, hidden) = x.dims3()?;
-    let split = |t: Tensor, n: usize| -> Result<Tensor> {
-        Ok(t.reshape((b, seq, n, head_dim))?
-            .transpose(1, 2)?
-            .contiguous()?)
+    let shape = kernels::attention::Heads {
+        heads,
+        kv_heads,
+        head_dim,
     };
-    let [q, k, v]: [Tensor; 3] = Matrix::forward_shared(&[&layer.wq, &layer.wk, &layer.wv], x)?
-        .try_into()
-        .map_err(|_| Error::Generation("query, key and value projections".into()))?;
-    let q = split(q.broadcast_add(&layer.bq)?, heads)?;
-    let k = split(k.broadcast_add(&layer.bk)?, kv_heads)?;
-    let v = split(v.broadcast_add(&layer.bv)?, kv_heads)?;
-    let q = candle_nn::rotary_emb::rope(&q, cos, sin)?;
-    let k = candle_nn::rotary_emb::rope(&k, cos, sin)?;
+    let (q, k, v) = queries_keys_values(layer, x, (cos, sin), shape)?;
     let k = cache.k.append(&k)?;
     let v = cache.v.append(&v)?;
     if seq == 1 && b == 1 && x.device().is_cpu() && q.dtype() == DType::F32 {
         let q: Vec<f32> = q.flatten_all()?.to_vec1()?;
-        let shape = kernels::attention::Heads {
-            heads,
-            kv_heads,
-            head_dim,
-        };
-        let len = cache.k.len;
-        let y = cache.k.with_floats(|k, stride| {
-            cache
-                .v
-                .with_floats(|v, _| kernels::attention::one_token(&q, k, v, len, stride, shape))
-        })?;
+        let y = one_token(cache, &q, shape)?;
         return layer
             .wo
             .forward(&Tensor::from_vec(y, (1, 1, hidden), x.device())?);
