@@ -6,6 +6,8 @@ use crate::segment::ends_sentence;
 
 /// The reason given for a photo caption or credit.
 pub(super) const CAPTION: &str = "photo caption or credit";
+/// The rule of a paragraph that opens the comments.
+pub(super) const COMMENTS: &str = "comments";
 
 /// Paragraph openings that are never article text.
 const FURNITURE_STARTS: &[&str] = &[
@@ -520,7 +522,7 @@ pub(super) fn rule_sized(p: &str, n: usize, first: bool) -> Option<&'static str>
     };
     let bare = lower.map(|l| l.trim_end_matches([':', '.']).trim());
     if bare.is_some_and(opens_comments) && !first {
-        Some("comments")
+        Some(COMMENTS)
     } else if n <= MARKER_WORDS && lower.is_some_and(is_marker) {
         Some("list of links (Top stories, Related, ...)")
     } else if is_byline(p) {
@@ -605,7 +607,7 @@ pub(super) fn strip_with(
     for (i, p) in std::mem::take(paragraphs).into_iter().enumerate() {
         let n = words(&p);
         let why = rule(i, &p, n);
-        in_comments |= why == Some("comments");
+        in_comments |= why == Some(COMMENTS);
         let reason = if in_comments {
             Some("comments")
         } else if why == Some("list of links (Top stories, Related, ...)") {

@@ -41,15 +41,15 @@ pub const FEATURE_NAMES: [&str; FEATURES] = [
 /// [`FEATURE_NAMES`] (the first reading), fitted by
 /// `tools/fit-paste-reader.py` on the pasted dev pages.
 pub const FIRST_WEIGHTS: [f64; FIRST_FEATURES] = [
-    -3.245, 0.975, 0.296, 1.197, -1.121, 0.529, -2.197, 1.013, 0.071, 4.233, 1.921, -1.885, 0.045,
-    0.073, -0.230, 1.756,
+    -3.188, 0.950, 0.289, 1.141, -1.170, 0.533, -2.194, 1.000, 0.067, 4.293, 1.898, -1.883, 0.047,
+    0.073, -0.373, 1.734,
 ];
 
 /// Logistic weights over [`FEATURE_NAMES`] of the second reading, fitted
 /// by `tools/fit-paste-reader.py` on the pasted dev pages.
 pub const WEIGHTS: [f64; FEATURES] = [
-    -4.219, 0.899, 0.312, 0.817, -1.321, 0.634, -1.834, 1.817, -0.130, 3.814, 1.760, -1.600, 0.131,
-    0.455, -0.742, 1.426, 2.690,
+    -4.084, 0.828, 0.295, 0.793, -1.337, 0.603, -1.874, 1.870, -0.151, 3.844, 1.707, -1.675, 0.151,
+    0.395, -0.773, 1.419, 2.778,
 ];
 
 /// Lines on each side that make a line's neighbourhood.
@@ -499,7 +499,7 @@ pub const TITLE_FEATURE_NAMES: [&str; TITLE_FEATURES] = [
 /// candidates (the highest score is the headline), fitted by
 /// `tools/fit-paste-reader.py` on the pasted dev pages.
 pub const TITLE_WEIGHTS: [f64; TITLE_FEATURES] = [
-    3.497, 1.488, 0.296, 0.439, -0.366, -0.714, 1.151, 0.421, 0.869, 1.687, -0.277, 0.299, 0.646,
+    3.573, 0.939, 0.250, 0.563, -0.296, -0.760, 1.045, 0.565, 0.843, 1.669, -0.163, 0.457, 0.669,
 ];
 
 /// A headline candidate: its line, its text (without a byline run on after
@@ -697,7 +697,20 @@ fn byline_or_date(l: &str) -> bool {
     ws.iter().enumerate().any(|(k, w)| {
         let t = w.trim_matches(|c: char| !c.is_ascii_alphanumeric());
         let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-        let year = t.len() == 4 && digits(t) && (t.starts_with("19") || t.starts_with("20"));
+        let month_at = |j: usize| {
+            ws.get(j).is_some_and(|w| {
+                w.get(..3)
+                    .is_some_and(|h| MONTHS.iter().any(|m| h.eq_ignore_ascii_case(m)))
+            })
+        };
+        // A year that opens a label (`2014 elections`) is not a date.
+        let label = k == 0
+            && ws
+                .get(1)
+                .is_some_and(|n| n.starts_with(char::is_alphabetic))
+            && !month_at(1);
+        let year =
+            t.len() == 4 && digits(t) && (t.starts_with("19") || t.starts_with("20")) && !label;
         let parts: Vec<&str> = t.split(['/', '.', ':']).collect();
         let numeric = (parts.len() == 3 || (parts.len() == 2 && t.contains(':')))
             && parts.iter().all(|p| digits(p) && p.len() <= 4);
@@ -779,6 +792,7 @@ fn run_of(p: &[f64], facts: &PageFacts) -> (usize, usize) {
         .map(|(&n, p)| (p - 0.5) * n as f64)
         .collect();
     let (mut start, mut end) = best_run(&values);
+    (start, end) = densest_part(p, facts, &values, start, end);
     if values[start..end].iter().sum::<f64>() <= 0.0 {
         // No line reads like a story's: a short page whose neighbours all
         // look like furniture. Its running text is the story.
@@ -790,6 +804,90 @@ fn run_of(p: &[f64], facts: &PageFacts) -> (usize, usize) {
         }
     }
     extend(p, facts, start, end)
+}
+
+/// Lines in a row, none of them a paragraph of running text, that part a
+/// run into pieces read apart (see [`densest_part`]).
+const SEAM: usize = 4;
+
+/// Pieces in a row that may add up to the share a stretch needs to join.
+const REACH_PIECES: usize = 3;
+
+/// Share of the best piece's total that another piece needs to join it.
+const KEEP_PIECE: f64 = 0.1;
+
+/// The story within the run `start..end`: a stream of teasers for other
+/// stories (a paragraph each, between their headlines, sources and
+/// counters) can add up to more than the story beside it. The run is cut
+/// at every [`SEAM`] lines in a row without a paragraph; the piece with the
+/// largest total is the story. It takes in the pieces on either side, one
+/// after another, while each has at least [`KEEP_PIECE`] of its total (a
+/// story that a box of links or a list interrupts stays whole); one piece
+/// under that share may be stepped over to reach one above it. A seam that
+/// opens a comment section is not crossed.
+fn densest_part(
+    p: &[f64],
+    facts: &PageFacts,
+    values: &[f64],
+    start: usize,
+    end: usize,
+) -> (usize, usize) {
+    let paragraph = |i: usize| p[i] >= 0.5 && facts.sizes[i] >= CORE_WORDS && facts.ends[i];
+    // The pieces, as (start, end, total), without the seams between them.
+    let mut pieces: Vec<(usize, usize, f64)> = Vec::new();
+    let (mut from, mut gap) = (start, 0);
+    for i in start..=end {
+        if i == end || paragraph(i) {
+            let to = if gap >= SEAM { i - gap } else { i };
+            if i == end || gap >= SEAM {
+                if to > from {
+                    pieces.push((from, to, values[from..to].iter().sum()));
+                }
+                from = i;
+            }
+            gap = 0;
+        } else {
+            gap += 1;
+        }
+    }
+    if pieces.len() <= 1 {
+        return (start, end);
+    }
+    let best = (0..pieces.len())
+        .max_by(|&a, &b| pieces[a].2.total_cmp(&pieces[b].2).then(b.cmp(&a)))
+        .unwrap_or(0);
+    let bar = pieces[best].2 * KEEP_PIECE;
+    // Whether the seam between pieces `j - 1` and `j` may be crossed.
+    let open = |j: usize| {
+        !(pieces[j - 1].1..pieces[j].0).any(|i| facts.rules[i] == Some(furniture::COMMENTS))
+    };
+    // Pieces join in stretches: the next few pieces outward join together
+    // when their totals add up to the bar.
+    let (mut lo, mut hi) = (best, best);
+    let (mut acc, mut j) = (0.0, hi + 1);
+    while j < pieces.len() && j <= hi + REACH_PIECES && open(j) {
+        acc += pieces[j].2;
+        if acc >= bar {
+            (hi, acc) = (j, 0.0);
+        }
+        j += 1;
+    }
+    let (mut acc, mut j) = (0.0, lo);
+    while j >= 1 && j + REACH_PIECES >= lo && open(j) {
+        acc += pieces[j - 1].2;
+        if acc >= bar {
+            (lo, acc) = (j - 1, 0.0);
+        }
+        j -= 1;
+    }
+    // The seams at the run's own ends stay with it.
+    let from = if lo == 0 { start } else { pieces[lo].0 };
+    let to = if hi + 1 == pieces.len() {
+        end
+    } else {
+        pieces[hi].1
+    };
+    (from, to)
 }
 
 /// Short lines (a caption, a credit) the story may step over to take in
@@ -920,6 +1018,76 @@ mod tests {
         assert_eq!(best_run(&[-1.0, -2.0]), (0, 1));
     }
 
+    /// `densest_part` over `page` (one line per entry), with paragraphs
+    /// (eight words or more, ending a sentence) at probability 0.9 and
+    /// every other line at 0.2.
+    fn densest(page: &[String]) -> (usize, usize) {
+        let facts = page_facts(page);
+        let p: Vec<f64> = (0..page.len())
+            .map(|i| {
+                if facts.sizes[i] >= 8 && facts.ends[i] {
+                    0.9
+                } else {
+                    0.2
+                }
+            })
+            .collect();
+        let values: Vec<f64> = p
+            .iter()
+            .zip(&facts.sizes)
+            .map(|(p, &n)| (p - 0.5) * n as f64)
+            .collect();
+        densest_part(&p, &facts, &values, 0, page.len())
+    }
+
+    fn paragraph(words: usize, topic: &str) -> String {
+        let mut s = vec![topic; words].join(" ");
+        s.push('.');
+        s
+    }
+
+    #[test]
+    fn a_stream_of_teasers_is_cut_from_the_story_beside_it() {
+        let mut page = Vec::new();
+        for k in 0..4 {
+            page.extend([
+                format!("Teaser headline for story {k} here"),
+                "Associated Press".into(),
+                format!("{k}1 Comments"),
+                "Science".into(),
+                paragraph(12, "teaser"),
+            ]);
+        }
+        page.extend(
+            [
+                "Entering a modal",
+                "The story's own headline",
+                "By Sara Khan",
+                "1 / 5",
+            ]
+            .map(String::from),
+        );
+        let story = page.len();
+        page.extend((0..8).map(|_| paragraph(60, "story")));
+        assert_eq!(densest(&page), (story, page.len()));
+    }
+
+    #[test]
+    fn a_list_or_a_comment_seam_inside_a_run() {
+        // A list of short items between paragraphs is part of the story.
+        let mut page: Vec<String> = (0..4).map(|_| paragraph(40, "story")).collect();
+        page.extend((1..=6).map(|k| format!("{k}. Item")));
+        page.extend((0..2).map(|_| paragraph(40, "story")));
+        assert_eq!(densest(&page), (0, page.len()));
+        // The opening of a comment section is never crossed.
+        let mut page: Vec<String> = (0..3).map(|_| paragraph(30, "comment")).collect();
+        page.extend(
+            ["48 reactions", "Join the conversation", "Log in", "Sign up"].map(String::from),
+        );
+        page.extend((0..6).map(|_| paragraph(60, "story")));
+        assert_eq!(densest(&page), (7, page.len()));
+    }
+
     #[test]
     fn bylines_and_dates_are_told_from_headlines() {
         for meta in [
@@ -928,6 +1096,8 @@ mod tests {
             "2/26/2015 7:11 AM PST BY TMZ STAFF",
             "Sunday, Feb 1, 2015 11:57 AM UTC",
             "11.03.17 in Gadgetry",
+            "Associated PressDecember 2, 2016",
+            "2016 December 2",
         ] {
             assert!(byline_or_date(meta), "{meta}");
         }
@@ -935,6 +1105,8 @@ mod tests {
             "Minecraft 1.8 - The Bountiful Update",
             "Floods in Swat leave thousands without shelter",
             "Maybe the talks will go on",
+            "2014 elections",
+            "2016 Elections",
         ] {
             assert!(!byline_or_date(not), "{not}");
         }

@@ -44,6 +44,11 @@ pub struct Page {
     pub expected: String,
     /// The expected title.
     pub title: String,
+    /// The headlines shown on the page (`og:title` and `<h1>` headings of
+    /// three words or more), each also a right title: the `<title>` is
+    /// often a longer or search-engine form of the headline the page shows,
+    /// and a pasted page holds only the one it shows.
+    pub headlines: Vec<String>,
 }
 
 /// Loads every page folder under `dir` (those with an `expected.html`), in
@@ -72,11 +77,15 @@ pub fn load_pages(dir: &Path, only: &[String]) -> Result<Vec<Page>> {
                 source,
             })?;
         let title = meta["title"].as_str().unwrap_or_default().to_string();
+        let headlines = read("source.html")
+            .map(|h| shown_headlines(&h))
+            .unwrap_or_default();
         pages.push(Page {
             name,
             dir: path,
             expected,
             title,
+            headlines,
         });
     }
     if pages.is_empty() {
@@ -146,6 +155,36 @@ impl ReadReport {
     }
 }
 
+/// The headlines a page shows: its `og:title` and its `<h1>` headings of
+/// three words or more (a one-word `<h1>` is the site's logo).
+fn shown_headlines(html: &str) -> Vec<String> {
+    let doc = scraper::Html::parse_document(html);
+    let mut out = Vec::new();
+    if let Ok(og) = scraper::Selector::parse(r#"meta[property="og:title"]"#) {
+        out.extend(
+            doc.select(&og)
+                .filter_map(|m| m.value().attr("content"))
+                .map(str::to_string),
+        );
+    }
+    if let Ok(h1) = scraper::Selector::parse("h1") {
+        out.extend(
+            doc.select(&h1)
+                .map(|h| h.text().collect::<Vec<_>>().join(" "))
+                .filter(|t| t.split_whitespace().count() >= 3),
+        );
+    }
+    out
+}
+
+impl Page {
+    /// Whether `title` is this page's title: the expected one or a headline
+    /// the page shows.
+    pub fn title_is(&self, title: &str) -> bool {
+        same_title(title, &self.title) || self.headlines.iter().any(|h| same_title(title, h))
+    }
+}
+
 /// True when two titles have the same words, either one also read without
 /// a trailing site or author part (`Headline | Site`, `Headline - Site`),
 /// as a page's `<title>` carries it.
@@ -173,7 +212,7 @@ pub fn score_page(page: &Page, read: Result<article::Article>) -> PageScore {
         name: page.name.clone(),
         word: rouge_n(&body, &page.expected, 1),
         shingle: rouge_n(&body, &page.expected, 4),
-        title_right: title.as_deref().is_some_and(|t| same_title(t, &page.title)),
+        title_right: title.as_deref().is_some_and(|t| page.title_is(t)),
         title,
         error,
     }
@@ -275,7 +314,7 @@ pub fn dump_lines(pages: &[Page], path: &Path) -> Result<()> {
         }
         let (p, start, end) = article::paste_model::story_run(&lines);
         for c in article::paste_model::title_candidates(&lines, &p, start, end) {
-            let right = same_title(&c.text, &page.title);
+            let right = page.title_is(&c.text);
             let row = serde_json::json!({"page": page.name, "title_candidate": c.line, "text": c.text,
                 "features": c.features.to_vec(), "right": right});
             writeln!(out, "{row}").map_err(|e| Error::io(path, e))?;
@@ -342,6 +381,7 @@ mod tests {
             dir: PathBuf::from("p"),
             expected: expected.into(),
             title: title.into(),
+            headlines: Vec::new(),
         }
     }
 
@@ -402,6 +442,27 @@ mod tests {
         assert!(same_title("Floods in Swat - Dawn", "Floods in Swat"));
         assert!(!same_title("Floods in Sindh", "Floods in Swat | Dawn"));
         assert!(!same_title("", ""));
+    }
+
+    #[test]
+    fn the_headline_a_page_shows_is_a_right_title_too() {
+        let html = r#"<html><head><title>Neon's modern ambitions - CityLab</title>
+            <meta property="og:title" content="The Modern Ambitions Behind Neon"></head>
+            <body><h1>CityLab</h1><h1>Why Neon Is the Ultimate Symbol</h1></body></html>"#;
+        let mut p = page("x", "Neon's modern ambitions - CityLab");
+        p.headlines = shown_headlines(html);
+        assert_eq!(
+            p.headlines,
+            [
+                "The Modern Ambitions Behind Neon",
+                "Why Neon Is the Ultimate Symbol"
+            ]
+        );
+        assert!(p.title_is("Why Neon Is the Ultimate Symbol"));
+        assert!(p.title_is("The Modern Ambitions Behind Neon"));
+        assert!(p.title_is("Neon's modern ambitions"));
+        assert!(!p.title_is("CityLab"));
+        assert!(!p.title_is("Why Neon"));
     }
 
     #[test]
