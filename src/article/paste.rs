@@ -684,6 +684,15 @@ const MONTHS: [&str; 12] = [
     "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
 ];
 
+/// Whether `w` (its letters and digits) is an English month's name or its
+/// abbreviation.
+fn month_name(w: &str) -> bool {
+    let t = w.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+    (3..=9).contains(&t.len())
+        && t.get(..3)
+            .is_some_and(|h| MONTHS.iter().any(|m| h.eq_ignore_ascii_case(m)))
+}
+
 /// A short line that is a byline (`By Sara Khan`) or carries a date or a
 /// time (`Feb. 21, 2019`, `2/26/2015 7:11 AM`, `Sunday, Feb 1, 2015`).
 fn byline_or_date(l: &str) -> bool {
@@ -697,27 +706,17 @@ fn byline_or_date(l: &str) -> bool {
     ws.iter().enumerate().any(|(k, w)| {
         let t = w.trim_matches(|c: char| !c.is_ascii_alphanumeric());
         let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-        let month_at = |j: usize| {
-            ws.get(j).is_some_and(|w| {
-                w.get(..3)
-                    .is_some_and(|h| MONTHS.iter().any(|m| h.eq_ignore_ascii_case(m)))
-            })
-        };
         // A year that opens a label (`2014 elections`) is not a date.
         let label = k == 0
             && ws
                 .get(1)
-                .is_some_and(|n| n.starts_with(char::is_alphabetic))
-            && !month_at(1);
+                .is_some_and(|n| n.starts_with(char::is_alphabetic) && !month_name(n));
         let year =
             t.len() == 4 && digits(t) && (t.starts_with("19") || t.starts_with("20")) && !label;
         let parts: Vec<&str> = t.split(['/', '.', ':']).collect();
         let numeric = (parts.len() == 3 || (parts.len() == 2 && t.contains(':')))
             && parts.iter().all(|p| digits(p) && p.len() <= 4);
-        let month = t.len() >= 3
-            && t.get(..3)
-                .is_some_and(|h| MONTHS.iter().any(|m| h.eq_ignore_ascii_case(m)))
-            && t.len() <= 9
+        let month = month_name(t)
             && ws
                 .get(k + 1)
                 .is_some_and(|n| n.starts_with(|c: char| c.is_ascii_digit()));
@@ -820,11 +819,11 @@ const KEEP_PIECE: f64 = 0.1;
 /// stories (a paragraph each, between their headlines, sources and
 /// counters) can add up to more than the story beside it. The run is cut
 /// at every [`SEAM`] lines in a row without a paragraph; the piece with the
-/// largest total is the story. It takes in the pieces on either side, one
-/// after another, while each has at least [`KEEP_PIECE`] of its total (a
-/// story that a box of links or a list interrupts stays whole); one piece
-/// under that share may be stepped over to reach one above it. A seam that
-/// opens a comment section is not crossed.
+/// largest total is the story. It takes in the pieces on either side in
+/// stretches: the next up to [`REACH_PIECES`] pieces outward join when
+/// their totals add up to [`KEEP_PIECE`] of its total (a story that a box
+/// of links or a list interrupts stays whole). A seam that opens a comment
+/// section is not crossed.
 fn densest_part(
     p: &[f64],
     facts: &PageFacts,
