@@ -90,6 +90,8 @@ pub fn run(a: BatchArgs) -> anyhow::Result<ExitCode> {
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, batch::stop_flag().clone())?;
     }
+    let store = Store::new(&a.out);
+    let _held = store.lock()?;
     let (items, unreadable) = batch::collect(&a.inputs, &a.glob);
     let (prompts, mut g, _) = a.engine.load()?;
     let sopts = a.engine.summarize_options();
@@ -103,7 +105,6 @@ pub fn run(a: BatchArgs) -> anyhow::Result<ExitCode> {
         options_id,
         parallel: usize::from(a.parallel),
     };
-    let store = Store::new(&a.out);
     let mut progress = Progress::new(a.quiet);
     let (report, outcome) = batch::run(
         g.as_mut(),
@@ -134,7 +135,9 @@ pub fn run(a: BatchArgs) -> anyhow::Result<ExitCode> {
 
 /// Runs `khulasa merge`.
 pub fn merge(a: MergeArgs) -> anyhow::Result<ExitCode> {
-    let report = batch::merge(&a.dirs, &Store::new(&a.out))?;
+    let out = Store::new(&a.out);
+    let _held = out.lock()?;
+    let report = batch::merge(&a.dirs, &out)?;
     eprintln!(
         "khulasa: merged {} folders: {} digests, {} failed, {} pending",
         a.dirs.len(),

@@ -170,6 +170,54 @@ fn sigkill_loses_at_most_the_article_in_flight() {
 }
 
 #[test]
+fn a_second_batch_on_a_busy_folder_is_refused_and_the_first_finishes_alone() {
+    let (d, wire, model) = setup(12, 60);
+    let out = d.path().join("out");
+    let mut first = batch(d.path(), &wire, &model, "out", &["--quiet"])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_digests(&mut first, &out, 1);
+    let second = batch(d.path(), &wire, &model, "out", &["--quiet"])
+        .output()
+        .unwrap();
+    assert_eq!(second.status.code(), Some(2));
+    let err = String::from_utf8(second.stderr).unwrap();
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!("khulasa pid {}", first.id())) && err.contains("another --out"),
+        "{err}"
+    );
+    std::fs::create_dir(d.path().join("elsewhere")).unwrap();
+    let merged = StdCommand::cargo_bin("khulasa")
+        .unwrap()
+        .arg("merge")
+        .arg(d.path().join("elsewhere"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(merged.status.code(), Some(2), "merge into a busy folder");
+    assert!(String::from_utf8_lossy(&merged.stderr).contains("in use by"));
+    assert_eq!(first.wait().unwrap().code(), Some(1));
+    let ids = digest_ids(&out);
+    let mut unique = ids.clone();
+    unique.dedup();
+    assert_eq!((ids.len(), unique.len()), (12, 12));
+    let r = report(&out);
+    assert_eq!(
+        (r["succeeded"].as_u64(), r["skipped_existing"].as_u64()),
+        (Some(12), Some(0))
+    );
+    // Once the first has finished, the folder is free again.
+    let again = batch(d.path(), &wire, &model, "out", &["--quiet"])
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(1));
+    assert_eq!(report(&out)["skipped_existing"], 12);
+}
+
+#[test]
 fn three_local_workers_cover_the_inputs_once_and_merge() {
     let (d, wire, model) = setup(20, 0);
     let workers: Vec<Child> = (0..3)
