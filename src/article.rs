@@ -158,6 +158,20 @@ pub fn from_bytes(name: &str, bytes: &[u8], opts: &ReadOptions) -> Result<Articl
     if bytes.len() > opts.max_bytes {
         return Err(too_large(name, bytes.len(), opts.max_bytes));
     }
+    let decoded;
+    let bytes = match utf16(bytes) {
+        None => bytes,
+        Some(Ok(text)) => {
+            decoded = text.into_bytes();
+            &decoded[..]
+        }
+        Some(Err(at)) => {
+            return Err(Error::bad_input(
+                name,
+                format!("starts as UTF-16 but holds invalid data near byte {at}; convert it to UTF-8, e.g. with iconv"),
+            ))
+        }
+    };
     if bytes.contains(&0) {
         return Err(Error::bad_input(
             name,
@@ -200,6 +214,35 @@ pub fn from_bytes(name: &str, bytes: &[u8], opts: &ReadOptions) -> Result<Articl
     build(name, bytes, format, page, opts)
 }
 
+/// Text saved as UTF-16 with a byte-order mark (as Windows editors save it),
+/// decoded; `None` without the mark, `Err(byte offset)` when invalid.
+fn utf16(bytes: &[u8]) -> Option<std::result::Result<String, usize>> {
+    let little = match bytes {
+        [0xFF, 0xFE, ..] => true,
+        [0xFE, 0xFF, ..] => false,
+        _ => return None,
+    };
+    let body = &bytes[2..];
+    if body.len() % 2 == 1 {
+        return Some(Err(bytes.len() - 1));
+    }
+    let units = body.chunks_exact(2).map(|c| {
+        if little {
+            u16::from_le_bytes([c[0], c[1]])
+        } else {
+            u16::from_be_bytes([c[0], c[1]])
+        }
+    });
+    let mut text = String::with_capacity(body.len());
+    for (i, c) in char::decode_utf16(units).enumerate() {
+        match c {
+            Ok(c) => text.push(c),
+            Err(_) => return Some(Err(2 + 2 * i)),
+        }
+    }
+    Some(Ok(text))
+}
+
 /// Below this confidence a reading carries a warning.
 const LOW_CONFIDENCE: f64 = 0.6;
 
@@ -220,7 +263,7 @@ fn build(
     // lowered its word F1 on the dev pages. They still clean our own
     // block-by-block reading when the library finds no article.
     let extracted = page.library;
-    let mut warnings: Vec<String> = page.fallback.into_iter().collect();
+    let mut warnings: Vec<String> = page.unwrapped.into_iter().chain(page.fallback).collect();
     let pasted = matches!(format, Format::Text | Format::Markdown) && title.is_none();
     let removed = if !opts.strip_furniture || extracted {
         Vec::new()
@@ -259,6 +302,12 @@ fn build(
             "no article text found (only markup); give the article body",
         ));
     }
+    if plain_words(&body, MIN_PLAIN_WORDS) < MIN_PLAIN_WORDS {
+        return Err(Error::bad_input(
+            name,
+            "has no running text (only links, numbers or symbols); give an article",
+        ));
+    }
     let lang = lang::detect(&body).lang;
     let word_count = title.as_deref().map_or(0, count_words) + count_words(&body);
     Ok(Article {
@@ -295,6 +344,24 @@ fn looks_like_article(paragraphs: &[String]) -> bool {
         }
     }
     prose >= MIN_PROSE_CHARS.min(all) && prose * 4 >= all
+}
+
+/// Fewest words of letters (not links, handles or numbers) in an article.
+const MIN_PLAIN_WORDS: usize = 3;
+
+/// Words of `s` that hold a letter and are not links or handles, counted up
+/// to `enough`.
+fn plain_words(s: &str, enough: usize) -> usize {
+    s.split_whitespace()
+        .filter(|w| {
+            w.chars().any(char::is_alphabetic)
+                && !w.contains("://")
+                && !w.starts_with("www.")
+                && !w.starts_with('@')
+                && !w.contains('@')
+        })
+        .take(enough)
+        .count()
 }
 
 /// Characters of `s` that are not whitespace.

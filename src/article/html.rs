@@ -107,6 +107,8 @@ pub(super) struct Extracted {
     /// True when the extraction library read the article (its reading is
     /// kept whole).
     pub library: bool,
+    /// Set when tags nested too deep were removed before reading.
+    pub unwrapped: Option<String>,
 }
 
 /// Fewest words the main extractor must find before its reading is used.
@@ -117,6 +119,18 @@ const MIN_EXTRACTED_WORDS: usize = 25;
 /// article, the page is read block by block, leaving out scripts,
 /// navigation, headers, footers and widgets.
 pub(super) fn extract(html: &str) -> Extracted {
+    let (depth, flat) = unwrap_deep(html, LIBRARY_DEPTH);
+    let mut read = extract_page(flat.as_deref().unwrap_or(html));
+    if flat.is_some() {
+        read.unwrapped = Some(format!(
+            "the page nests elements {depth} deep; the tags past {LIBRARY_DEPTH} were removed and their text kept"
+        ));
+    }
+    read
+}
+
+/// [`extract`] on a page nested at most [`LIBRARY_DEPTH`] deep.
+fn extract_page(html: &str) -> Extracted {
     let cfg = dom_smoothie::Config {
         text_mode: dom_smoothie::TextMode::Formatted,
         ..Default::default()
@@ -145,6 +159,7 @@ pub(super) fn extract(html: &str) -> Extracted {
                 },
                 fallback: None,
                 library: true,
+                unwrapped: None,
             }
         }
         other => {
@@ -162,9 +177,102 @@ pub(super) fn extract(html: &str) -> Extracted {
                 },
                 fallback: Some(format!("{why}; the page was read block by block")),
                 library: false,
+                unwrapped: None,
             }
         }
     }
+}
+
+/// Deepest nesting the HTML parser and the extraction library are given:
+/// the parser's scope checks and the library's scoring walk every element's
+/// ancestors, so their time grows with the square of the depth (20,000
+/// nested `<div>`s took 90 s). Real article pages nest a few dozen deep.
+const LIBRARY_DEPTH: usize = 400;
+
+/// Elements that never hold others, or that the parser closes by itself
+/// when a sibling opens (`<p>`, `<li>`, table cells): they add no depth.
+const FLAT: &[&str] = &[
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track",
+    "wbr", "p", "li", "dt", "dd", "option", "tr", "td", "th", "!doctype",
+];
+
+/// A page with the tags of elements nested past `limit` removed (their
+/// text kept), in one pass over its tags (comments, scripts and styles
+/// skipped), with the deepest nesting found; `None` when nothing is that
+/// deep. The depth is an upper bound for well-formed pages.
+fn unwrap_deep(html: &str, limit: usize) -> (usize, Option<String>) {
+    let b = html.as_bytes();
+    let (mut depth, mut deepest, mut i) = (0usize, 0usize, 0usize);
+    let mut out: Option<String> = None;
+    let mut copied = 0;
+    while let Some(off) = memchr(b'<', &b[i..]) {
+        let lt = i + off;
+        i = lt + 1;
+        if b[i..].starts_with(b"!--") {
+            i = find(b, i, b"-->").map_or(b.len(), |e| e + 3);
+            continue;
+        }
+        let close = b.get(i) == Some(&b'/');
+        let start = i + usize::from(close);
+        let end = b[start..]
+            .iter()
+            .position(|c| !(c.is_ascii_alphanumeric() || *c == b'!' || *c == b'-'))
+            .map_or(b.len(), |e| start + e);
+        let name = html[start..end].to_ascii_lowercase();
+        if name.is_empty() || FLAT.contains(&name.as_str()) {
+            continue;
+        }
+        let gt = memchr(b'>', &b[end..]).map_or(b.len(), |e| end + e);
+        let deep = if close {
+            depth = depth.saturating_sub(1);
+            depth >= limit
+        } else if b[gt - 1] != b'/' {
+            if matches!(name.as_str(), "script" | "style" | "textarea" | "title") {
+                let closing = format!("</{name}");
+                // Past the closing tag, which adds and takes no depth.
+                i = find_ci(b, gt, closing.as_bytes())
+                    .and_then(|c| memchr(b'>', &b[c..]).map(|e| c + e + 1))
+                    .unwrap_or(b.len());
+                continue;
+            }
+            depth += 1;
+            deepest = deepest.max(depth);
+            depth > limit
+        } else {
+            false
+        };
+        i = (gt + 1).min(b.len());
+        if deep {
+            let o = out.get_or_insert_with(|| String::with_capacity(html.len()));
+            o.push_str(&html[copied..lt]);
+            o.push(' ');
+            copied = i;
+        }
+    }
+    if let Some(o) = &mut out {
+        o.push_str(&html[copied..]);
+    }
+    (deepest, out)
+}
+
+fn memchr(c: u8, b: &[u8]) -> Option<usize> {
+    b.iter().position(|x| *x == c)
+}
+
+/// First `pat` in `b` from `from`.
+fn find(b: &[u8], from: usize, pat: &[u8]) -> Option<usize> {
+    b.get(from..)?
+        .windows(pat.len())
+        .position(|w| w == pat)
+        .map(|p| from + p)
+}
+
+/// First `pat` (ASCII, any case) in `b` from `from`.
+fn find_ci(b: &[u8], from: usize, pat: &[u8]) -> Option<usize> {
+    b.get(from..)?
+        .windows(pat.len())
+        .position(|w| w.eq_ignore_ascii_case(pat))
+        .map(|p| from + p)
 }
 
 /// The page's first `<h1>` instead of a `<title>` that is the site's name
@@ -315,7 +423,26 @@ pub(super) fn text(html: &str) -> String {
 /// `skip_chrome` leaves out navigation, headers, footers and widgets,
 /// otherwise only scripts and styles are left out.
 fn walk(el: ElementRef<'_>, blocks: &mut Vec<String>, cur: &mut String, skip_chrome: bool) {
-    for child in el.children() {
+    // An explicit stack rather than recursion: a page can nest its elements
+    // thousands deep. `Exit(block)` ends an element after its children.
+    type TreeNode<'a> = <ElementRef<'a> as std::ops::Deref>::Target;
+    enum Step<'a> {
+        Enter(TreeNode<'a>),
+        Exit(bool),
+    }
+    let mut stack: Vec<Step<'_>> = el.children().rev().map(Step::Enter).collect();
+    while let Some(step) = stack.pop() {
+        let child = match step {
+            Step::Exit(block) => {
+                if block {
+                    flush(blocks, cur);
+                } else {
+                    cur.push(' ');
+                }
+                continue;
+            }
+            Step::Enter(child) => child,
+        };
         match child.value() {
             Node::Text(t) => cur.push_str(t),
             Node::Element(e) => {
@@ -328,14 +455,8 @@ fn walk(el: ElementRef<'_>, blocks: &mut Vec<String>, cur: &mut String, skip_chr
                 if block {
                     flush(blocks, cur);
                 }
-                if let Some(child_el) = ElementRef::wrap(child) {
-                    walk(child_el, blocks, cur, skip_chrome);
-                }
-                if block {
-                    flush(blocks, cur);
-                } else {
-                    cur.push(' ');
-                }
+                stack.push(Step::Exit(block));
+                stack.extend(child.children().rev().map(Step::Enter));
             }
             _ => {}
         }
@@ -373,4 +494,45 @@ fn page_title(raw: &str) -> String {
         }
     }
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nested(n: usize, inner: &str) -> String {
+        format!(
+            "<html><body>{}{inner}{}</body></html>",
+            "<div>".repeat(n),
+            "</div>".repeat(n)
+        )
+    }
+
+    #[test]
+    fn real_nesting_is_left_alone_and_void_or_self_closing_tags_add_no_depth() {
+        let page = "<!doctype html><html><head><meta charset=utf-8><script>if (a<b) x('<div>')</script>\
+                    </head><body><!-- <div><div> --><p>One<p>Two<br><img src=x/><ul><li>a<li>b</ul></body></html>";
+        assert_eq!(unwrap_deep(page, 400), (3, None));
+        assert_eq!(unwrap_deep(&nested(398, "x"), 400), (400, None));
+    }
+
+    #[test]
+    fn deep_nesting_is_unwrapped_to_the_limit_in_one_pass_and_its_text_kept() {
+        for n in [401, 20_000, 200_000] {
+            let page = nested(n, "<p>Floods hit Swat on Sunday, officials said.</p>");
+            let (depth, flat) = unwrap_deep(&page, LIBRARY_DEPTH);
+            assert_eq!(depth, n + 2);
+            let flat = flat.expect("unwrapped");
+            // What the parser and the library get nests no deeper than the
+            // limit, so their per-element ancestor walks stay bounded.
+            assert_eq!(unwrap_deep(&flat, LIBRARY_DEPTH), (LIBRARY_DEPTH, None));
+            assert!(flat.len() < page.len());
+        }
+        let read = extract(&nested(
+            20_000,
+            "<p>Floods hit Swat on Sunday, officials said.</p>",
+        ));
+        assert_eq!(read.body, "Floods hit Swat on Sunday, officials said.");
+        assert!(read.unwrapped.unwrap().contains("20002 deep"));
+    }
 }

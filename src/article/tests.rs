@@ -344,3 +344,68 @@ fn a_lede_with_led_by_is_not_taken_for_a_headline_and_byline() {
     assert!(a.furniture_removed.is_empty(), "{:?}", a.furniture_removed);
     assert_ne!(a.title.as_deref(), Some("A delegation led"));
 }
+
+#[test]
+fn utf16_with_a_byte_order_mark_is_read_and_broken_utf16_is_refused() {
+    let text = include_str!("../../examples/ntrex-shark-ur.txt");
+    let le: Vec<u8> = [0xFF, 0xFE]
+        .into_iter()
+        .chain(text.encode_utf16().flat_map(u16::to_le_bytes))
+        .collect();
+    let be: Vec<u8> = [0xFE, 0xFF]
+        .into_iter()
+        .chain(text.encode_utf16().flat_map(u16::to_be_bytes))
+        .collect();
+    for bytes in [le.clone(), be] {
+        let a = from_bytes("w.txt", &bytes, &ReadOptions::default()).unwrap();
+        assert_eq!(a.lang, Lang::Ur);
+        assert_eq!(
+            a.sha256,
+            from_bytes("w.txt", text.as_bytes(), &ReadOptions::default())
+                .unwrap()
+                .sha256
+        );
+    }
+    let mut lone = le[..le.len() - 2].to_vec();
+    lone.extend(0xD800u16.to_le_bytes());
+    let e = from_bytes("w.txt", &lone, &ReadOptions::default()).unwrap_err();
+    assert!(
+        e.to_string().contains("UTF-16 but holds invalid data"),
+        "{e}"
+    );
+    let e = from_bytes("w.txt", &le[..le.len() - 1], &ReadOptions::default()).unwrap_err();
+    assert!(e.to_string().contains("convert it to UTF-8"), "{e}");
+}
+
+#[test]
+fn links_numbers_or_symbols_alone_are_not_an_article() {
+    let urls: String = (0..50)
+        .map(|i| format!("https://example.com/news/{i}\n"))
+        .collect();
+    for (name, text) in [
+        ("urls.txt", urls.as_str()),
+        ("n.txt", "2024 1,200 3.5 15 300 42 7 8 9 10 11 12."),
+        ("p.txt", "!!! ??? ... *** ### --- !!! ???"),
+        ("h.txt", "@dawn_com @geonews x@y.com www.dawn.com"),
+    ] {
+        for strip_furniture in [true, false] {
+            let opts = ReadOptions {
+                strip_furniture,
+                ..Default::default()
+            };
+            let e = from_bytes(name, text.as_bytes(), &opts)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(name)
+                    && (e.contains("no running text") || e.contains("no article found")),
+                "{name}: {e}"
+            );
+        }
+    }
+    let keep = ReadOptions {
+        strip_furniture: false,
+        ..Default::default()
+    };
+    from_bytes("ok.txt", b"Floods cut roads.", &keep).unwrap();
+}

@@ -168,13 +168,15 @@ fn file_item(path: &Path, items: &mut Vec<Item>, bad: &mut Vec<Unreadable>) {
 }
 
 fn jsonl_items(path: &str, items: &mut Vec<Item>, bad: &mut Vec<Unreadable>) {
-    let text = match std::fs::read(path) {
-        Ok(t) => t,
-        Err(e) => {
-            bad.push(unreadable(path, format!("cannot read input: {e}")));
-            return;
-        }
-    };
+    match std::fs::read(path) {
+        Ok(text) => jsonl_lines(path, &text, items, bad),
+        Err(e) => bad.push(unreadable(path, format!("cannot read input: {e}"))),
+    }
+}
+
+/// The items of a JSONL file's bytes, one per non-blank line; a line that is
+/// not JSON is unreadable, named `path:line`.
+pub fn jsonl_lines(path: &str, text: &[u8], items: &mut Vec<Item>, bad: &mut Vec<Unreadable>) {
     for (n, line) in text.split(|b| *b == b'\n').enumerate() {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;

@@ -172,6 +172,7 @@ impl SpmModel {
         let model = Unigram::from(vocab, unk, false).map_err(|e| e.to_string())?;
         let mut tok = Tokenizer::new(model);
         if let Some(map) = &self.charsmap {
+            charsmap_is_sound(map)?;
             let p = Precompiled::from(map).map_err(|e| format!("normalizer: {e}"))?;
             tok.with_normalizer(Some(NormalizerWrapper::Precompiled(p)))
                 .map_err(|e| e.to_string())?;
@@ -179,6 +180,61 @@ impl SpmModel {
         tok.with_pre_tokenizer(Some(Metaspace::new('▁', PrependScheme::Always, true)));
         Ok(tok)
     }
+}
+
+/// Checks a precompiled normalization map (a double-array trie over UTF-8
+/// bytes, then the replacement strings) before the normalizer trusts it:
+/// every step the lookup can take from any unit stays inside the trie, and
+/// every replacement starts inside the strings on a character boundary. A
+/// damaged map would otherwise index out of bounds mid-translation.
+fn charsmap_is_sound(map: &[u8]) -> std::result::Result<(), String> {
+    let bad = |why: &str| Err(format!("normalizer: damaged character map ({why})"));
+    let Some((size, rest)) = map.split_first_chunk::<4>() else {
+        return bad("too short");
+    };
+    let size = u32::from_le_bytes(*size) as usize / 4 * 4;
+    if size == 0 || size > rest.len() {
+        return bad("its trie is empty or longer than the file");
+    }
+    let (trie, strings) = rest.split_at(size);
+    let units: Vec<usize> = trie
+        .chunks_exact(4)
+        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as usize)
+        .collect();
+    let Ok(strings) = std::str::from_utf8(strings) else {
+        return bad("its strings are not UTF-8");
+    };
+    let offset = |u: usize| (u >> 10) << ((u & (1 << 9)) >> 6);
+    // Walk every node a lookup can reach: from a node, the lookup reads the
+    // unit at `node ^ byte` for each byte of UTF-8 text, and goes on where
+    // that unit's label is the byte.
+    let mut seen = std::collections::HashSet::new();
+    let mut todo = vec![offset(units[0])];
+    while let Some(node) = todo.pop() {
+        if !seen.insert(node) {
+            continue;
+        }
+        for c in (1..=0xF4usize).filter(|c| !matches!(c, 0xC0 | 0xC1)) {
+            let Some(&u) = units.get(node ^ c) else {
+                return bad("a trie step leaves the trie");
+            };
+            if u & ((1 << 31) | 0xFF) != c {
+                continue;
+            }
+            let next = (node ^ c) ^ offset(u);
+            if (u >> 8) & 1 == 1 {
+                let Some(&leaf) = units.get(next) else {
+                    return bad("a trie step leaves the trie");
+                };
+                let at = leaf & ((1 << 31) - 1);
+                if at > strings.len() || !strings.is_char_boundary(at) {
+                    return bad("a replacement starts outside its strings");
+                }
+            }
+            todo.push(next);
+        }
+    }
+    Ok(())
 }
 
 /// Segments `text` into pieces: runs of whitespace become one space and the
@@ -202,6 +258,28 @@ mod tests {
         assert_eq!(varint(&[0xac, 0x02], &mut pos), Some(300));
         assert!(fields(&[0x0a, 0x05, b'a']).is_none());
         assert!(SpmModel::parse(b"").is_err());
+    }
+
+    #[test]
+    fn a_damaged_character_map_is_refused_and_real_ones_pass() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests");
+        let damaged = std::fs::read(format!("{dir}/data/fuzz/spm-charsmap-out-of-bounds")).unwrap();
+        let e = SpmModel::parse(&damaged)
+            .unwrap()
+            .tokenizer()
+            .err()
+            .unwrap();
+        assert!(e.contains("damaged character map"), "{e}");
+        for side in ["source", "target"] {
+            let real =
+                std::fs::read(format!("{dir}/fixtures/translate/marian/{side}.spm")).unwrap();
+            let m = SpmModel::parse(&real).unwrap();
+            assert!(m.charsmap.is_some());
+            let tok = m.tokenizer().unwrap();
+            assert!(!pieces(&tok, "Floods in Swat: 1,200 homes.")
+                .unwrap()
+                .is_empty());
+        }
     }
 
     #[test]

@@ -4,18 +4,18 @@ use assert_cmd::Command;
 use predicates::prelude::*;
 use tempfile::TempDir;
 
-const DIGEST: &str = r#"{"headline": "Floods kill 30 in Swat valley", "summary": "Flash floods killed 30 people in Swat on Sunday. 2,600 homes were damaged.", "key_facts": ["Floods killed 30 people.", "2,600 homes were damaged.", "Roads to 14 villages were cut."]}"#;
+pub(crate) const DIGEST: &str = r#"{"headline": "Floods kill 30 in Swat valley", "summary": "Flash floods killed 30 people in Swat on Sunday. 2,600 homes were damaged.", "key_facts": ["Floods killed 30 people.", "2,600 homes were damaged.", "Roads to 14 villages were cut."]}"#;
 
 const ARTICLE: &str = "Floods kill 30 in Swat valley\n\nBy Ahmed Khan\n\nShare on Facebook\n\n\
 Flash floods killed 30 people in the Swat valley on Sunday, officials said.\n\n\
 The provincial disaster authority said 2,600 homes were damaged and roads to 14 villages were cut.\n";
 
-struct Fixture {
+pub(crate) struct Fixture {
     dir: TempDir,
 }
 
 impl Fixture {
-    fn new(replies: &[&str]) -> Self {
+    pub(crate) fn new(replies: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
             dir.path().join("replies.json"),
@@ -25,7 +25,7 @@ impl Fixture {
         std::fs::write(dir.path().join("a.txt"), ARTICLE).unwrap();
         Self { dir }
     }
-    fn path(&self, name: &str) -> String {
+    pub(crate) fn path(&self, name: &str) -> String {
         self.dir.path().join(name).display().to_string()
     }
     /// The environment every run gets: a home, khulasa cache and model
@@ -42,7 +42,7 @@ impl Fixture {
         c.env_clear().envs(self.env());
         c
     }
-    fn summarize(&self, extra: &[&str]) -> Command {
+    pub(crate) fn summarize(&self, extra: &[&str]) -> Command {
         let mut c = self.cmd();
         let model = format!("scripted:{}", self.path("replies.json"));
         c.args(["summarize", "--model", &model]).args(extra);

@@ -5,6 +5,7 @@ mod batch;
 mod cli;
 mod common;
 mod engine;
+mod matrix;
 mod newsletter;
 mod real;
 mod translate;

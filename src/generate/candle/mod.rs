@@ -14,6 +14,7 @@ use crate::generate::{one_at_a_time, Generation, Generator, Lane, Message, Model
 use crate::prompt::chat::ChatTemplate;
 
 mod decode;
+pub mod gguf;
 mod kernels;
 mod lanes;
 

@@ -39,6 +39,12 @@ impl Model {
     pub(crate) fn load(path: &Path, device: &Device) -> Result<Loaded> {
         let name = path.display().to_string();
         let file = map(path)?;
+        super::gguf::check_header(&file).map_err(|why| {
+            Error::model(
+                &name,
+                format!("not a readable GGUF file ({why}); check the path or re-download it"),
+            )
+        })?;
         let mut reader = Cursor::new(&file[..]);
         let content = gguf_file::Content::read(&mut reader).map_err(|e| {
             Error::model(
