@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Runs every fuzz target for SECONDS each (default 600), JOBS at a time
-# (default: half the cores), from corpora seeded with the test data.
+# Runs the fuzz targets (all, or the comma-separated TARGETS) for SECONDS
+# each (default 600), JOBS at a time (default: half the cores), from corpora
+# seeded with the test data.
 # A crash is saved under fuzz/artifacts/<target>/ and fails the run; commit
 # each as a regression test (see fuzz/README.md).
-#   fuzz/run.sh [SECONDS] [JOBS]
+#   fuzz/run.sh [SECONDS] [JOBS] [TARGETS]
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$here")"
@@ -12,6 +13,7 @@ jobs="${2:-$(( ($(nproc) + 1) / 2 ))}"
 cd "$here"
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 targets=(read page segment chunk constraint ground gguf spm digest_json jsonl)
+if [ -n "${3:-}" ]; then IFS=, read -r -a targets <<<"$3"; fi
 # Safe Rust throughout these paths: no sanitizer, for speed; panics, aborts,
 # timeouts and out-of-memory are what the runs look for.
 cargo +nightly fuzz build -s none -O
