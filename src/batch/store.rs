@@ -145,6 +145,17 @@ impl Store {
             .and_then(|()| file.write_all(who.as_bytes()))
             .and_then(|()| file.flush());
         stamped.map_err(|e| Error::io(&path, e))?;
+        // A run killed mid-write leaves its temporary behind; with the
+        // folder held, no one else is writing one.
+        for dir in [root.clone(), root.join("digests"), root.join("failures")] {
+            for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                if name.starts_with('.') && name.ends_with(".tmp") {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
         Ok(FolderLock { _file: file })
     }
 
@@ -306,7 +317,11 @@ mod tests {
         );
         assert!(e.contains(&std::process::id().to_string()), "{e}");
         drop(held);
+        let stale = d.path().join("out/digests/.a.json.123.tmp");
+        std::fs::create_dir_all(stale.parent().unwrap()).unwrap();
+        std::fs::write(&stale, "{\"half").unwrap();
         s.lock().unwrap();
+        assert!(!stale.exists(), "a killed run's temporary is cleared");
     }
 
     #[test]
