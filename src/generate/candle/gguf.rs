@@ -111,6 +111,11 @@ impl<'a> Cursor<'a> {
                     ));
                 }
                 let inner = self.u32(key)?;
+                if scalar_size(inner).is_none() && !matches!(inner, 8 | 9) {
+                    return Err(format!(
+                        "metadata '{key}' is an array of unknown type {inner}"
+                    ));
+                }
                 let n = self.len(key)?;
                 // Each element takes at least one byte (a string its length).
                 let least = scalar_size(inner).unwrap_or(if self.wide { 8 } else { 4 });
@@ -313,8 +318,14 @@ mod tests {
             "/tests/data/fuzz/gguf-scalar-tensor"
         ))
         .unwrap();
+        let untyped = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/fuzz/gguf-unknown-array-type"
+        ))
+        .unwrap();
         for (f, says) in [
             (scalar, "no dimensions"),
+            (untyped, "array of unknown type"),
             (zero_align, "power of two"),
             (huge_string, "file ends"),
             (huge_array, "claims"),
