@@ -259,14 +259,18 @@ fn build(
         .title
         .map(|t| normalize(&t, detected))
         .filter(|t| !t.is_empty());
-    // The extraction library's reading is kept whole: our furniture rules
-    // lowered its word F1 on the dev pages. They still clean our own
-    // block-by-block reading when the library finds no article.
+    // In the extraction library's reading, only the lines that a furniture
+    // rule names (captions and credits, bylines, bios, sign-ups, consent
+    // banners) are removed, each on its own: its lists and subheadings are
+    // the article's. Our own block-by-block reading, used when the library
+    // finds no article, gets every rule.
     let extracted = page.library;
     let mut warnings: Vec<String> = page.unwrapped.into_iter().chain(page.fallback).collect();
     let pasted = matches!(format, Format::Text | Format::Markdown) && title.is_none();
-    let removed = if !opts.strip_furniture || extracted {
+    let removed = if !opts.strip_furniture {
         Vec::new()
+    } else if extracted {
+        furniture::strip_named(&mut paragraphs)
     } else if pasted {
         let reading = paste::read(std::mem::take(&mut paragraphs));
         paragraphs = reading.kept;

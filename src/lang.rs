@@ -163,7 +163,8 @@ pub fn detect(text: &str) -> Detection {
 }
 
 /// Maps Arabic letter variants and presentation forms to the forms used in
-/// Urdu and Pashto (ي/ى → ی, ك → ک, presentation forms → base letters).
+/// Urdu and Pashto (ى → ی, ك → ک, presentation forms → base letters; ي → ی
+/// except in Pashto, where ي is a letter of its own: لري "has", not لری).
 /// Zero-width non-joiners are kept.
 pub fn normalize_letters(text: &str, lang: Lang) -> String {
     use unicode_normalization::UnicodeNormalization;
@@ -185,9 +186,11 @@ pub fn normalize_letters(text: &str, lang: Lang) -> String {
 fn map_letter(c: char, lang: Lang) -> char {
     match c {
         'ك' => 'ک',
-        // Pashto keeps ي (used with hamza/ye forms) only as ی in modern text;
-        // ى (alef maksura) and Arabic yeh are written ی in both languages.
-        'ي' | 'ى' => 'ی',
+        // Urdu writes Arabic yeh as ی; Pashto spells words with both (its
+        // ي ends verbs and masculine forms: کوي, لري). ى (alef maksura) is
+        // ی in both languages.
+        'ي' if lang != Lang::Ps => 'ی',
+        'ى' => 'ی',
         'ە' if lang == Lang::Ur => 'ہ',
         _ => c,
     }
@@ -223,6 +226,9 @@ mod tests {
         let n = normalize_letters(s, Lang::Ur);
         assert!(n.contains("کتاب علی\u{200c}ی"));
         assert!(!n.contains('\u{FEF7}'));
+        // Pashto keeps its ي: "لري" (has) and "لری" are different words.
+        let ps = normalize_letters("هغه کور لري. على", Lang::Ps);
+        assert_eq!(ps, "هغه کور لري. علی");
     }
 
     #[test]

@@ -87,6 +87,52 @@ const FURNITURE_STARTS: &[&str] = &[
     "hide caption",
     "enlarge this image",
     "toggle caption",
+    // Urdu (letters as `normalize` writes them: ی, ک).
+    "شیئر",
+    "مزید پڑھیں",
+    "مزید پڑھیے",
+    "یہ بھی پڑھیں",
+    "یہ بھی پڑھیے",
+    "مزید جانیں",
+    "تصویر:",
+    "تصویر کا ذریعہ",
+    "تصویر کا کیپشن",
+    "فوٹو:",
+    "فوٹو :",
+    "فائل فوٹو",
+    "ویڈیو:",
+    "ٹیگز",
+    "متعلقہ عنوانات",
+    "جملہ حقوق",
+    "جملہ حقوق محفوظ",
+    "شائع",
+    "اپ ڈیٹ",
+    "آخری اپ ڈیٹ",
+    "تاریخ اشاعت",
+    "اشاعت:",
+    "متعلقہ موضوعات",
+    "موضوعات:",
+    "سبسکرائب",
+    "سائن اپ",
+    "اشتہار",
+    "مواد پر جائیں",
+    // Pashto (its own ي kept).
+    "شریک یې کړئ",
+    "دا هم ولولئ",
+    "نور ولولئ",
+    "نور لوستل",
+    "انځور:",
+    "د انځور سرچینه",
+    "د انځور عنوان",
+    "عکس:",
+    "ټګونه",
+    "اړوندې موضوعګانې",
+    "اړوند سرلیکونه",
+    "ټول حقونه",
+    "خپور شوی",
+    "خپره شوې",
+    "تازه شوی",
+    "وروستی ځل",
 ];
 /// Paragraphs that open the comments: everything after them is dropped.
 const COMMENT_MARKERS: &[&str] = &[
@@ -95,6 +141,12 @@ const COMMENT_MARKERS: &[&str] = &[
     "join the conversation",
     "reader comments",
     "show comments",
+    "تبصرے",
+    "قارئین کے تبصرے",
+    "اپنی رائے کا اظہار کریں",
+    "نظرونه",
+    "خپل نظر ولیکئ",
+    "د لوستونکو نظرونه",
 ];
 /// Paragraphs that open a block of links, after which short lines are dropped.
 const SECTION_MARKERS: &[&str] = &[
@@ -129,6 +181,24 @@ const SECTION_MARKERS: &[&str] = &[
     "in case you missed it",
     "other stories",
     "most popular stories",
+    "متعلقہ خبریں",
+    "متعلقہ",
+    "اسی بارے میں",
+    "اس سے متعلق",
+    "سب سے زیادہ پڑھی جانے والی",
+    "سب سے زیادہ پڑھی جانے والی خبریں",
+    "مقبول ترین",
+    "تازہ ترین",
+    "اہم خبریں",
+    "مزید خبریں",
+    "اړوند خبرونه",
+    "اړوند",
+    "په دې اړه نور",
+    "ډېر لوستل شوي",
+    "تر ټولو ډېر لوستل شوي",
+    "تر ټولو ډېر لوستل شوې",
+    "تازه خبرونه",
+    "نور خبرونه",
 ];
 /// Agencies and photo services that mark a credit line.
 const CREDITS: &[&str] = &[
@@ -150,6 +220,19 @@ const CREDITS: &[&str] = &[
     "illustration:",
     "file photo",
     "photo/",
+    "اے ایف پی",
+    "رائٹرز",
+    "اے پی",
+    "تصویر:",
+    "فوٹو:",
+    "فوٹو :",
+    "بشکریہ",
+    "گیٹی",
+    "اې اف پي",
+    "رویټرز",
+    "انځور:",
+    "عکس:",
+    "ګېټي",
 ];
 /// Words that make a sentence an author bio.
 const BIO_WORDS: &[&str] = &[
@@ -163,6 +246,160 @@ const BIO_WORDS: &[&str] = &[
     "covers ",
     "covering ",
 ];
+
+/// Words that make a short Urdu or Pashto sentence an author bio when a
+/// copula follows them (`… ایک صحافی ہیں`, `… یو خبریال دی`).
+const BIO_WORDS_UR_PS: &[&str] = &[
+    "صحافی",
+    "نامہ نگار",
+    "کالم نگار",
+    "تجزیہ کار",
+    "مصنف",
+    "رپورٹر",
+    "خبریال",
+    "لیکوال",
+    "شنونکی",
+    "کالم لیکونکی",
+];
+/// Copulas that close such a bio sentence.
+const COPULAS_UR_PS: &[&str] = &["ہیں", "ہے", "تھے", "دی", "ده", "دي"];
+/// Openings of an Urdu or Pashto byline (`تحریر: …`, `بی بی سی اردو،
+/// اسلام آباد`).
+const BYLINE_OPENINGS_UR_PS: &[&str] = &[
+    "تحریر:",
+    "تحریر :",
+    "رپورٹ:",
+    "لیکوال:",
+    "راپور:",
+    "ویب ڈیسک",
+    "بی بی سی اردو",
+    "بی بی سی پښتو",
+];
+/// Titles that close an Urdu or Pashto byline after a comma (`سارہ ملک،
+/// نامہ نگار`).
+const BYLINE_TITLES_UR_PS: &[&str] = &["نامہ نگار", "نمائندہ خصوصی", "رپورٹر", "خبریال"];
+
+/// Most words of an Urdu or Pashto byline.
+const BYLINE_WORDS_UR_PS: usize = 14;
+
+/// Whether a short Urdu or Pashto line is a byline: it opens like one, or
+/// ends with a reporter's title after a comma. A headline that names a
+/// reporter (`طالبانو خبریال ونیو`) has no comma before the title. A date
+/// may follow the title (`سارہ ملک، نامہ نگار شائع 3 مارچ`).
+fn is_byline_ur_ps(p: &str, n: usize) -> bool {
+    if n > BYLINE_WORDS_UR_PS || ends_sentence(p) {
+        return false;
+    }
+    BYLINE_OPENINGS_UR_PS.iter().any(|o| p.starts_with(o))
+        || p.rsplit_once(['،', ',']).is_some_and(|(_, rest)| {
+            // The title, then perhaps the date run on after it.
+            BYLINE_TITLES_UR_PS
+                .iter()
+                .any(|t| rest.trim().starts_with(t))
+        })
+}
+
+/// Whether an Urdu or Pashto line says what its author is: a bio word
+/// among its first words, a copula right after it (`… ایک صحافی ہیں جو
+/// …`, `… یو خبریال دی چې …`).
+fn is_bio_ur_ps(p: &str) -> bool {
+    let ws: Vec<&str> = split_words(p).take(10).collect();
+    (0..ws.len()).any(|i| {
+        BIO_WORDS_UR_PS.iter().any(|b| {
+            let len = words(b);
+            i + len <= ws.len()
+                && ws[i..i + len].join(" ") == *b
+                && ws[i + len..]
+                    .iter()
+                    .take(2)
+                    .any(|w| COPULAS_UR_PS.contains(&w.trim_end_matches(['۔', '.', '،'])))
+        })
+    })
+}
+
+/// Month names of the Gregorian calendar in Urdu and Pashto, as bylines
+/// date stories (`شائع 3 مارچ 2024`, `خپور شوی 5 اکتوبر 2025`).
+const MONTHS_UR_PS: &[&str] = &[
+    "جنوری",
+    "فروری",
+    "مارچ",
+    "اپریل",
+    "مئی",
+    "جون",
+    "جولائی",
+    "اگست",
+    "ستمبر",
+    "اکتوبر",
+    "نومبر",
+    "دسمبر",
+    "جنوري",
+    "فبروري",
+    "اپرېل",
+    "مۍ",
+    "جولای",
+    "اګست",
+    "سپتمبر",
+    "ډسمبر",
+];
+
+/// Whether `l` is a date stamp, perhaps after a byline (`Sara Khan — Dawn,
+/// Islamabad Published 21 June 2024 09:19`): a year with a month's name or
+/// a clock time. A headline that names a year (`The 2024 budget`) has
+/// neither beside it.
+pub(super) fn dateline(l: &str) -> bool {
+    let ws: Vec<&str> = split_words(l).take(31).collect();
+    let year = ws.iter().any(|w| {
+        let t = w.trim_matches(|c: char| !c.is_ascii_digit());
+        t.len() == 4 && (t.starts_with("19") || t.starts_with("20"))
+    });
+    year && ws.iter().any(|w| {
+        let t = w.trim_matches(|c: char| c.is_ascii_punctuation());
+        let clock = t.split_once(':').is_some_and(|(h, m)| {
+            (1..=2).contains(&h.len())
+                && m.len() == 2
+                && (h.to_owned() + m).bytes().all(|b| b.is_ascii_digit())
+        });
+        clock || english_month(t) || MONTHS_UR_PS.contains(&t)
+    })
+}
+
+/// Whether `t` is an English month's name (`March`) or its abbreviation
+/// (`Mar`, `Sept`).
+pub(super) fn english_month(t: &str) -> bool {
+    const MONTHS: [&str; 12] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
+    (3..=9).contains(&t.len())
+        && t.is_char_boundary(3)
+        && MONTHS.iter().any(|m| t[..3].eq_ignore_ascii_case(m))
+}
+
+/// Most words of a date line (`Published 21 June 2024 09:19`).
+const DATELINE_WORDS: usize = 8;
+
+/// Whether a line is a cookie or consent banner: it names cookies and
+/// asks to accept them or says the site uses them.
+fn is_consent(p: &str) -> bool {
+    let has = |s: &str| p.contains(s);
+    if !(has("ookie") || has("OOKIE") || has("کوکی")) {
+        return false;
+    }
+    let lower = p.to_lowercase();
+    [
+        "use",
+        "accept",
+        "policy",
+        "consent",
+        "استعمال",
+        "قبول",
+        "پالیسی",
+        "کارو",
+        "ومنئ",
+        "تګلار",
+    ]
+    .iter()
+    .any(|w| lower.contains(w))
+}
 
 /// Words of `s`, split at whitespace: the count of [`split_words`].
 pub(super) fn words(s: &str) -> usize {
@@ -520,16 +757,22 @@ pub(super) fn rule_sized(p: &str, n: usize, first: bool) -> Option<&'static str>
         owned = p.to_lowercase();
         Some(owned.as_str())
     };
-    let bare = lower.map(|l| l.trim_end_matches([':', '.']).trim());
+    let bare = lower.map(|l| l.trim_end_matches([':', '.', '۔']).trim());
+    // Urdu and Pashto lines have their own bylines and bios.
+    let arabic = p.bytes().any(|b| matches!(b, 0xD8..=0xDB));
     if bare.is_some_and(opens_comments) && !first {
         Some(COMMENTS)
     } else if n <= MARKER_WORDS && lower.is_some_and(is_marker) {
         Some("list of links (Top stories, Related, ...)")
-    } else if is_byline(p) {
+    } else if is_byline(p) || (arabic && is_byline_ur_ps(p, n)) {
         Some("byline")
+    } else if is_consent(p) {
+        Some("cookie or consent banner")
+    } else if n <= DATELINE_WORDS && !ends_sentence(p) && dateline(p) {
+        Some("date line")
     } else if n <= CREDIT_WORDS && !prose_of(p, n) && lower.is_some_and(is_credit) {
         Some(CAPTION)
-    } else if bio_like && lower.is_some_and(is_bio) {
+    } else if (bio_like && lower.is_some_and(is_bio)) || (!first && arabic && is_bio_ur_ps(p)) {
         Some("author bio")
     } else if starts_like_furniture(p) && !prose_of(p, n) {
         Some("share, sign-up or page prompt")
@@ -541,8 +784,9 @@ pub(super) fn rule_sized(p: &str, n: usize, first: bool) -> Option<&'static str>
 /// Longest line lower-cased on the stack by [`rule_sized`].
 const LOWER_BYTES: usize = 160;
 
-/// Most words of a line that opens the comments or a links section.
-const MARKER_WORDS: usize = 5;
+/// Most words of a line that opens the comments or a links section (Urdu
+/// says "most read" in six: سب سے زیادہ پڑھی جانے والی).
+const MARKER_WORDS: usize = 7;
 /// Most words of a caption or credit line.
 const CREDIT_WORDS: usize = 15;
 /// Bytes of a line's start that [`FURNITURE_STARTS`] are matched against
@@ -580,11 +824,34 @@ fn opens_comments(bare: &str) -> bool {
     let n = words(bare);
     COMMENT_MARKERS.contains(&bare)
         || (bare.ends_with(" comments") && n == 2)
-        || (bare.starts_with("comments (") && n <= 2)
+        || bare
+            .split_once(" (")
+            .is_some_and(|(head, _)| COMMENT_MARKERS.contains(&head) && n <= words(head) + 1)
 }
 
 /// Removes furniture from `paragraphs` in place and returns what it removed,
 /// each line with its reason.
+/// Removes the paragraphs that a rule names, each on its own: no run of
+/// links or comments is followed past its heading and no short line is
+/// dropped for being short. For an extraction library's reading, whose
+/// lists and subheadings are the article's.
+pub(super) fn strip_named(paragraphs: &mut Vec<String>) -> Vec<Removed> {
+    let mut removed = Vec::new();
+    let mut i = 0;
+    paragraphs.retain(|p| {
+        let why = rule(p, i == 0);
+        i += 1;
+        match why {
+            Some(r) => {
+                removed.push(Removed::new(p.clone(), r));
+                false
+            }
+            None => true,
+        }
+    });
+    removed
+}
+
 pub(super) fn strip(paragraphs: &mut Vec<String>) -> Vec<Removed> {
     strip_with(paragraphs, |i, p, n| rule_sized(p, n, i == 0)).0
 }
@@ -712,5 +979,45 @@ mod tests {
         ]);
         assert_eq!(kept.len(), 3, "{kept:?}");
         assert_eq!(removed.len(), 4);
+    }
+
+    #[test]
+    fn urdu_and_pashto_furniture_is_named_and_headlines_are_not() {
+        for (line, first, reason) in [
+            ("سارہ ملک، نامہ نگار", false, Some("byline")),
+            ("زرغونه وردګ، خبریال خپور شوی 5 اکتوبر 2025", false, Some("byline")),
+            ("تحریر: عمران خالد", false, Some("byline")),
+            ("تبصرے (7)", false, Some(COMMENTS)),
+            ("نظرونه", false, Some(COMMENTS)),
+            ("سب سے زیادہ پڑھی جانے والی", false, Some("list of links (Top stories, Related, ...)")),
+            ("اړوند خبرونه", false, Some("list of links (Top stories, Related, ...)")),
+            ("جائے وقوعہ پر موجود لوگ (تصویر: اے ایف پی)", false, Some(CAPTION)),
+            ("د غونډې یوه صحنه — انځور: رویټرز", false, Some(CAPTION)),
+            ("مزید پڑھیں: پشاور میں سیلاب", false, Some("share, sign-up or page prompt")),
+            ("دا هم ولولئ: په کابل کې باران", false, Some("share, sign-up or page prompt")),
+            (
+                "احمد نواز ایک صحافی ہیں جو پندرہ سال سے سیاست کی رپورٹنگ کر رہے ہیں۔",
+                false,
+                Some("author bio"),
+            ),
+            ("نصیر احمد یو خبریال دی چې لس کاله یې کار کړی.", false, Some("author bio")),
+            (
+                "یہ ویب سائٹ کوکیز استعمال کرتی ہے۔ قبول کریں",
+                true,
+                Some("cookie or consent banner"),
+            ),
+            ("We use cookies to improve your experience. Accept", true, Some("cookie or consent banner")),
+            // Headlines and story lines that share words with furniture.
+            ("طالبانو خبریال ونیول", true, None),
+            ("صحافیوں پر حملے کے خلاف احتجاج", true, None),
+            ("Girl Scout cookie sales rise in Lahore", true, None),
+            (
+                "وزیر اعظم نے کہا کہ حکومت شائع ہونے والی رپورٹ پر عمل کرے گی اور اس کے نتائج جلد عوام کے سامنے لائے جائیں گے۔",
+                false,
+                None,
+            ),
+        ] {
+            assert_eq!(rule(line, first), reason, "{line}");
+        }
     }
 }

@@ -668,9 +668,17 @@ fn headline_like(l: &str) -> bool {
     (3..=30).contains(&n)
         && (!l.ends_with(['.', '۔', ':', ',', ';']) || ends_with_abbreviation(l))
         && !link_like(l)
+        && !breadcrumb(l)
+        && !furniture::dateline(l)
         && furniture::rule(l, true).is_none()
         && digits * 4 < l.chars().count()
         && l.matches(',').count() < 3
+}
+
+/// Whether `l` is a trail of section names (`Home › World`, `News » Asia`,
+/// `کور > نړۍ`), never a headline.
+fn breadcrumb(l: &str) -> bool {
+    l.contains(['›', '»', '→']) || l.contains(" > ")
 }
 
 /// Lines on each side of a headline searched for its byline or date.
@@ -679,18 +687,10 @@ const META_REACH: usize = 3;
 /// Story similarity of a line after a headline that makes it the dek.
 const DEK_SIMILARITY: f64 = 0.3;
 
-/// English month names, as dates in bylines abbreviate them.
-const MONTHS: [&str; 12] = [
-    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-];
-
 /// Whether `w` (its letters and digits) is an English month's name or its
 /// abbreviation.
 fn month_name(w: &str) -> bool {
-    let t = w.trim_matches(|c: char| !c.is_ascii_alphanumeric());
-    (3..=9).contains(&t.len())
-        && t.get(..3)
-            .is_some_and(|h| MONTHS.iter().any(|m| h.eq_ignore_ascii_case(m)))
+    furniture::english_month(w.trim_matches(|c: char| !c.is_ascii_alphanumeric()))
 }
 
 /// A short line that is a byline (`By Sara Khan`) or carries a date or a

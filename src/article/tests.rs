@@ -409,3 +409,91 @@ fn links_numbers_or_symbols_alone_are_not_an_article() {
     };
     from_bytes("ok.txt", b"Floods cut roads.", &keep).unwrap();
 }
+
+/// The Urdu and Pashto test pages (`tests/data/pages`, made by
+/// `tools/make-rtl-pages.py`): NTREX stories in a news site's chrome, as
+/// HTML and as pasted text.
+fn rtl_page(name: &str) -> (std::path::PathBuf, String, Vec<String>) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/pages")
+        .join(name);
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("expected-metadata.json")).unwrap())
+            .unwrap();
+    let expected = html_text(&std::fs::read_to_string(dir.join("expected.html")).unwrap());
+    let paragraphs = expected.split("\n\n").map(str::to_string).collect();
+    (dir, meta["title"].as_str().unwrap().to_string(), paragraphs)
+}
+
+#[test]
+fn urdu_and_pashto_pages_are_read_without_their_chrome_in_both_modes() {
+    for (name, lang, bio) in [
+        ("ur-bbc.381680", Lang::Ur, "ایک صحافی ہیں"),
+        ("ps-abcnews.306776", Lang::Ps, "خبریال دی"),
+    ] {
+        let (dir, title, paragraphs) = rtl_page(name);
+        for file in ["pasted.txt", "source.html"] {
+            let path = dir.join(file);
+            let a = read(path.to_str().unwrap(), &ReadOptions::default()).unwrap();
+            assert_eq!(a.lang, lang, "{name}/{file}");
+            assert_eq!(a.title.as_deref(), Some(title.as_str()), "{name}/{file}");
+            let kept: Vec<&str> = a.body.split("\n\n").collect();
+            assert_eq!(
+                kept, paragraphs,
+                "{name}/{file}: the story, and nothing else"
+            );
+            assert!(
+                !a.body.contains(bio),
+                "{name}/{file}: the author's bio is not the story"
+            );
+            let reasons: Vec<&str> = a.furniture_removed.iter().map(|r| r.reason).collect();
+            for reason in ["author bio", furniture::CAPTION] {
+                assert!(reasons.contains(&reason), "{name}/{file}: {reasons:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn pashto_keeps_its_own_yeh_and_urdu_takes_farsi_yeh() {
+    let a = read_str(
+        "ps.txt",
+        "هغه په کابل کې کور لري او هره ورځ کار کوي. دا خبره یې په دوشنبه وکړه.",
+    )
+    .unwrap();
+    assert_eq!(a.lang, Lang::Ps);
+    assert!(
+        a.body.contains("لري") && a.body.contains("کوي"),
+        "{}",
+        a.body
+    );
+    let a = read_str(
+        "ur.txt",
+        "وزیر اعظم نے پیر کو كہا كہ حكومت نئے منصوبے شروع كرے گي۔",
+    )
+    .unwrap();
+    assert!(
+        a.body.contains("کہا") && a.body.contains("گی"),
+        "{}",
+        a.body
+    );
+}
+
+#[test]
+fn breadcrumbs_and_datelines_are_never_the_headline() {
+    let story = "The provincial government announced on Monday that schools in Swat will reopen next week after the floods. Officials said repairs to 40 buildings were finished.\n\nTeachers in the valley welcomed the decision, but parents asked for safer roads before the children return. The education minister promised buses for the first month.\n\nThe floods damaged more than 200 schools across the province last month, officials said, and most have not reopened yet.\n";
+    let page = format!("Home › Pakistan\nSara Khan — The Daily Voice, Islamabad Published 21 June 2024 09:19\n\n{story}");
+    let a = read_str("page.txt", &page).unwrap();
+    assert_ne!(a.title.as_deref(), Some("Home › Pakistan"));
+    assert!(
+        a.title.as_deref().is_none_or(|t| !t.contains("2024")),
+        "{:?}",
+        a.title
+    );
+    let page = format!("Home › Pakistan\nSchools in Swat to reopen after floods\nSara Khan — The Daily Voice, Islamabad Published 21 June 2024 09:19\n\n{story}");
+    let a = read_str("page.txt", &page).unwrap();
+    assert_eq!(
+        a.title.as_deref(),
+        Some("Schools in Swat to reopen after floods")
+    );
+}

@@ -13,6 +13,7 @@ use serde::Serialize;
 use super::metrics::{rouge_n, rouge_tokens, Prf};
 use crate::article::{self, ReadOptions};
 use crate::error::{Error, Result};
+use crate::lang;
 
 /// How a page is given to the reader.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -69,14 +70,18 @@ pub fn load_pages(dir: &Path, only: &[String]) -> Result<Vec<Page>> {
             let p = path.join(f);
             std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))
         };
-        let expected = article::html_text(&read("expected.html")?);
+        // Letter forms as the reader writes them (ك → ک, Urdu's ي → ی), so
+        // that a spelling variant of the same letter is not a missed word.
+        let text = article::html_text(&read("expected.html")?);
+        let expected = lang::normalize_letters(&text, lang::detect(&text).lang);
         let meta: serde_json::Value =
             serde_json::from_str(&read("expected-metadata.json").unwrap_or_else(|_| "{}".into()))
                 .map_err(|source| Error::Json {
                 what: path.join("expected-metadata.json").display().to_string(),
                 source,
             })?;
-        let title = meta["title"].as_str().unwrap_or_default().to_string();
+        let title = meta["title"].as_str().unwrap_or_default();
+        let title = lang::normalize_letters(title, lang::detect(title).lang);
         let headlines = read("source.html")
             .map(|h| shown_headlines(&h))
             .unwrap_or_default();
