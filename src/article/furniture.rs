@@ -308,7 +308,7 @@ fn is_bio_ur_ps(p: &str) -> bool {
         BIO_WORDS_UR_PS.iter().any(|b| {
             let len = words(b);
             i + len <= ws.len()
-                && ws[i..i + len].join(" ") == *b
+                && b.split(' ').eq(ws[i..i + len].iter().copied())
                 && ws[i + len..]
                     .iter()
                     .take(2)
@@ -347,6 +347,10 @@ const MONTHS_UR_PS: &[&str] = &[
 /// a clock time. A headline that names a year (`The 2024 budget`) has
 /// neither beside it.
 pub(super) fn dateline(l: &str) -> bool {
+    // Both a year and a clock time have digits.
+    if !l.bytes().any(|b| b.is_ascii_digit()) {
+        return false;
+    }
     let ws: Vec<&str> = split_words(l).take(31).collect();
     let year = ws.iter().any(|w| {
         let t = w.trim_matches(|c: char| !c.is_ascii_digit());
@@ -357,7 +361,7 @@ pub(super) fn dateline(l: &str) -> bool {
         let clock = t.split_once(':').is_some_and(|(h, m)| {
             (1..=2).contains(&h.len())
                 && m.len() == 2
-                && (h.to_owned() + m).bytes().all(|b| b.is_ascii_digit())
+                && h.bytes().chain(m.bytes()).all(|b| b.is_ascii_digit())
         });
         clock || english_month(t) || MONTHS_UR_PS.contains(&t)
     })
@@ -829,8 +833,6 @@ fn opens_comments(bare: &str) -> bool {
             .is_some_and(|(head, _)| COMMENT_MARKERS.contains(&head) && n <= words(head) + 1)
 }
 
-/// Removes furniture from `paragraphs` in place and returns what it removed,
-/// each line with its reason.
 /// Removes the paragraphs that a rule names, each on its own: no run of
 /// links or comments is followed past its heading and no short line is
 /// dropped for being short. For an extraction library's reading, whose
@@ -852,6 +854,8 @@ pub(super) fn strip_named(paragraphs: &mut Vec<String>) -> Vec<Removed> {
     removed
 }
 
+/// Removes furniture from `paragraphs` in place and returns what it removed,
+/// each line with its reason.
 pub(super) fn strip(paragraphs: &mut Vec<String>) -> Vec<Removed> {
     strip_with(paragraphs, |i, p, n| rule_sized(p, n, i == 0)).0
 }
