@@ -589,7 +589,13 @@ fn is_credit(lower: &str) -> bool {
         std::sync::OnceLock::new();
     CREDIT_FINDER
         .get_or_init(|| {
-            aho_corasick::AhoCorasick::new(CREDITS).expect("the credit list is a valid pattern set")
+            // A contiguous NFA: the lines searched are short, and a DFA of
+            // the Urdu and Pashto credits costs more to build than a run of
+            // pages spends searching.
+            aho_corasick::AhoCorasick::builder()
+                .kind(Some(aho_corasick::AhoCorasickKind::ContiguousNFA))
+                .build(CREDITS)
+                .expect("the credit list is a valid pattern set")
         })
         .is_match(lower)
 }
