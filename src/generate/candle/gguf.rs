@@ -22,6 +22,19 @@ fn scalar_size(kind: u32) -> Option<u64> {
     }
 }
 
+/// A bool (type 7) is one byte, 0 or 1: candle refuses any other value.
+fn check_bools(kind: u32, values: &[u8], key: &str) -> Result<(), String> {
+    if kind != 7 {
+        return Ok(());
+    }
+    match values.iter().find(|&&b| b > 1) {
+        Some(b) => Err(format!(
+            "metadata '{key}' has a bool of value {b}, not 0 or 1"
+        )),
+        None => Ok(()),
+    }
+}
+
 /// The tensor types candle reads, by their GGML code.
 fn dtype(code: u32) -> Option<GgmlDType> {
     Some(match code {
@@ -96,6 +109,7 @@ impl<'a> Cursor<'a> {
     fn value(&mut self, kind: u32, depth: usize, key: &str) -> Result<Option<u64>, String> {
         if let Some(size) = scalar_size(kind) {
             let b = self.take(size, key)?;
+            check_bools(kind, b, key)?;
             let mut a = [0u8; 8];
             a[..b.len()].copy_from_slice(b);
             let v = u64::from_le_bytes(a);
@@ -126,7 +140,8 @@ impl<'a> Cursor<'a> {
                     ));
                 }
                 if let Some(size) = scalar_size(inner) {
-                    self.take(n * size, key)?;
+                    let b = self.take(n * size, key)?;
+                    check_bools(inner, b, key)?;
                 } else {
                     for _ in 0..n {
                         self.value(inner, depth + 1, key)?;
@@ -323,9 +338,25 @@ mod tests {
             "/tests/data/fuzz/gguf-unknown-array-type"
         ))
         .unwrap();
+        let bool_value = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/fuzz/gguf-bool-value"
+        ))
+        .unwrap();
+        let bool_array = file(
+            &[(
+                "k",
+                9,
+                [7u32.to_le_bytes().as_slice(), &2u64.to_le_bytes(), &[1, 2]].concat(),
+            )],
+            &[],
+            0,
+        );
         for (f, says) in [
             (scalar, "no dimensions"),
             (untyped, "array of unknown type"),
+            (bool_value, "bool of value 41"),
+            (bool_array, "bool of value 2"),
             (zero_align, "power of two"),
             (huge_string, "file ends"),
             (huge_array, "claims"),
