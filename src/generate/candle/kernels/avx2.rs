@@ -224,24 +224,35 @@ fn fifth_bits(bits: u32) -> __m256i {
 /// Q5_0 (`Q5`) or Q8_0 blocks: 32 weights times 32 inputs a block, scaled
 /// by the block's scale; the input's scale once per 256 values. Q5_0's
 /// weights go in as unsigned 0..=31 and its bias of 16 comes off as 16
-/// times the block's input sum; Q8_0's go in by magnitude and sign.
+/// times the block's input sum; Q8_0's go in by magnitude and sign. The
+/// eight f16 scales of a unit are widened with one `vcvtph2ps`, not one
+/// software conversion per block, and Q5_0's bias is summed in a vector.
 #[target_feature(enable = "avx2,fma,f16c")]
 fn dot_small<const Q5: bool>(row: &[u8], x: &Q8K) -> f32 {
     let (bytes, unit_bytes) = if Q5 { (22, 176) } else { (34, 272) };
     let low4 = _mm256_set1_epi8(0x0F);
     let ones = _mm256_set1_epi16(1);
     let mut acc = _mm256_setzero_ps();
-    let mut bias = 0f32;
+    let mut bias = _mm256_setzero_ps();
     for (b, unit) in row.chunks(unit_bytes).enumerate() {
         prefetch_ahead(unit, unit.len());
+        // The f16 scale of each block; zero past the end of a partial unit.
+        let mut half = [0u16; 8];
+        for (h, block) in half.iter_mut().zip(unit.chunks_exact(bytes)) {
+            *h = u16::from_le_bytes([block[0], block[1]]);
+        }
+        // SAFETY: `half` is 16 bytes.
+        let scales = _mm256_cvtph_ps(unsafe { _mm_loadu_si128(half.as_ptr().cast()) });
+        let mut ds = [0f32; 8];
+        // SAFETY: `ds` is 32 bytes.
+        unsafe { _mm256_storeu_ps(ds.as_mut_ptr(), scales) };
         let mut part = _mm256_setzero_ps();
-        let mut part_bias = 0f32;
         for (p, block) in unit.chunks_exact(bytes).enumerate() {
             let a = block.as_ptr();
             let at = b * QK_K + 32 * p;
             // SAFETY: `x.qs` has the 32 inputs at `at` (checked by
-            // `gemv_dot`); a block's scale is at 0..2, Q5_0's high bits at
-            // 2..6 and nibbles at 6..22, Q8_0's integers at 2..34.
+            // `gemv_dot`); Q5_0's high bits are at 2..6 of a block and its
+            // nibbles at 6..22, Q8_0's integers at 2..34.
             let (w, xv) = unsafe {
                 let xv = _mm256_loadu_si256(x.qs.as_ptr().add(at).cast());
                 if Q5 {
@@ -255,16 +266,19 @@ fn dot_small<const Q5: bool>(row: &[u8], x: &Q8K) -> f32 {
                 }
             };
             let i = _mm256_madd_epi16(_mm256_maddubs_epi16(w, xv), ones);
-            let d = f16_at(block, 0);
-            part = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i), _mm256_set1_ps(d), part);
-            if Q5 {
-                part_bias += d * x.sums[at / 32] as f32;
-            }
+            part = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i), _mm256_set1_ps(ds[p]), part);
         }
-        acc = _mm256_fmadd_ps(part, _mm256_set1_ps(x.d[b]), acc);
-        bias += 16.0 * part_bias * x.d[b];
+        let dx = _mm256_set1_ps(x.d[b]);
+        acc = _mm256_fmadd_ps(part, dx, acc);
+        if Q5 {
+            // SAFETY: `x.sums` has 8 sums per unit (checked by `gemv_dot`);
+            // the scales past a partial unit's end are zero.
+            let sums = unsafe { _mm256_loadu_si256(x.sums.as_ptr().add(8 * b).cast()) };
+            let scaled = _mm256_mul_ps(scales, _mm256_cvtepi32_ps(sums));
+            bias = _mm256_fmadd_ps(scaled, dx, bias);
+        }
     }
-    sum8(acc) - bias
+    sum8(acc) - 16.0 * sum8(bias)
 }
 
 /// [`super::gemm`]'s row unpacking with AVX2: each unit's 256 integers as

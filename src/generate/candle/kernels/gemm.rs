@@ -50,10 +50,16 @@ const GROUP: usize = 16;
 pub(super) const GROUPS: usize = QK_K / GROUP;
 /// Tokens multiplied with each unpacked span of a row.
 const TILE_TOKENS: usize = 32;
-/// Superblocks of a row unpacked at a time. The tile's inputs for them
-/// (32 tokens x 8 superblocks of 8-bit values, 64 KiB) stay in the core's
-/// second-level cache, and the unpacked rows (2 x 8 KiB) in the first.
+/// Superblocks of a row unpacked at a time by the AVX-512 VNNI kernel. The
+/// tile's inputs for them (32 tokens x 8 superblocks of 8-bit values,
+/// 64 KiB) stay in the core's second-level cache, and the unpacked rows
+/// (2 x 2 KiB) in the first.
 const SPAN: usize = 8;
+/// The same for the AVX2 and portable kernels, which unpack one row at a
+/// time (128 KiB of inputs). On a Zen 3 core, 16 against 8 took Q6_K
+/// prompt products over 4,096 values from 44 to 52 GMAC/s (best of four
+/// alternating runs of 128 tokens); 2 and 4 were slower, 32 no faster.
+const SPAN_ONE_ROW: usize = 16;
 
 /// Where value `v` of a superblock goes in lane order: natural word `w`
 /// becomes lane `w / 4` of vector `w % 4`.
@@ -500,7 +506,8 @@ pub(crate) fn gemm(kind: Kind, w: &[u8], rows: usize, x: &Tokens) -> Result<Vec<
         &weights[span.start * unit..row_bytes.min(span.end * unit)]
     };
     candle_core::utils::barrier_pool().execute_chunked(rows, |range| {
-        let mut pair = [Row::new(SPAN), Row::new(SPAN)];
+        let mut pair = [Row::new(SPAN_ONE_ROW), Row::new(SPAN)];
+        let span_len = if vnni { SPAN } else { SPAN_ONE_ROW };
         // The tile's sums, token by token over the thread's rows, so that
         // they reach `out` as runs of neighbouring values.
         let width = range.len();
@@ -513,8 +520,8 @@ pub(crate) fn gemm(kind: Kind, w: &[u8], rows: usize, x: &Tokens) -> Result<Vec<
             sums.fill(0.0);
             let mut add =
                 |t: usize, r: usize, y: f32| sums[(t - t0) * width + r - range.start] += y;
-            for b0 in (0..blocks).step_by(SPAN) {
-                let span = b0..blocks.min(b0 + SPAN);
+            for b0 in (0..blocks).step_by(span_len) {
+                let span = b0..blocks.min(b0 + span_len);
                 #[cfg(target_arch = "x86_64")]
                 if vnni {
                     for r0 in range.clone().step_by(vnni::ROWS) {
@@ -656,13 +663,14 @@ mod tests {
     #[test]
     fn products_match_a_plain_loop_and_the_portable_kernel() {
         // 37 tokens: a whole tile, then eight groups of four and one left
-        // over; 5 units: a whole span and part of one (4.5 for the 32-value
-        // blocks: a partial unit at the end).
+        // over; 17 units: two whole spans of the VNNI kernel and part of a
+        // third, one whole span of the one-row kernels and part of another
+        // (16.5 for the 32-value blocks: a partial unit at the end).
         for (kind, inner) in [
-            (Kind::Q4K, 5 * QK_K),
-            (Kind::Q6K, 5 * QK_K),
-            (Kind::Q5_0, 4 * QK_K + 128),
-            (Kind::Q8_0, 4 * QK_K + 128),
+            (Kind::Q4K, 17 * QK_K),
+            (Kind::Q6K, 17 * QK_K),
+            (Kind::Q5_0, 16 * QK_K + 128),
+            (Kind::Q8_0, 16 * QK_K + 128),
         ] {
             // An odd number of rows: one thread's share ends in a single row.
             let (rows, tokens) = (41, TILE_TOKENS + 5);
