@@ -110,6 +110,55 @@ pub struct BatchOptions {
     /// Articles in flight at once (their decode steps batched where the
     /// generator can); 0 or 1 is one at a time.
     pub parallel: usize,
+    /// Why `parallel` is lower than the user asked, for the report.
+    pub parallel_lowered: Option<String>,
+}
+
+/// Prompt tokens a lane may hold beyond the article chunk and the reply:
+/// the instructions, the digest grammar's examples and a chunk's notes.
+pub const LANE_PROMPT_ALLOWANCE: usize = 1024;
+
+/// The most lanes, up to `requested`, whose KV caches fit in `max_memory`
+/// beside the weights, and a note for the report when that is fewer than
+/// asked. A lane holds at most `positions` positions; its cache doubles
+/// when full, so up to twice that many are counted. Without a limit, or
+/// where the lanes share one cache (`memory` `None`), `requested` stands.
+pub fn lanes_within(
+    requested: usize,
+    max_memory: Option<u64>,
+    memory: Option<crate::generate::LaneMemory>,
+    positions: usize,
+) -> Result<(usize, Option<String>)> {
+    let requested = requested.max(1);
+    let (Some(limit), Some(m)) = (max_memory, memory) else {
+        return Ok((requested, None));
+    };
+    let per_lane = m.kv_bytes_per_position * 2 * positions.next_multiple_of(256) as u64;
+    let fit = limit.saturating_sub(m.weights_bytes) / per_lane.max(1);
+    let mb = |b: u64| b.div_ceil(1 << 20);
+    if fit == 0 {
+        return Err(Error::bad_input(
+            format!("--max-memory {} MiB", mb(limit)),
+            format!(
+                "the model ({} MiB) and one KV cache ({} MiB for {positions} positions) need {} MiB; \
+                 allow more memory, or lower --context-tokens or --max-new-tokens",
+                mb(m.weights_bytes),
+                mb(per_lane),
+                mb(m.weights_bytes + per_lane)
+            ),
+        ));
+    }
+    let lanes = requested.min(usize::try_from(fit).unwrap_or(usize::MAX));
+    let note = (lanes < requested).then(|| {
+        format!(
+            "--parallel {requested} lowered to {lanes}: each lane's KV cache may take {} MiB \
+             ({positions} positions) beside the model's {} MiB, within --max-memory {} MiB",
+            mb(per_lane),
+            mb(m.weights_bytes),
+            mb(limit)
+        )
+    });
+    Ok((lanes, note))
 }
 
 /// The batch report (`report.json`).
@@ -141,6 +190,12 @@ pub struct Report {
     pub deadline_reached: bool,
     /// Seconds this run took.
     pub elapsed_secs: f64,
+    /// Articles in flight at once, and why fewer than asked (`--max-memory`).
+    #[serde(default)]
+    pub parallel: usize,
+    /// Set when `--parallel` was lowered to fit `--max-memory`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallel_lowered: Option<String>,
 }
 
 /// How a batch ended.
@@ -218,6 +273,8 @@ pub fn run(
         progress: Mutex::new(progress),
     };
     let lanes = opts.parallel.clamp(1, todo.len().max(1));
+    report.parallel = lanes;
+    report.parallel_lowered = opts.parallel_lowered.clone();
     if lanes == 1 {
         run.lane(g);
     } else {

@@ -381,3 +381,40 @@ fn more_lanes_than_items_are_not_opened() {
     assert_eq!(r.succeeded, 1);
     assert_eq!(g.most.load(Ordering::SeqCst), 1);
 }
+
+#[test]
+fn lanes_are_lowered_to_what_fits_the_memory_limit() {
+    use crate::generate::LaneMemory;
+    let mib = 1u64 << 20;
+    // 1,000 MiB of weights; 1 MiB per position: a lane of 1,000 positions
+    // is counted as 2 × 1,024 positions, 2,048 MiB.
+    let m = Some(LaneMemory {
+        weights_bytes: 1000 * mib,
+        kv_bytes_per_position: mib,
+    });
+    let lane = 2048 * mib;
+    // No limit, or lanes that share one cache: as asked.
+    assert_eq!(lanes_within(8, None, m, 1000).unwrap(), (8, None));
+    assert_eq!(lanes_within(8, Some(mib), None, 1000).unwrap(), (8, None));
+    // Room for three lanes and a half: three, with a note that says why.
+    let (lanes, note) = lanes_within(8, Some(1000 * mib + 3 * lane + lane / 2), m, 1000).unwrap();
+    assert_eq!(lanes, 3);
+    let note = note.unwrap();
+    assert!(
+        note.contains("--parallel 8 lowered to 3") && note.contains("2048 MiB"),
+        "{note}"
+    );
+    // Room for all that were asked: no note.
+    assert_eq!(
+        lanes_within(2, Some(1000 * mib + 3 * lane), m, 1000).unwrap(),
+        (2, None)
+    );
+    // Not even one lane: an error that names the option and what is needed.
+    let err = lanes_within(4, Some(1500 * mib), m, 1000)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("--max-memory 1500 MiB") && err.contains("3048 MiB"),
+        "{err}"
+    );
+}

@@ -39,6 +39,10 @@ pub struct BatchArgs {
     /// same as one at a time). 1 is one at a time.
     #[arg(long, default_value_t = DEFAULT_PARALLEL, value_parser = clap::value_parser!(u16).range(1..=8))]
     pub parallel: u16,
+    /// Most memory for the model and the lanes' KV caches (e.g. 2G, 1500M):
+    /// `--parallel` is lowered, with a warning, to the lanes that fit.
+    #[arg(long, value_parser = parse_bytes)]
+    pub max_memory: Option<u64>,
     /// Model and decoding options.
     #[command(flatten)]
     pub engine: EngineArgs,
@@ -46,6 +50,63 @@ pub struct BatchArgs {
 
 /// Articles in flight at once unless `--parallel` says otherwise.
 pub const DEFAULT_PARALLEL: u16 = 4;
+
+/// A memory size: bytes, or a number with K, M, G or T (powers of 1024;
+/// `KiB`, `MB`, `GB`… are read the same way).
+pub fn parse_bytes(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("'{s}' is not a size; use e.g. 2G, 1500M or 800MiB"))?;
+    let power = match unit
+        .trim()
+        .to_ascii_uppercase()
+        .trim_end_matches("IB")
+        .trim_end_matches('B')
+    {
+        "" => 0,
+        "K" => 1,
+        "M" => 2,
+        "G" => 3,
+        "T" => 4,
+        _ => return Err(format!("'{s}' has an unknown unit; use K, M, G or T")),
+    };
+    let bytes = value * 1024f64.powi(power);
+    if !(bytes >= 1.0 && bytes < u64::MAX as f64) {
+        return Err(format!("'{s}' is not a usable size"));
+    }
+    Ok(bytes as u64)
+}
+
+/// The lanes that fit `--max-memory` (see [`batch::lanes_within`]), with a
+/// warning when fewer than asked; the note goes into the report too.
+pub(super) fn fit_lanes(
+    g: &dyn crate::generate::Generator,
+    engine: &EngineArgs,
+    requested: u16,
+    max_memory: Option<u64>,
+    quiet: bool,
+) -> anyhow::Result<(usize, Option<String>)> {
+    let sopts = engine.summarize_options();
+    let positions = (sopts.context_tokens
+        + sopts.max_new_tokens.max(sopts.notes_tokens)
+        + batch::LANE_PROMPT_ALLOWANCE)
+        .min(g.info().context_length.max(1));
+    let (lanes, note) = batch::lanes_within(
+        usize::from(requested),
+        max_memory,
+        g.lane_memory(),
+        positions,
+    )?;
+    if let (Some(note), false) = (&note, quiet) {
+        eprintln!("khulasa: warning: {note}");
+    }
+    Ok((lanes, note))
+}
 
 /// Arguments of `khulasa merge`.
 #[derive(Debug, Args)]
@@ -94,6 +155,8 @@ pub fn run(a: BatchArgs) -> anyhow::Result<ExitCode> {
     let _held = store.lock()?;
     let (items, unreadable) = batch::collect(&a.inputs, &a.glob);
     let (prompts, mut g, _) = a.engine.load()?;
+    let (parallel, parallel_lowered) =
+        fit_lanes(g.as_ref(), &a.engine, a.parallel, a.max_memory, a.quiet)?;
     let sopts = a.engine.summarize_options();
     let options_id = format!("{sopts:?}");
     let summarizer = Summarizer::new(&prompts, sopts);
@@ -103,7 +166,8 @@ pub fn run(a: BatchArgs) -> anyhow::Result<ExitCode> {
         retry_failed: a.retry_failed,
         deadline,
         options_id,
-        parallel: usize::from(a.parallel),
+        parallel,
+        parallel_lowered,
     };
     let mut progress = Progress::new(a.quiet);
     let (report, outcome) = batch::run(
@@ -150,4 +214,22 @@ pub fn merge(a: MergeArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_bytes;
+
+    #[test]
+    fn memory_sizes_take_binary_units() {
+        assert_eq!(parse_bytes("123"), Ok(123));
+        assert_eq!(parse_bytes("2G"), Ok(2 << 30));
+        assert_eq!(parse_bytes("1500M"), Ok(1500 << 20));
+        assert_eq!(parse_bytes("800MiB"), Ok(800 << 20));
+        assert_eq!(parse_bytes("1.5GB"), Ok(3 << 29));
+        assert_eq!(parse_bytes("64k"), Ok(64 << 10));
+        for bad in ["", "G", "abc", "5X", "0", "1.2.3G"] {
+            assert!(parse_bytes(bad).is_err(), "{bad}");
+        }
+    }
 }

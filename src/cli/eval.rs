@@ -49,6 +49,17 @@ pub struct EvalArgs {
     /// articles already in it and scores them all (resuming an interrupted run).
     #[arg(long)]
     pub results: Option<PathBuf>,
+    /// Summarization: articles in flight at once, as in `khulasa batch
+    /// --parallel` (their decode steps run as one batched pass). The default
+    /// is one at a time, so that a rerun gives the same digests: with
+    /// several, which articles share a lane's cached prompt depends on
+    /// timing, and a digest can part at a near tie.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=8))]
+    pub parallel: u16,
+    /// Most memory for the model and the lanes' KV caches, as in `khulasa
+    /// batch --max-memory`.
+    #[arg(long, value_parser = super::batch::parse_bytes)]
+    pub max_memory: Option<u64>,
     /// Model and decoding options.
     #[command(flatten)]
     pub engine: EngineArgs,
@@ -81,6 +92,8 @@ pub fn run(a: EvalArgs) -> anyhow::Result<ExitCode> {
     }
     let examples = eval::load(&a.data, a.limit)?;
     let (prompts, mut g, _) = a.engine.load()?;
+    let (parallel, _) =
+        super::batch::fit_lanes(g.as_ref(), &a.engine, a.parallel, a.max_memory, false)?;
     let summarizer = Summarizer::new(&prompts, a.engine.summarize_options());
     let total = examples.len();
     let done = match &a.results {
@@ -119,6 +132,7 @@ pub fn run(a: EvalArgs) -> anyhow::Result<ExitCode> {
         &a.data.display().to_string(),
         &examples,
         done,
+        parallel,
         |i, id| eprintln!("[{}/{total}] {id}", i + 1),
         |r| {
             if let (Some(f), Some(p)) = (sink.as_mut(), a.results.as_ref()) {

@@ -4,6 +4,8 @@
 //! time per article.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
@@ -248,63 +250,131 @@ pub fn read_results(path: &Path) -> Result<Vec<ArticleResult>> {
 /// Summarizes every example that has no successful result in `done`
 /// (results of an earlier run, which count as they are; failed articles are
 /// tried again) and scores all of them. Each new result is passed to
-/// `on_result` as soon as it is known.
+/// `on_result` as soon as it is known. `parallel` articles are in flight at
+/// once, as in `khulasa batch --parallel` (1: one at a time, in order).
+#[allow(clippy::too_many_arguments)]
 pub fn run_summarization(
     g: &mut dyn Generator,
     s: &Summarizer<'_>,
     data: &str,
     examples: &[Example],
     done: Vec<ArticleResult>,
-    mut progress: impl FnMut(usize, &str),
-    mut on_result: impl FnMut(&ArticleResult) -> Result<()>,
+    parallel: usize,
+    progress: impl FnMut(usize, &str) + Send,
+    on_result: impl FnMut(&ArticleResult) -> Result<()> + Send,
 ) -> Result<Report> {
-    let mut results: Vec<ArticleResult> = done.into_iter().filter(|r| r.error.is_none()).collect();
-    for (i, ex) in examples.iter().enumerate() {
-        if results.iter().any(|r| r.id == ex.id) {
-            continue;
-        }
-        progress(i, &ex.id);
-        let t0 = Instant::now();
-        let digest = article::from_bytes(&ex.id, ex.document.as_bytes(), &Default::default())
-            .and_then(|art| s.run(g, &art));
-        let r = match digest {
-            Ok(d) => {
-                let numbers_ok =
-                    numbers_in_source(&d.headline, &d.summary, &d.key_facts, &ex.document);
-                ArticleResult {
-                    id: ex.id.clone(),
-                    error: None,
-                    grounded: d
-                        .fact_checks
-                        .iter()
-                        .filter(|c| c.grounded && c.field == crate::ground::Field::KeyFact)
-                        .count(),
-                    regenerated: d
-                        .fact_checks
-                        .iter()
-                        .filter(|c| c.regenerated_from.is_some())
-                        .count(),
-                    numbers_ok,
-                    headline: d.headline,
-                    summary: d.summary,
-                    key_facts: d.key_facts,
-                    warnings: d.warnings,
-                    secs: t0.elapsed().as_secs_f64(),
-                    prompt_tokens: d.timings.prompt_tokens,
-                    reused_prompt_tokens: d.timings.reused_prompt_tokens,
-                }
-            }
-            Err(Error::Interrupted) => return Err(Error::Interrupted),
-            Err(e) => ArticleResult {
-                id: ex.id.clone(),
-                error: Some(e.to_string()),
-                ..Default::default()
-            },
+    let results: Vec<ArticleResult> = done.into_iter().filter(|r| r.error.is_none()).collect();
+    let todo: Vec<usize> = (0..examples.len())
+        .filter(|&i| !results.iter().any(|r| r.id == examples[i].id))
+        .collect();
+    let shared = Mutex::new(Shared {
+        results,
+        progress,
+        on_result,
+        error: None,
+    });
+    let next = AtomicUsize::new(0);
+    // One lane's work: the next example not yet taken, until none is left
+    // or a lane has stopped the run (interrupted, or the results file
+    // failed).
+    let lane = |g: &mut dyn Generator| loop {
+        let Some(&i) = todo.get(next.fetch_add(1, Ordering::Relaxed)) else {
+            return;
         };
-        on_result(&r)?;
-        results.push(r);
+        let ex = &examples[i];
+        {
+            let mut sh = lock(&shared);
+            if sh.error.is_some() {
+                return;
+            }
+            (sh.progress)(i, &ex.id);
+        }
+        let r = match summarize_one(g, s, ex) {
+            Ok(r) => r,
+            Err(e) => {
+                lock(&shared).error.get_or_insert(e);
+                return;
+            }
+        };
+        let mut sh = lock(&shared);
+        if let Err(e) = (sh.on_result)(&r) {
+            sh.error.get_or_insert(e);
+            return;
+        }
+        sh.results.push(r);
+    };
+    let lanes = parallel.clamp(1, todo.len().max(1));
+    if lanes == 1 {
+        lane(g);
+    } else {
+        g.lanes(lanes, &mut |lanes| {
+            std::thread::scope(|scope| {
+                for mut l in lanes {
+                    let lane = &lane;
+                    scope.spawn(move || lane(&mut *l));
+                }
+            });
+        })?;
     }
-    Ok(report(data, &g.info().id, examples, &results))
+    let sh = shared.into_inner().unwrap_or_else(PoisonError::into_inner);
+    if let Some(e) = sh.error {
+        return Err(e);
+    }
+    Ok(report(data, &g.info().id, examples, &sh.results))
+}
+
+/// What the lanes of [`run_summarization`] share.
+struct Shared<P, R> {
+    results: Vec<ArticleResult>,
+    progress: P,
+    on_result: R,
+    /// What stopped the run: an interruption or a results-file error.
+    error: Option<Error>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// One example's digest and checks; an article that fails becomes a result
+/// with its error. Only an interruption is an error here.
+fn summarize_one(g: &mut dyn Generator, s: &Summarizer<'_>, ex: &Example) -> Result<ArticleResult> {
+    let t0 = Instant::now();
+    let digest = article::from_bytes(&ex.id, ex.document.as_bytes(), &Default::default())
+        .and_then(|art| s.run(g, &art));
+    Ok(match digest {
+        Ok(d) => {
+            let numbers_ok = numbers_in_source(&d.headline, &d.summary, &d.key_facts, &ex.document);
+            ArticleResult {
+                id: ex.id.clone(),
+                error: None,
+                grounded: d
+                    .fact_checks
+                    .iter()
+                    .filter(|c| c.grounded && c.field == crate::ground::Field::KeyFact)
+                    .count(),
+                regenerated: d
+                    .fact_checks
+                    .iter()
+                    .filter(|c| c.regenerated_from.is_some())
+                    .count(),
+                numbers_ok,
+                headline: d.headline,
+                summary: d.summary,
+                key_facts: d.key_facts,
+                warnings: d.warnings,
+                secs: t0.elapsed().as_secs_f64(),
+                prompt_tokens: d.timings.prompt_tokens,
+                reused_prompt_tokens: d.timings.reused_prompt_tokens,
+            }
+        }
+        Err(Error::Interrupted) => return Err(Error::Interrupted),
+        Err(e) => ArticleResult {
+            id: ex.id.clone(),
+            error: Some(e.to_string()),
+            ..Default::default()
+        },
+    })
 }
 
 /// Scores the results of `examples` (results of other ids are ignored).
@@ -448,6 +518,7 @@ mod tests {
             "t",
             &ex,
             Vec::new(),
+            1,
             |_, _| {},
             |r| {
                 lines.push(r.clone());
@@ -491,6 +562,7 @@ mod tests {
                 "t",
                 examples,
                 done,
+                1,
                 |_, id| asked.push(id.to_string()),
                 |r| {
                     new.push(r.clone());
@@ -553,6 +625,90 @@ mod tests {
         assert_eq!(r.numbers_grounded_rate, 0.5);
         let only_a = report("t", "m", &ex[..1], &results);
         assert_eq!(only_a.numbers_grounded_rate, 1.0);
+    }
+
+    #[test]
+    fn several_lanes_score_every_article_as_one_lane_does() {
+        use crate::generate::ScriptedGenerator;
+        let reply = r#"{"headline": "Rain in Lahore", "summary": "Rain fell in Lahore on Monday.", "key_facts": ["Rain fell in Lahore on Monday.", "Officials shut 12 roads.", "Markets were quiet."]}"#;
+        let ex: Vec<Example> = (0..5)
+            .map(|i| Example {
+                id: format!("a{i}"),
+                document: format!("Rain fell in Lahore on Monday. Officials shut 12 roads. Item {i}. Markets were quiet."),
+                reference: "Rain fell in Lahore. 12 roads were shut.".into(),
+            })
+            .collect();
+        let prompts = crate::prompt::Prompts::embedded();
+        let s = Summarizer::new(&prompts, Default::default());
+        let run = |parallel: usize| {
+            let mut g = ScriptedGenerator::new(vec![reply.to_string(); ex.len()]);
+            let mut written = Vec::new();
+            let r = run_summarization(
+                &mut g,
+                &s,
+                "t",
+                &ex,
+                Vec::new(),
+                parallel,
+                |_, _| {},
+                |r| {
+                    written.push(r.id.clone());
+                    Ok(())
+                },
+            )
+            .unwrap();
+            written.sort();
+            (r, written)
+        };
+        let (one, _) = run(1);
+        let (three, written) = run(3);
+        assert_eq!(written, ["a0", "a1", "a2", "a3", "a4"]);
+        assert_eq!(
+            (one.documents, three.documents),
+            (5, 5),
+            "{:?}",
+            one.failures
+        );
+        assert_eq!(one.summary_only.rouge_l, three.summary_only.rouge_l);
+        assert_eq!(one.khulasa.rouge1, three.khulasa.rouge1);
+        assert_eq!(one.grounding_rate, three.grounding_rate);
+    }
+
+    #[test]
+    fn a_results_file_error_stops_every_lane_and_is_returned() {
+        use crate::generate::ScriptedGenerator;
+        let reply = r#"{"headline": "Rain", "summary": "Rain fell in Lahore.", "key_facts": ["Rain fell in Lahore.", "Roads were shut.", "Schools stayed open."]}"#;
+        let ex: Vec<Example> = (0..8)
+            .map(|i| Example {
+                id: format!("a{i}"),
+                document: "Rain fell in Lahore. Roads were shut. Schools stayed open.".into(),
+                reference: "Rain fell in Lahore.".into(),
+            })
+            .collect();
+        let prompts = crate::prompt::Prompts::embedded();
+        let s = Summarizer::new(&prompts, Default::default());
+        let mut g = ScriptedGenerator::new(vec![reply.to_string(); ex.len()]);
+        let mut asked = 0;
+        let err = run_summarization(
+            &mut g,
+            &s,
+            "t",
+            &ex,
+            Vec::new(),
+            2,
+            |_, _| asked += 1,
+            |_| {
+                Err(Error::io(
+                    Path::new("results.jsonl"),
+                    std::io::Error::other("disk full"),
+                ))
+            },
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("results.jsonl"), "{err}");
+        // The lane whose result failed stops at once, the other after the
+        // article it had started.
+        assert!(asked <= 2, "{asked} articles were started");
     }
 
     #[test]

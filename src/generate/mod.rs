@@ -174,6 +174,21 @@ pub trait Generator: TokenCounter + Send {
     fn lanes(&mut self, n: usize, work: &mut dyn FnMut(Vec<Lane<'_>>)) -> Result<()> {
         one_at_a_time(self, n, work)
     }
+    /// The memory that [`Generator::lanes`] adds to: see [`LaneMemory`].
+    /// `None` where the lanes share one KV cache and take turns (every
+    /// generator but the candle engine on Qwen2).
+    fn lane_memory(&self) -> Option<LaneMemory> {
+        None
+    }
+}
+
+/// The memory of a generator with lanes of their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LaneMemory {
+    /// The weights file, mapped and resident.
+    pub weights_bytes: u64,
+    /// Each lane's KV cache, per position it holds.
+    pub kv_bytes_per_position: u64,
 }
 
 /// [`Generator::lanes`] for a generator that runs one request at a time:

@@ -56,6 +56,8 @@ pub struct CandleGenerator {
     shared: Shared,
     /// Seconds spent loading.
     pub load_secs: f64,
+    /// Size of the weights file.
+    file_bytes: u64,
 }
 
 /// What a generator needs besides the model, read by every lane of a
@@ -133,6 +135,7 @@ impl CandleGenerator {
                 info,
             },
             load_secs: t0.elapsed().as_secs_f64(),
+            file_bytes: std::fs::metadata(&opts.gguf).map_or(0, |m| m.len()),
         })
     }
 
@@ -319,6 +322,12 @@ impl Generator for CandleGenerator {
         Ok(Some(self.shared.yes_no_odds(&logits)))
     }
 
+    fn lane_memory(&self) -> Option<crate::generate::LaneMemory> {
+        Some(crate::generate::LaneMemory {
+            weights_bytes: self.file_bytes,
+            kv_bytes_per_position: self.model.lane_kv_bytes_per_position()?,
+        })
+    }
     fn lanes(&mut self, n: usize, work: &mut dyn FnMut(Vec<Lane<'_>>)) -> Result<()> {
         match self.model.batched() {
             Some(model) if n > 1 => {

@@ -35,6 +35,15 @@ pub(crate) struct Loaded {
 pub const ARCHITECTURES: &[&str] = &["qwen2", "llama", "qwen3", "gemma3"];
 
 impl Model {
+    /// The bytes of one sequence's KV cache per position, where each lane
+    /// has a cache of its own (Qwen2; the others have one cache).
+    pub(crate) fn lane_kv_bytes_per_position(&self) -> Option<u64> {
+        match self {
+            Model::Qwen2(m) => Some(m.kv_bytes_per_position()),
+            _ => None,
+        }
+    }
+
     /// Loads a GGUF file.
     pub(crate) fn load(path: &Path, device: &Device) -> Result<Loaded> {
         let name = path.display().to_string();

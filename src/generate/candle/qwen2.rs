@@ -355,6 +355,12 @@ impl Qwen2 {
         self.slots[self.slot].keep(0);
     }
 
+    /// Bytes of one slot's keys and values per position: two f32 vectors
+    /// of every KV head in every layer.
+    pub(crate) fn kv_bytes_per_position(&self) -> u64 {
+        (self.layers.len() * 2 * self.kv_heads * self.head_dim * 4) as u64
+    }
+
     /// Makes slot `slot` (from 0) the one that [`Qwen2::prefill`] and
     /// [`Qwen2::forward`] use, adding empty slots up to it. Each slot keeps
     /// its own cache, so sequences in flight at once never share one.
