@@ -50,24 +50,71 @@ fn assert_cpu() {
     );
 }
 
-/// One row of `kind` blocks times `x`: [`super::gemv`]'s portable product
-/// with AVX2.
-pub(super) fn gemv_dot(kind: Kind, row: &[u8], x: &Q8K) -> f32 {
+/// Checks the CPU and what a one-token product of `row` with `x` reads.
+fn check_gemv(kind: Kind, row: &[u8], x: &Q8K) {
     assert_cpu();
     let bytes = kind.block_bytes();
     let units = row.len().div_ceil(kind.unit_bytes());
     assert!(row.len().is_multiple_of(bytes) && units * QK_K <= x.qs.len());
     assert!(units * 16 <= x.sums16.len() && units * 8 <= x.sums.len());
     assert!(units <= x.d.len());
-    // SAFETY: the CPU has the features the kernels are compiled for (checked
-    // above), and every load stays within `row` (whole blocks), `x.qs`,
-    // `x.sums` and `x.sums16` (lengths checked above).
+}
+
+/// One row of `kind` blocks times `x`: [`super::gemv`]'s portable product
+/// with AVX2.
+pub(super) fn gemv_dot(kind: Kind, row: &[u8], x: &Q8K) -> f32 {
+    check_gemv(kind, row, x);
+    // SAFETY: the CPU has the features the kernels are compiled for, and
+    // every load stays within `row` (whole blocks), `x.qs`, `x.sums` and
+    // `x.sums16` (both checked above).
     unsafe {
         match kind {
             Kind::Q4K => dot_q4k(row, x),
             Kind::Q6K => dot_q6k(row, x),
-            Kind::Q5_0 => dot_small::<true>(row, x),
-            Kind::Q8_0 => dot_small::<false>(row, x),
+            Kind::Q5_0 => dot_small::<true, 1>(row, [x])[0],
+            Kind::Q8_0 => dot_small::<false, 1>(row, [x])[0],
+        }
+    }
+}
+
+/// One row times each of `xs`, into `out`: the values of [`gemv_dot`] for
+/// each input alone. Q5_0 and Q8_0 blocks, whose unpacking costs about as
+/// much as their products, are unpacked once for up to four inputs; Q4_K
+/// and Q6_K go through one product per input (the row is in the
+/// first-level cache after the first).
+pub(super) fn gemv_dots(kind: Kind, row: &[u8], xs: &[Q8K], out: &mut [f32]) {
+    assert!(out.len() == xs.len());
+    for x in xs {
+        check_gemv(kind, row, x);
+    }
+    let q5 = match kind {
+        Kind::Q5_0 => true,
+        Kind::Q8_0 => false,
+        Kind::Q4K | Kind::Q6K => {
+            for (x, y) in xs.iter().zip(out.iter_mut()) {
+                *y = gemv_dot(kind, row, x);
+            }
+            return;
+        }
+    };
+    for (xs, out) in xs.chunks(4).zip(out.chunks_mut(4)) {
+        // SAFETY: as in `gemv_dot`: every input is checked above.
+        unsafe {
+            match (xs, q5) {
+                ([a, b, c, d], true) => {
+                    out.copy_from_slice(&dot_small::<true, 4>(row, [a, b, c, d]))
+                }
+                ([a, b, c, d], false) => {
+                    out.copy_from_slice(&dot_small::<false, 4>(row, [a, b, c, d]))
+                }
+                ([a, b, c], true) => out.copy_from_slice(&dot_small::<true, 3>(row, [a, b, c])),
+                ([a, b, c], false) => out.copy_from_slice(&dot_small::<false, 3>(row, [a, b, c])),
+                ([a, b], true) => out.copy_from_slice(&dot_small::<true, 2>(row, [a, b])),
+                ([a, b], false) => out.copy_from_slice(&dot_small::<false, 2>(row, [a, b])),
+                ([a], true) => out.copy_from_slice(&dot_small::<true, 1>(row, [a])),
+                ([a], false) => out.copy_from_slice(&dot_small::<false, 1>(row, [a])),
+                _ => {}
+            }
         }
     }
 }
@@ -221,19 +268,21 @@ fn fifth_bits(bits: u32) -> __m256i {
     _mm256_and_si256(set, _mm256_set1_epi8(0x10))
 }
 
-/// Q5_0 (`Q5`) or Q8_0 blocks: 32 weights times 32 inputs a block, scaled
-/// by the block's scale; the input's scale once per 256 values. Q5_0's
-/// weights go in as unsigned 0..=31 and its bias of 16 comes off as 16
-/// times the block's input sum; Q8_0's go in by magnitude and sign. The
-/// eight f16 scales of a unit are widened with one `vcvtph2ps`, not one
-/// software conversion per block, and Q5_0's bias is summed in a vector.
+/// Q5_0 (`Q5`) or Q8_0 blocks times each of `T` inputs: 32 weights times 32
+/// inputs a block, scaled by the block's scale; the input's scale once per
+/// 256 values. Q5_0's weights go in as unsigned 0..=31 and its bias of 16
+/// comes off as 16 times the block's input sum; Q8_0's go in by magnitude
+/// and sign. The eight f16 scales of a unit are widened with one
+/// `vcvtph2ps`, not one software conversion per block, and Q5_0's bias is
+/// summed in a vector. Each block is unpacked once for all the inputs, and
+/// each input's value is computed in the same order as with `T` = 1.
 #[target_feature(enable = "avx2,fma,f16c")]
-fn dot_small<const Q5: bool>(row: &[u8], x: &Q8K) -> f32 {
+fn dot_small<const Q5: bool, const T: usize>(row: &[u8], xs: [&Q8K; T]) -> [f32; T] {
     let (bytes, unit_bytes) = if Q5 { (22, 176) } else { (34, 272) };
     let low4 = _mm256_set1_epi8(0x0F);
     let ones = _mm256_set1_epi16(1);
-    let mut acc = _mm256_setzero_ps();
-    let mut bias = _mm256_setzero_ps();
+    let mut acc = [_mm256_setzero_ps(); T];
+    let mut bias = [_mm256_setzero_ps(); T];
     for (b, unit) in row.chunks(unit_bytes).enumerate() {
         prefetch_ahead(unit, unit.len());
         // The f16 scale of each block; zero past the end of a partial unit.
@@ -246,39 +295,46 @@ fn dot_small<const Q5: bool>(row: &[u8], x: &Q8K) -> f32 {
         let mut ds = [0f32; 8];
         // SAFETY: `ds` is 32 bytes.
         unsafe { _mm256_storeu_ps(ds.as_mut_ptr(), scales) };
-        let mut part = _mm256_setzero_ps();
+        let mut part = [_mm256_setzero_ps(); T];
         for (p, block) in unit.chunks_exact(bytes).enumerate() {
             let a = block.as_ptr();
             let at = b * QK_K + 32 * p;
-            // SAFETY: `x.qs` has the 32 inputs at `at` (checked by
-            // `gemv_dot`); Q5_0's high bits are at 2..6 of a block and its
+            // SAFETY: Q5_0's high bits are at 2..6 of a block and its
             // nibbles at 6..22, Q8_0's integers at 2..34.
-            let (w, xv) = unsafe {
-                let xv = _mm256_loadu_si256(x.qs.as_ptr().add(at).cast());
+            let w = unsafe {
                 if Q5 {
                     let qs = _mm_loadu_si128(a.add(6).cast());
                     let nib = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16::<4>(qs), qs), low4);
                     let qh = u32::from_le_bytes([block[2], block[3], block[4], block[5]]);
-                    (_mm256_or_si256(nib, fifth_bits(qh)), xv)
+                    _mm256_or_si256(nib, fifth_bits(qh))
                 } else {
-                    let w = _mm256_loadu_si256(a.add(2).cast());
-                    (_mm256_sign_epi8(w, w), _mm256_sign_epi8(xv, w))
+                    _mm256_loadu_si256(a.add(2).cast())
                 }
             };
-            let i = _mm256_madd_epi16(_mm256_maddubs_epi16(w, xv), ones);
-            part = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i), _mm256_set1_ps(ds[p]), part);
+            let magnitude = if Q5 { w } else { _mm256_sign_epi8(w, w) };
+            let d = _mm256_set1_ps(ds[p]);
+            for (x, part) in xs.iter().zip(part.iter_mut()) {
+                // SAFETY: `x.qs` has the 32 inputs at `at` (checked by the
+                // callers).
+                let xv = unsafe { _mm256_loadu_si256(x.qs.as_ptr().add(at).cast()) };
+                let xv = if Q5 { xv } else { _mm256_sign_epi8(xv, w) };
+                let i = _mm256_madd_epi16(_mm256_maddubs_epi16(magnitude, xv), ones);
+                *part = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i), d, *part);
+            }
         }
-        let dx = _mm256_set1_ps(x.d[b]);
-        acc = _mm256_fmadd_ps(part, dx, acc);
-        if Q5 {
-            // SAFETY: `x.sums` has 8 sums per unit (checked by `gemv_dot`);
-            // the scales past a partial unit's end are zero.
-            let sums = unsafe { _mm256_loadu_si256(x.sums.as_ptr().add(8 * b).cast()) };
-            let scaled = _mm256_mul_ps(scales, _mm256_cvtepi32_ps(sums));
-            bias = _mm256_fmadd_ps(scaled, dx, bias);
+        for (((x, acc), bias), part) in xs.iter().zip(&mut acc).zip(&mut bias).zip(part) {
+            let dx = _mm256_set1_ps(x.d[b]);
+            *acc = _mm256_fmadd_ps(part, dx, *acc);
+            if Q5 {
+                // SAFETY: `x.sums` has 8 sums per unit (checked by the
+                // callers); the scales past a partial unit's end are zero.
+                let sums = unsafe { _mm256_loadu_si256(x.sums.as_ptr().add(8 * b).cast()) };
+                let scaled = _mm256_mul_ps(scales, _mm256_cvtepi32_ps(sums));
+                *bias = _mm256_fmadd_ps(scaled, dx, *bias);
+            }
         }
     }
-    sum8(acc) - 16.0 * sum8(bias)
+    std::array::from_fn(|t| sum8(acc[t]) - 16.0 * sum8(bias[t]))
 }
 
 /// [`super::gemm`]'s row unpacking with AVX2: each unit's 256 integers as

@@ -511,8 +511,10 @@ fn dot(kind: Kind, row: &[u8], x: &Q8K, path: Simd) -> f32 {
 /// of `path`: the values of [`dot`] for each input alone.
 fn dots(kind: Kind, row: &[u8], xs: &[Q8K], path: Simd, ys: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if path == Simd::Vnni {
-        return vnni::dots(kind, row, xs, ys);
+    match path {
+        Simd::Vnni => return vnni::dots(kind, row, xs, ys),
+        Simd::Avx2 => return super::avx2::gemv_dots(kind, row, xs, ys),
+        Simd::None => {}
     }
     for (x, y) in xs.iter().zip(ys.iter_mut()) {
         *y = dot(kind, row, x, path);
