@@ -177,8 +177,17 @@ pub struct Report {
     pub numbers_grounded_rate: f64,
     /// Mean key facts per digest.
     pub facts_per_digest: f64,
-    /// Mean seconds per digested article (timed one by one).
+    /// Mean seconds per digested article, each timed from its start to its
+    /// digest (with several lanes, other articles ran meanwhile).
     pub secs_per_article: f64,
+    /// Articles in flight at once in this run.
+    #[serde(default)]
+    pub parallel: usize,
+    /// Wall-clock seconds of this run per article it digested (the
+    /// throughput figure when `parallel` is above 1); `None` when every
+    /// result came from an earlier run.
+    #[serde(default)]
+    pub wall_secs_per_article: Option<f64>,
     /// Share of prompt tokens taken from an earlier pass's KV cache (the
     /// shared system prompt and instructions) instead of computed.
     pub reused_prompt_share: f64,
@@ -263,6 +272,7 @@ pub fn run_summarization(
     progress: impl FnMut(usize, &str) + Send,
     on_result: impl FnMut(&ArticleResult) -> Result<()> + Send,
 ) -> Result<Report> {
+    let t0 = Instant::now();
     let results: Vec<ArticleResult> = done.into_iter().filter(|r| r.error.is_none()).collect();
     let todo: Vec<usize> = (0..examples.len())
         .filter(|&i| !results.iter().any(|r| r.id == examples[i].id))
@@ -320,7 +330,11 @@ pub fn run_summarization(
     if let Some(e) = sh.error {
         return Err(e);
     }
-    Ok(report(data, &g.info().id, examples, &sh.results))
+    let mut rep = report(data, &g.info().id, examples, &sh.results);
+    rep.parallel = lanes;
+    rep.wall_secs_per_article =
+        (!todo.is_empty()).then(|| t0.elapsed().as_secs_f64() / todo.len() as f64);
+    Ok(rep)
 }
 
 /// What the lanes of [`run_summarization`] share.
@@ -458,6 +472,12 @@ pub fn table(r: &Report) -> String {
         100.0 * r.reused_prompt_share,
         r.failures.len()
     ));
+    if let (Some(wall), true) = (r.wall_secs_per_article, r.parallel > 1) {
+        t.push_str(&format!(
+            "{} articles in flight: {wall:.1} s of wall time per article\n",
+            r.parallel
+        ));
+    }
     t
 }
 
@@ -672,6 +692,10 @@ mod tests {
         assert_eq!(one.summary_only.rouge_l, three.summary_only.rouge_l);
         assert_eq!(one.khulasa.rouge1, three.khulasa.rouge1);
         assert_eq!(one.grounding_rate, three.grounding_rate);
+        assert_eq!((one.parallel, three.parallel), (1, 3));
+        assert!(three.wall_secs_per_article.is_some());
+        assert!(table(&three).contains("3 articles in flight"));
+        assert!(!table(&one).contains("in flight"));
     }
 
     #[test]
