@@ -275,18 +275,7 @@ pub fn run(
     let lanes = opts.parallel.clamp(1, todo.len().max(1));
     report.parallel = lanes;
     report.parallel_lowered = opts.parallel_lowered.clone();
-    if lanes == 1 {
-        run.lane(g);
-    } else {
-        g.lanes(lanes, &mut |lanes| {
-            std::thread::scope(|s| {
-                for mut lane in lanes {
-                    let run = &run;
-                    s.spawn(move || run.lane(&mut *lane));
-                }
-            });
-        })?;
-    }
+    crate::generate::run_lanes(g, lanes, &|g| run.lane(g))?;
     let Run {
         state, progress, ..
     } = run;

@@ -314,18 +314,7 @@ pub fn run_summarization(
         sh.results.push(r);
     };
     let lanes = parallel.clamp(1, todo.len().max(1));
-    if lanes == 1 {
-        lane(g);
-    } else {
-        g.lanes(lanes, &mut |lanes| {
-            std::thread::scope(|scope| {
-                for mut l in lanes {
-                    let lane = &lane;
-                    scope.spawn(move || lane(&mut *l));
-                }
-            });
-        })?;
-    }
+    crate::generate::run_lanes(g, lanes, &lane)?;
     let sh = shared.into_inner().unwrap_or_else(PoisonError::into_inner);
     if let Some(e) = sh.error {
         return Err(e);

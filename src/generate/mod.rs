@@ -191,6 +191,26 @@ pub struct LaneMemory {
     pub kv_bytes_per_position: u64,
 }
 
+/// Runs `lane` on `n` lanes of `g` at once, each on its own thread (see
+/// [`Generator::lanes`]); with one lane, on `g` itself on this thread.
+pub fn run_lanes(
+    g: &mut dyn Generator,
+    n: usize,
+    lane: &(dyn Fn(&mut dyn Generator) + Sync),
+) -> Result<()> {
+    if n <= 1 {
+        lane(g);
+        return Ok(());
+    }
+    g.lanes(n, &mut |lanes| {
+        std::thread::scope(|scope| {
+            for mut l in lanes {
+                scope.spawn(move || lane(&mut *l));
+            }
+        });
+    })
+}
+
 /// [`Generator::lanes`] for a generator that runs one request at a time:
 /// each lane locks it for a request.
 pub fn one_at_a_time<G: Generator + ?Sized>(
