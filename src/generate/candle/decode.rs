@@ -265,7 +265,7 @@ fn argmax(logits: &[f32]) -> Option<u32> {
     logits
         .iter()
         .enumerate()
-        .max_by(|a, b| a.1.total_cmp(b.1))
+        .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0)))
         .map(|(i, _)| i as u32)
 }
 
@@ -319,7 +319,12 @@ fn choose(
     if k == 0 {
         return None;
     }
-    let by_logit = |a: &u32, b: &u32| logits[*b as usize].total_cmp(&logits[*a as usize]);
+    // Equal logits go to the lower token id: a rule, not the sort's order.
+    let by_logit = |a: &u32, b: &u32| {
+        logits[*b as usize]
+            .total_cmp(&logits[*a as usize])
+            .then(a.cmp(b))
+    };
     order.select_nth_unstable_by(k - 1, by_logit);
     let (top, rest) = order.split_at_mut(k);
     top.sort_unstable_by(by_logit);
@@ -378,6 +383,12 @@ mod tests {
         assert_eq!(choose(&logits, &|_| true, 0.0, 1.0, &mut rng), Some(1));
         assert_eq!(choose(&logits, &|id| id != 1, 0.0, 1.0, &mut rng), Some(3));
         assert_eq!(choose(&logits, &|_| false, 0.0, 1.0, &mut rng), None);
+        // A tie goes to the lower token id, wherever it lies in the vocabulary.
+        let mut tied = vec![0.0f32; 300];
+        tied[250] = 2.0;
+        tied[7] = 2.0;
+        assert_eq!(choose(&tied, &|_| true, 0.0, 1.0, &mut rng), Some(7));
+        assert_eq!(argmax(&tied), Some(7));
     }
 
     #[test]
