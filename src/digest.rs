@@ -43,6 +43,10 @@ pub struct Digest {
     /// Translations of headline, summary and facts into other languages.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub translations: Vec<Translation>,
+    /// The headline-and-summary candidates and the one kept, when more than
+    /// one was decoded (`--candidates`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selection: Option<crate::summarize::select::Selection>,
     /// Batch bookkeeping, for digests made by `khulasa batch`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch: Option<BatchInfo>,
@@ -258,6 +262,7 @@ pub(crate) mod fixtures {
             warnings: vec![],
             fact_checks: vec![],
             translations: vec![],
+            selection: None,
             batch: Some(BatchInfo {
                 id: id.into(),
                 key: "k".into(),

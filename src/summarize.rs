@@ -55,7 +55,18 @@ pub struct SummarizeOptions {
     /// Most chunks an article may make (default [`DEFAULT_MAX_CHUNKS`]);
     /// a longer input is refused before any model call.
     pub max_chunks: usize,
+    /// Headline-and-summary candidates to choose from, the digest's own
+    /// included (default [`DEFAULT_CANDIDATES`]; 1 = the digest as decoded).
+    /// The others are sampled from the same prompt, whose keys and values
+    /// are reused, and the one that best covers the article's salient
+    /// sentences and agrees with the rest is kept (see [`select`]).
+    pub candidates: usize,
+    /// Temperature of the sampled candidates (default 0.7).
+    pub candidate_temperature: f64,
 }
+
+/// Candidates per digest by default.
+pub const DEFAULT_CANDIDATES: usize = 1;
 
 /// Most chunks of an article by default: 16 chunks of the default budget are
 /// about 35,000 words, several times the longest news article.
@@ -91,6 +102,8 @@ impl Default for SummarizeOptions {
             regenerate_facts: true,
             judge: true,
             max_chunks: DEFAULT_MAX_CHUNKS,
+            candidates: DEFAULT_CANDIDATES,
+            candidate_temperature: 0.7,
         }
     }
 }
@@ -197,7 +210,13 @@ impl<'p> Summarizer<'p> {
                 "a sentence longer than the chunk budget was split at word boundaries".into(),
             );
         }
+        let texts: Vec<&str> = sentences.iter().map(|s| s.text).collect();
+        let key_sentences: Vec<String> = select::salient(&texts, select::REFERENCE_SENTENCES)
+            .into_iter()
+            .map(|i| texts[i].to_string())
+            .collect();
         let mut vars = BTreeMap::from([
+            ("key_sentences", Value::from(key_sentences.clone())),
             ("title", title.clone()),
             ("language", language.clone()),
             ("min_facts", Value::from(self.opts.shape.min_facts)),
@@ -213,13 +232,21 @@ impl<'p> Summarizer<'p> {
         };
         let messages = self.prompts.render(prompt_name, &vars)?;
         let gen = g.generate(&Request {
-            messages,
+            messages: messages.clone(),
             max_new_tokens: self.opts.max_new_tokens,
             sampling: self.opts.sampling,
             digest: Some((self.opts.shape, numbers_ref)),
         })?;
         log.record(stage, 1, &gen);
         let mut parsed = parse_digest(&gen.text, gen.limits, &self.opts.shape, &mut log.warnings)?;
+        let selection = self.select(
+            g,
+            &messages,
+            numbers_ref,
+            &key_sentences.join(" "),
+            &mut parsed,
+            &mut log,
+        )?;
         let checking = Instant::now();
         // Facts, headline and summary sentences go to the judge in one call,
         // so that its instructions are computed once and claims sharing
@@ -273,8 +300,74 @@ impl<'p> Summarizer<'p> {
             warnings: log.warnings,
             fact_checks,
             translations: Vec::new(),
+            selection,
             batch: None,
         })
+    }
+
+    /// Samples `candidates - 1` more headlines and summaries from the digest's
+    /// prompt and keeps the best of all (see [`select::choose`]). A candidate
+    /// that cannot be read is left out with a warning.
+    fn select(
+        &self,
+        g: &mut dyn Generator,
+        messages: &[Message],
+        numbers: Option<&NumberSet>,
+        reference: &str,
+        parsed: &mut Parsed,
+        log: &mut Log,
+    ) -> Result<Option<select::Selection>> {
+        if self.opts.candidates <= 1 {
+            return Ok(None);
+        }
+        let shape = DigestShape {
+            min_facts: 0,
+            max_facts: 0,
+            ..self.opts.shape
+        };
+        let mut found = vec![(
+            parsed.headline.clone(),
+            parsed.summary.clone(),
+            "greedy".to_string(),
+        )];
+        for k in 1..self.opts.candidates {
+            let seed = self.opts.sampling.seed.wrapping_add(k as u64);
+            let gen = g.generate(&Request {
+                messages: messages.to_vec(),
+                max_new_tokens: self.opts.max_new_tokens,
+                sampling: Sampling {
+                    temperature: self.opts.candidate_temperature,
+                    seed,
+                    ..self.opts.sampling
+                },
+                digest: Some((shape, numbers)),
+            })?;
+            log.record("candidate", k + 1, &gen);
+            let mut ignored = Vec::new();
+            // The constrained text stops after the summary.
+            match parse_digest(
+                &format!("{}}}", gen.text.trim()),
+                gen.limits,
+                &shape,
+                &mut ignored,
+            ) {
+                Ok(p) if !p.summary.is_empty() => {
+                    found.push((p.headline, p.summary, format!("sampled, seed {seed}")))
+                }
+                Ok(_) => log.warnings.push(format!(
+                    "candidate {} left out: its summary was empty",
+                    k + 1
+                )),
+                Err(e) => log
+                    .warnings
+                    .push(format!("candidate {} left out: {e}", k + 1)),
+            }
+        }
+        let selection = select::choose(found, reference);
+        let kept = &selection.candidates[selection.chosen];
+        parsed.headline = kept.headline.clone();
+        parsed.summary = kept.summary.clone();
+        Ok(Some(selection))
     }
 
     /// Rewrites each unsupported key fact once from its evidence sentences;
@@ -559,6 +652,8 @@ fn clean_fact(text: &str) -> String {
 pub(crate) struct Parsed {
     pub headline: String,
     pub summary: String,
+    /// Absent from a headline-and-summary candidate.
+    #[serde(default)]
     pub key_facts: Vec<String>,
 }
 
@@ -715,6 +810,8 @@ fn last_sentence_end(s: &str) -> Option<usize> {
     let last_full = sents.iter().rev().find(|x| ends_sentence(x.text))?;
     Some(last_full.start + last_full.text.len())
 }
+
+pub mod select;
 
 #[cfg(test)]
 mod tests;

@@ -117,6 +117,16 @@ pub struct EngineArgs {
     /// yes/no judgement) or `words` (the lexical checks alone; faster).
     #[arg(long, value_enum, default_value = "model")]
     pub meaning_check: MeaningCheck,
+    /// Headline-and-summary candidates to choose from: the digest's own and
+    /// N - 1 sampled from the same prompt; the one that best covers the
+    /// article's leading, central sentences and agrees with the others is
+    /// kept, and the digest lists them all.
+    #[arg(long, default_value_t = crate::summarize::DEFAULT_CANDIDATES,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=8))]
+    pub candidates: usize,
+    /// Temperature of the sampled candidates.
+    #[arg(long, default_value_t = 0.7)]
+    pub candidate_temperature: f64,
 }
 
 /// How claims are checked for meaning.
@@ -152,6 +162,8 @@ impl EngineArgs {
         opts.regenerate_facts = !self.no_regenerate;
         opts.judge = self.meaning_check == MeaningCheck::Model;
         opts.max_chunks = self.max_chunks;
+        opts.candidates = self.candidates;
+        opts.candidate_temperature = self.candidate_temperature;
         opts
     }
 

@@ -276,5 +276,43 @@ pub fn bleu(hyps: &[String], refs: &[String]) -> f64 {
     bp * (log_sum / 4.0).exp()
 }
 
+/// A mean with its 95 % confidence interval.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct Interval {
+    /// The mean of the values.
+    pub mean: f64,
+    /// The 2.5th percentile of the resampled means.
+    pub low: f64,
+    /// The 97.5th percentile of the resampled means.
+    pub high: f64,
+}
+
+/// Resamples in [`bootstrap`].
+pub const BOOTSTRAP_RESAMPLES: usize = 2000;
+
+/// The mean of `values` with a percentile bootstrap interval: `resamples`
+/// means of as many values drawn with replacement, from a fixed seed, so a
+/// report is the same each time it is made. For a paired comparison, pass
+/// the per-document differences.
+pub fn bootstrap(values: &[f64], resamples: usize) -> Interval {
+    use rand::{Rng, SeedableRng};
+    let n = values.len();
+    if n == 0 {
+        return Interval::default();
+    }
+    let mean = values.iter().sum::<f64>() / n as f64;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x5EED);
+    let mut means: Vec<f64> = (0..resamples.max(1))
+        .map(|_| (0..n).map(|_| values[rng.random_range(0..n)]).sum::<f64>() / n as f64)
+        .collect();
+    means.sort_by(f64::total_cmp);
+    let at = |q: f64| means[((q * (means.len() - 1) as f64).round() as usize).min(means.len() - 1)];
+    Interval {
+        mean,
+        low: at(0.025),
+        high: at(0.975),
+    }
+}
+
 #[cfg(test)]
 mod tests;

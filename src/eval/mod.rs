@@ -134,6 +134,25 @@ pub struct Scores {
     pub mean_words: f64,
 }
 
+/// The lines of `reference` (one highlight each) of which the summary has
+/// less than half the words, joined by newlines.
+fn uncovered_lines(summary: &str, reference: &str) -> String {
+    reference
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && metrics::rouge_n(summary, l, 1).recall < 0.5)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// ROUGE-L F1 (×100) of each pair.
+fn rouge_l_each(pairs: &[(String, String)]) -> Vec<f64> {
+    pairs
+        .iter()
+        .map(|(c, r)| 100.0 * metrics::rouge_l(c, r).f1)
+        .collect()
+}
+
 fn score(pairs: &[(String, String)]) -> Scores {
     let n = pairs.len().max(1) as f64;
     let mut s = Scores::default();
@@ -166,8 +185,21 @@ pub struct Report {
     pub khulasa: Scores,
     /// khulasa's summary field alone.
     pub summary_only: Scores,
+    /// The key facts alone, against the reference lines that the summary
+    /// does not cover (less than half of a line's words in the summary):
+    /// what the facts add. Articles whose summary covers every line are
+    /// left out; `facts_added_documents` counts the rest.
+    pub facts_added: Scores,
+    /// Articles scored in `facts_added`.
+    pub facts_added_documents: usize,
     /// The first three sentences.
     pub lead3: Scores,
+    /// The summary's ROUGE-L F1 (×100) with its 95 % bootstrap interval.
+    pub summary_rouge_l: metrics::Interval,
+    /// The summary's ROUGE-L less lead-3's, article by article (×100), with
+    /// its paired 95 % bootstrap interval: an interval above 0 is a gain
+    /// that is not noise.
+    pub summary_minus_lead3: metrics::Interval,
     /// Share of key facts judged grounded.
     pub grounding_rate: f64,
     /// Key facts that were unsupported and replaced by a grounded rewrite
@@ -224,6 +256,9 @@ pub struct ArticleResult {
     /// Of those, tokens reused from an earlier pass's KV cache.
     #[serde(default)]
     pub reused_prompt_tokens: usize,
+    /// The candidates the summary was chosen from (`--candidates`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selection: Option<crate::summarize::select::Selection>,
 }
 
 /// Whether every number of a digest's headline, summary and facts is in
@@ -369,6 +404,7 @@ fn summarize_one(g: &mut dyn Generator, s: &Summarizer<'_>, ex: &Example) -> Res
                 secs: t0.elapsed().as_secs_f64(),
                 prompt_tokens: d.timings.prompt_tokens,
                 reused_prompt_tokens: d.timings.reused_prompt_tokens,
+                selection: d.selection,
             }
         }
         Err(Error::Interrupted) => return Err(Error::Interrupted),
@@ -388,6 +424,7 @@ pub fn report(data: &str, model: &str, examples: &[Example], results: &[ArticleR
         ..Default::default()
     };
     let (mut ours, mut summaries, mut lead) = (Vec::new(), Vec::new(), Vec::new());
+    let mut added = Vec::new();
     let (mut facts, mut grounded, mut numbers_ok, mut secs) = (0usize, 0usize, 0usize, 0.0);
     let (mut prompt, mut reused) = (0usize, 0usize);
     for ex in examples {
@@ -403,6 +440,10 @@ pub fn report(data: &str, model: &str, examples: &[Example], results: &[ArticleR
             ex.reference.clone(),
         ));
         summaries.push((r.summary.clone(), ex.reference.clone()));
+        let uncovered = uncovered_lines(&r.summary, &ex.reference);
+        if !uncovered.is_empty() {
+            added.push((r.key_facts.join("\n"), uncovered));
+        }
         let body = article::from_bytes(&ex.id, ex.document.as_bytes(), &Default::default())
             .map(|a| a.body)
             .unwrap_or_else(|_| ex.document.clone());
@@ -427,7 +468,13 @@ pub fn report(data: &str, model: &str, examples: &[Example], results: &[ArticleR
     rep.documents = done;
     rep.khulasa = score(&ours);
     rep.summary_only = score(&summaries);
+    rep.facts_added = score(&added);
+    rep.facts_added_documents = added.len();
     rep.lead3 = score(&lead);
+    let (ours_l, lead_l) = (rouge_l_each(&summaries), rouge_l_each(&lead));
+    rep.summary_rouge_l = metrics::bootstrap(&ours_l, metrics::BOOTSTRAP_RESAMPLES);
+    let diff: Vec<f64> = ours_l.iter().zip(&lead_l).map(|(a, b)| a - b).collect();
+    rep.summary_minus_lead3 = metrics::bootstrap(&diff, metrics::BOOTSTRAP_RESAMPLES);
     rep.grounding_rate = share(grounded, facts);
     rep.numbers_grounded_rate = share(numbers_ok, done);
     rep.facts_per_digest = share(facts, done);
@@ -450,7 +497,17 @@ pub fn table(r: &Report) -> String {
     );
     t.push_str(&row("khulasa", &r.khulasa));
     t.push_str(&row("  summary", &r.summary_only));
+    t.push_str(&row("  facts*", &r.facts_added));
     t.push_str(&row("lead-3", &r.lead3));
+    t.push_str(&format!(
+        "* the key facts against the reference lines the summary leaves out ({} articles)\n",
+        r.facts_added_documents
+    ));
+    let (s, d) = (r.summary_rouge_l, r.summary_minus_lead3);
+    t.push_str(&format!(
+        "\nsummary ROUGE-L {:.2} (95% interval {:.2} to {:.2}); summary less lead-3, article by article: {:+.2} ({:+.2} to {:+.2})\n",
+        s.mean, s.low, s.high, d.mean, d.low, d.high
+    ));
     t.push_str(&format!(
         "\ngrounded facts {:.1}% ({} rewritten from evidence) | digests with every number in the source {:.1}% | {:.2} facts per digest | {:.1} s per article ({:.0}% of prompt tokens reused) | {} failed\n",
         100.0 * r.grounding_rate,
@@ -519,7 +576,7 @@ mod tests {
         ]);
         let prompts = crate::prompt::Prompts::embedded();
         let s = Summarizer::new(&prompts, Default::default());
-        let ex = vec![Example { id: "1".into(), document: "Rain fell in Lahore on Monday. Officials shut 12 roads. Schools stayed open. Markets were quiet.".into(), reference: "Rain fell in Lahore. 12 roads were shut.".into() }];
+        let ex = vec![Example { id: "1".into(), document: "Rain fell in Lahore on Monday. Officials shut 12 roads. Schools stayed open. Markets were quiet.".into(), reference: "Rain fell in Lahore.\n12 roads were shut.".into() }];
         let mut lines = Vec::new();
         let r = run_summarization(
             &mut g,
@@ -542,6 +599,32 @@ mod tests {
         assert!(r.khulasa.rouge1 > 50.0 && r.lead3.rouge1 > 30.0);
         assert_eq!(r.numbers_grounded_rate, 1.0);
         assert!(table(&r).contains("lead-3"));
+        // One article: the interval is its score, and the paired difference
+        // is the summary's ROUGE-L less lead-3's.
+        let s = r.summary_rouge_l;
+        assert!((s.mean - r.summary_only.rouge_l).abs() < 1e-9 && s.low == s.high);
+        let d = r.summary_minus_lead3.mean;
+        assert!((d - (r.summary_only.rouge_l - r.lead3.rouge_l)).abs() < 1e-9);
+        assert!(table(&r).contains("summary less lead-3"));
+        // The summary leaves out the second line; the facts state it.
+        assert_eq!(r.facts_added_documents, 1);
+        assert!(r.facts_added.rouge1 > 30.0, "{:?}", r.facts_added);
+    }
+
+    #[test]
+    fn reference_lines_the_summary_leaves_out() {
+        let reference = "Rain fell in Lahore .\nOfficials shut 12 roads .\n\nSchools stayed open .";
+        assert_eq!(
+            uncovered_lines("Rain fell in Lahore, and schools stayed open.", reference),
+            "Officials shut 12 roads ."
+        );
+        assert_eq!(
+            uncovered_lines(
+                "Rain fell. Officials shut 12 roads. Schools stayed open.",
+                reference
+            ),
+            ""
+        );
     }
 
     #[test]

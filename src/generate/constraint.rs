@@ -116,6 +116,9 @@ enum Step {
     Done,
 }
 
+/// Where the summary string is in [`PROGRAM`].
+const SUMMARY_STEP: usize = 7;
+
 const PROGRAM: &[Step] = &[
     Step::Lit {
         lit: b"{",
@@ -250,8 +253,10 @@ impl<'n> DigestMachine<'n> {
     }
 
     /// True once the closing brace has been accepted.
+    /// With `max_facts` 0 the digest ends after its summary (the text then
+    /// lacks `"key_facts"` and the closing brace).
     pub fn is_done(&self) -> bool {
-        PROGRAM[self.step] == Step::Done
+        PROGRAM[self.step] == Step::Done || (self.shape.max_facts == 0 && self.step > SUMMARY_STEP)
     }
 
     /// The string field being written, if any.
@@ -328,6 +333,9 @@ impl<'n> DigestMachine<'n> {
     }
 
     fn byte(&mut self, b: u8) -> bool {
+        if self.is_done() {
+            return false;
+        }
         match PROGRAM[self.step] {
             Step::Done => false,
             Step::Lit { lit, ws } => {

@@ -342,3 +342,51 @@ fn an_input_of_too_many_chunks_is_refused_before_any_model_call() {
     assert!(err.to_string().contains("chunks of 512 tokens"), "{err}");
     assert!(g.seen.is_empty());
 }
+
+#[test]
+fn candidates_share_the_prompt_and_the_best_summary_is_kept() {
+    let a = article(
+        "Rain fell in Lahore on Monday. Officials closed 12 roads. The city council met later.",
+    );
+    let off = r#"{"headline": "Council meets in Lahore", "summary": "The city council met later.", "key_facts": ["Rain fell on Monday.", "12 roads were closed.", "The city is Lahore."]}"#;
+    let sampled = r#"{"headline": "Rain closes 12 roads in Lahore", "summary": "Rain fell in Lahore on Monday, and officials closed 12 roads.""#;
+    let empty_like = r#"{"headline": "Rain in Lahore", "summary": "Rain fell in Lahore.""#;
+    let mut g = ScriptedGenerator::new([off, sampled, empty_like].map(String::from));
+    let opts = SummarizeOptions {
+        candidates: 3,
+        judge: false,
+        ..Default::default()
+    };
+    let d = Summarizer::new(&Prompts::embedded(), opts)
+        .run(&mut g, &a)
+        .unwrap();
+    let stages: Vec<&str> = d.passes.iter().map(|p| p.stage.as_str()).collect();
+    assert_eq!(stages, ["digest", "candidate", "candidate"]);
+    assert_eq!(g.seen[1], g.seen[0]);
+    assert_eq!(g.seen[2], g.seen[0]);
+    let sel = d.selection.as_ref().unwrap();
+    assert_eq!(sel.chosen, 1);
+    assert_eq!(sel.candidates[0].origin, "greedy");
+    assert_eq!(sel.candidates[1].origin, "sampled, seed 43");
+    assert_eq!(d.headline, "Rain closes 12 roads in Lahore");
+    assert_eq!(
+        d.summary,
+        "Rain fell in Lahore on Monday, and officials closed 12 roads."
+    );
+    // The key facts are the digest's own.
+    assert_eq!(d.key_facts.len(), 3);
+}
+
+#[test]
+fn one_candidate_is_the_digest_as_decoded() {
+    let mut g = ScriptedGenerator::new([DIGEST.to_string()]);
+    let a = article("Rain fell in Lahore on Monday. Officials closed 12 roads.");
+    let d = Summarizer::new(&Prompts::embedded(), SummarizeOptions::default())
+        .run(&mut g, &a)
+        .unwrap();
+    assert!(d.selection.is_none());
+    assert_eq!(
+        d.summary,
+        "Rain fell in Lahore on Monday. Officials closed 12 roads."
+    );
+}

@@ -73,3 +73,21 @@ fn urdu_tokens_keep_words_whole() {
     );
     assert!((rouge_n("سوات میں سیلاب", "سوات میں سیلاب", 1).f1 - 1.0).abs() < 1e-12);
 }
+
+#[test]
+fn bootstrap_interval_holds_the_mean_and_narrows_with_more_values() {
+    let few: Vec<f64> = (0..10).map(|i| f64::from(i % 5)).collect();
+    let many: Vec<f64> = (0..400).map(|i| f64::from(i % 5)).collect();
+    let (a, b) = (
+        bootstrap(&few, BOOTSTRAP_RESAMPLES),
+        bootstrap(&many, BOOTSTRAP_RESAMPLES),
+    );
+    assert!((a.mean - 2.0).abs() < 1e-12 && (b.mean - 2.0).abs() < 1e-12);
+    assert!(a.low < 2.0 && 2.0 < a.high, "{a:?}");
+    assert!(b.high - b.low < (a.high - a.low) / 3.0, "{a:?} {b:?}");
+    // Same values, same interval; constant values, no spread.
+    assert_eq!(bootstrap(&few, BOOTSTRAP_RESAMPLES), a);
+    let flat = bootstrap(&[1.5; 7], 100);
+    assert_eq!((flat.low, flat.mean, flat.high), (1.5, 1.5, 1.5));
+    assert_eq!(bootstrap(&[], 100), Interval::default());
+}

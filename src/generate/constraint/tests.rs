@@ -335,3 +335,22 @@ fn number_words_are_free_without_a_source() {
         &digest("h", "Four people died.", &["a.", "b.", "c."])
     ));
 }
+
+#[test]
+fn no_facts_ends_the_digest_after_its_summary() {
+    let shape = DigestShape {
+        min_facts: 0,
+        max_facts: 0,
+        ..DigestShape::default()
+    };
+    assert_eq!(PROGRAM[SUMMARY_STEP], Step::Str(Field::Summary));
+    let head = r#"{"headline": "Floods hit Swat", "summary": "Floods hit the valley."#;
+    let mut m = DigestMachine::new(shape, None);
+    assert!(m.feed(head.as_bytes()) && !m.is_done());
+    let mut closed = m;
+    assert!(closed.feed(&m.closing()) && closed.is_done());
+    assert!(accepts(shape, None, &format!("{head}\"")));
+    // Nothing may follow the summary.
+    assert!(!m.allows(b"\","));
+    assert!(!accepts(shape, None, GOOD));
+}
