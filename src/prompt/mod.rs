@@ -178,7 +178,10 @@ mod tests {
         assert!(m[1].content.contains("3 to 5 different facts"));
         assert!(m[1].content.ends_with("Rain fell. 12 died."));
         assert!(m[1].content.contains("Title: Rain"));
-        assert!(p.version().contains("digest@1"));
+        assert!(p.version().contains("digest@2"));
+        // The worked examples come before the article, in the shared prefix.
+        let examples = m[1].content.find("Two examples").unwrap();
+        assert!(examples < m[1].content.find("Title: Rain").unwrap());
     }
 
     #[test]
