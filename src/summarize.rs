@@ -230,15 +230,40 @@ impl<'p> Summarizer<'p> {
             vars.insert("notes", Value::from(notes));
             ("reduce", "reduce")
         };
-        let messages = self.prompts.render(prompt_name, &vars)?;
-        let gen = g.generate(&Request {
-            messages: messages.clone(),
-            max_new_tokens: self.opts.max_new_tokens,
-            sampling: self.opts.sampling,
-            digest: Some((self.opts.shape, numbers_ref)),
-        })?;
+        vars.insert("examples", Value::from(true));
+        let mut messages = self.prompts.render(prompt_name, &vars)?;
+        let digest_pass = |g: &mut dyn Generator, messages: &[Message]| {
+            g.generate(&Request {
+                messages: messages.to_vec(),
+                max_new_tokens: self.opts.max_new_tokens,
+                sampling: self.opts.sampling,
+                digest: Some((self.opts.shape, numbers_ref)),
+            })
+        };
+        let gen = digest_pass(g, &messages)?;
         log.record(stage, 1, &gen);
         let mut parsed = parse_digest(&gen.text, gen.limits, &self.opts.shape, &mut log.warnings)?;
+        // A digest that copies the prompt's worked examples (their words, not
+        // the article's) is written again without them.
+        let copied = copied_from_prompt(&parsed, self.prompts, prompt_name, &vars, &source)?;
+        if !copied.is_empty() {
+            vars.insert("examples", Value::from(false));
+            let plain = self.prompts.render(prompt_name, &vars)?;
+            if plain != messages {
+                messages = plain;
+                let gen = digest_pass(g, &messages)?;
+                log.record(stage, 2, &gen);
+                let more = match copied.len() {
+                    0..=3 => String::new(),
+                    n => format!(" and {} more", n - 3),
+                };
+                log.warnings.push(format!(
+                    "the digest copied words of the prompt's worked examples that the article lacks (\"{}\"{more}); it was written again without the examples",
+                    copied[..copied.len().min(3)].join("\", \"")
+                ));
+                parsed = parse_digest(&gen.text, gen.limits, &self.opts.shape, &mut log.warnings)?;
+            }
+        }
         let selection = self.select(
             g,
             &messages,
@@ -763,6 +788,54 @@ pub(crate) fn parse_digest(
     }
     Ok(p)
 }
+
+/// Runs of [`COPY_WORDS`] words in the digest that occur in the prompt
+/// outside the article (its instructions and worked examples) and not in the
+/// article `source`: text the model copied from the examples.
+fn copied_from_prompt(
+    p: &Parsed,
+    prompts: &Prompts,
+    name: &str,
+    vars: &BTreeMap<&str, Value>,
+    source: &str,
+) -> Result<Vec<String>> {
+    let mut bare = vars.clone();
+    for key in ["article", "notes", "title"] {
+        if bare.contains_key(key) {
+            bare.insert(key, Value::from(""));
+        }
+    }
+    let prompt: String = prompts
+        .render(name, &bare)?
+        .iter()
+        .map(|m| m.content.as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let runs = |t: &str| -> std::collections::HashSet<String> {
+        crate::ground::words(t)
+            .windows(COPY_WORDS)
+            .map(|w| w.join(" "))
+            .collect()
+    };
+    let (in_prompt, in_source) = (runs(&prompt), runs(source));
+    let mut copied: Vec<String> = Vec::new();
+    for field in std::iter::once(&p.headline)
+        .chain(std::iter::once(&p.summary))
+        .chain(&p.key_facts)
+    {
+        let words = crate::ground::words(field);
+        for w in words.windows(COPY_WORDS) {
+            let run = w.join(" ");
+            if in_prompt.contains(&run) && !in_source.contains(&run) && !copied.contains(&run) {
+                copied.push(run);
+            }
+        }
+    }
+    Ok(copied)
+}
+
+/// Words in a run that counts as copied from the prompt.
+const COPY_WORDS: usize = 4;
 
 /// [`near_duplicate`] on two texts.
 fn same_fact(a: &str, b: &str) -> bool {

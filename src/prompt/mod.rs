@@ -167,6 +167,7 @@ mod tests {
             ("language", Value::from("English")),
             ("min_facts", Value::from(3)),
             ("max_facts", Value::from(5)),
+            ("examples", Value::from(true)),
         ])
     }
 
@@ -182,6 +183,11 @@ mod tests {
         // The worked examples come before the article, in the shared prefix.
         let examples = m[1].content.find("Two examples").unwrap();
         assert!(examples < m[1].content.find("Title: Rain").unwrap());
+        let mut plain = vars();
+        plain.insert("examples", Value::from(false));
+        let m = p.render("digest", &plain).unwrap();
+        assert!(!m[1].content.contains("Two examples") && !m[1].content.contains("Peshawar"));
+        assert!(m[1].content.ends_with("Rain fell. 12 died."));
     }
 
     #[test]

@@ -390,3 +390,55 @@ fn one_candidate_is_the_digest_as_decoded() {
         "Rain fell in Lahore on Monday. Officials closed 12 roads."
     );
 }
+
+#[test]
+fn a_digest_that_copies_the_worked_examples_is_written_again_without_them() {
+    let a = article("Police in Quetta arrested two men on Friday. They were carrying 12 rifles.");
+    let copied = r#"{"headline": "Two men arrested in Quetta", "summary": "Police in Quetta arrested two men on Friday. He forged signatures on more than 12 withdrawal slips.", "key_facts": ["The arrests were on Friday.", "They carried 12 rifles.", "The city is Quetta."]}"#;
+    let clean = r#"{"headline": "Two men arrested in Quetta", "summary": "Police in Quetta arrested two men on Friday. They were carrying 12 rifles.", "key_facts": ["The arrests were on Friday.", "They carried 12 rifles.", "The city is Quetta."]}"#;
+    let mut g = ScriptedGenerator::new([copied, clean].map(String::from));
+    let d = Summarizer::new(&Prompts::embedded(), no_judge())
+        .run(&mut g, &a)
+        .unwrap();
+    assert!(g.seen[0][1].content.contains("Two examples"));
+    assert!(!g.seen[1][1].content.contains("Two examples"));
+    assert!(g.seen[1][1]
+        .content
+        .contains("They were carrying 12 rifles."));
+    assert_eq!(
+        d.summary,
+        "Police in Quetta arrested two men on Friday. They were carrying 12 rifles."
+    );
+    let stages: Vec<(&str, usize)> = d
+        .passes
+        .iter()
+        .map(|p| (p.stage.as_str(), p.index))
+        .collect();
+    assert_eq!(stages, [("digest", 1), ("digest", 2)]);
+    assert!(
+        d.warnings
+            .iter()
+            .any(|w| w.contains("worked examples") && w.contains("forged signatures on more")),
+        "{:?}",
+        d.warnings
+    );
+}
+
+#[test]
+fn words_the_article_shares_with_the_examples_are_not_copying() {
+    let a = article("The judge said the driver was drunk. His lawyer said he would appeal.");
+    let reply = r#"{"headline": "Drunk driver to appeal", "summary": "The judge said the driver was drunk. His lawyer said he would appeal.", "key_facts": ["The driver was drunk.", "He will appeal.", "A judge spoke."]}"#;
+    let mut g = ScriptedGenerator::new([reply.to_string()]);
+    let d = Summarizer::new(&Prompts::embedded(), no_judge())
+        .run(&mut g, &a)
+        .unwrap();
+    assert_eq!(d.passes.len(), 1);
+    assert!(!d.warnings.iter().any(|w| w.contains("worked examples")));
+}
+
+fn no_judge() -> SummarizeOptions {
+    SummarizeOptions {
+        judge: false,
+        ..Default::default()
+    }
+}
