@@ -245,7 +245,8 @@ impl<'p> Summarizer<'p> {
         let mut parsed = parse_digest(&gen.text, gen.limits, &self.opts.shape, &mut log.warnings)?;
         // A digest that copies the prompt's worked examples (their words, not
         // the article's) is written again without them.
-        let copied = copied_from_prompt(&parsed, self.prompts, prompt_name, &vars, &source)?;
+        let copies = CopyCheck::new(self.prompts, prompt_name, &vars, &source)?;
+        let copied = copies.copied(&parsed);
         if !copied.is_empty() {
             vars.insert("examples", Value::from(false));
             let plain = self.prompts.render(prompt_name, &vars)?;
@@ -264,14 +265,12 @@ impl<'p> Summarizer<'p> {
                 parsed = parse_digest(&gen.text, gen.limits, &self.opts.shape, &mut log.warnings)?;
             }
         }
-        let selection = self.select(
-            g,
-            &messages,
-            numbers_ref,
-            &key_sentences.join(" "),
-            &mut parsed,
-            &mut log,
-        )?;
+        let prompt = DigestPrompt {
+            messages: &messages,
+            numbers: numbers_ref,
+            copies: &copies,
+        };
+        let selection = self.select(g, &prompt, &key_sentences.join(" "), &mut parsed, &mut log)?;
         let checking = Instant::now();
         // Facts, headline and summary sentences go to the judge in one call,
         // so that its instructions are computed once and claims sharing
@@ -332,12 +331,12 @@ impl<'p> Summarizer<'p> {
 
     /// Samples `candidates - 1` more headlines and summaries from the digest's
     /// prompt and keeps the best of all (see [`select::choose`]). A candidate
-    /// that cannot be read is left out with a warning.
+    /// that cannot be read, or that copies the worked examples, is left out
+    /// with a warning.
     fn select(
         &self,
         g: &mut dyn Generator,
-        messages: &[Message],
-        numbers: Option<&NumberSet>,
+        prompt: &DigestPrompt<'_>,
         reference: &str,
         parsed: &mut Parsed,
         log: &mut Log,
@@ -358,14 +357,14 @@ impl<'p> Summarizer<'p> {
         for k in 1..self.opts.candidates {
             let seed = self.opts.sampling.seed.wrapping_add(k as u64);
             let gen = g.generate(&Request {
-                messages: messages.to_vec(),
+                messages: prompt.messages.to_vec(),
                 max_new_tokens: self.opts.max_new_tokens,
                 sampling: Sampling {
                     temperature: self.opts.candidate_temperature,
                     seed,
                     ..self.opts.sampling
                 },
-                digest: Some((shape, numbers)),
+                digest: Some((shape, prompt.numbers)),
             })?;
             log.record("candidate", k + 1, &gen);
             let mut ignored = Vec::new();
@@ -376,13 +375,15 @@ impl<'p> Summarizer<'p> {
                 &shape,
                 &mut ignored,
             ) {
-                Ok(p) if !p.summary.is_empty() => {
-                    found.push((p.headline, p.summary, format!("sampled, seed {seed}")))
-                }
-                Ok(_) => log.warnings.push(format!(
+                Ok(p) if p.summary.is_empty() => log.warnings.push(format!(
                     "candidate {} left out: its summary was empty",
                     k + 1
                 )),
+                Ok(p) if !prompt.copies.copied(&p).is_empty() => log.warnings.push(format!(
+                    "candidate {} left out: it copied words of the prompt's worked examples",
+                    k + 1
+                )),
+                Ok(p) => found.push((p.headline, p.summary, format!("sampled, seed {seed}"))),
                 Err(e) => log
                     .warnings
                     .push(format!("candidate {} left out: {e}", k + 1)),
@@ -789,49 +790,72 @@ pub(crate) fn parse_digest(
     Ok(p)
 }
 
-/// Runs of [`COPY_WORDS`] words in the digest that occur in the prompt
-/// outside the article (its instructions and worked examples) and not in the
-/// article `source`: text the model copied from the examples.
-fn copied_from_prompt(
-    p: &Parsed,
-    prompts: &Prompts,
-    name: &str,
-    vars: &BTreeMap<&str, Value>,
-    source: &str,
-) -> Result<Vec<String>> {
-    let mut bare = vars.clone();
-    for key in ["article", "notes", "title"] {
-        if bare.contains_key(key) {
-            bare.insert(key, Value::from(""));
-        }
-    }
-    let prompt: String = prompts
-        .render(name, &bare)?
-        .iter()
-        .map(|m| m.content.as_str())
-        .collect::<Vec<_>>()
-        .join("\n");
-    let runs = |t: &str| -> std::collections::HashSet<String> {
-        crate::ground::words(t)
-            .windows(COPY_WORDS)
-            .map(|w| w.join(" "))
-            .collect()
-    };
-    let (in_prompt, in_source) = (runs(&prompt), runs(source));
-    let mut copied: Vec<String> = Vec::new();
-    for field in std::iter::once(&p.headline)
-        .chain(std::iter::once(&p.summary))
-        .chain(&p.key_facts)
-    {
-        let words = crate::ground::words(field);
-        for w in words.windows(COPY_WORDS) {
-            let run = w.join(" ");
-            if in_prompt.contains(&run) && !in_source.contains(&run) && !copied.contains(&run) {
-                copied.push(run);
+/// The digest's prompt as decoded, for the candidates sampled from it.
+struct DigestPrompt<'a> {
+    messages: &'a [Message],
+    numbers: Option<&'a NumberSet>,
+    copies: &'a CopyCheck,
+}
+
+/// Runs of [`COPY_WORDS`] words that occur in the prompt outside the article
+/// (its instructions and worked examples) and not in the article: a digest
+/// that has one copied it from the examples.
+struct CopyCheck {
+    copyable: std::collections::HashSet<String>,
+}
+
+impl CopyCheck {
+    fn new(
+        prompts: &Prompts,
+        name: &str,
+        vars: &BTreeMap<&str, Value>,
+        source: &str,
+    ) -> Result<Self> {
+        let mut bare = vars.clone();
+        for key in ["article", "notes", "title"] {
+            if bare.contains_key(key) {
+                bare.insert(key, Value::from(""));
             }
         }
+        let prompt: String = prompts
+            .render(name, &bare)?
+            .iter()
+            .map(|m| m.content.as_str())
+            .collect::<Vec<_>>()
+            .join("\n");
+        let in_source = runs(source);
+        Ok(Self {
+            copyable: runs(&prompt)
+                .into_iter()
+                .filter(|r| !in_source.contains(r))
+                .collect(),
+        })
     }
-    Ok(copied)
+
+    /// The copied runs of a digest's headline, summary and facts.
+    fn copied(&self, p: &Parsed) -> Vec<String> {
+        let mut copied: Vec<String> = Vec::new();
+        for field in std::iter::once(&p.headline)
+            .chain(std::iter::once(&p.summary))
+            .chain(&p.key_facts)
+        {
+            for w in crate::ground::words(field).windows(COPY_WORDS) {
+                let run = w.join(" ");
+                if self.copyable.contains(&run) && !copied.contains(&run) {
+                    copied.push(run);
+                }
+            }
+        }
+        copied
+    }
+}
+
+/// Every run of [`COPY_WORDS`] words of a text.
+fn runs(text: &str) -> std::collections::HashSet<String> {
+    crate::ground::words(text)
+        .windows(COPY_WORDS)
+        .map(|w| w.join(" "))
+        .collect()
 }
 
 /// Words in a run that counts as copied from the prompt.

@@ -442,3 +442,29 @@ fn no_judge() -> SummarizeOptions {
         ..Default::default()
     }
 }
+
+#[test]
+fn a_candidate_that_copies_the_worked_examples_is_left_out() {
+    let a = article("Rain fell in Lahore on Monday. Officials closed 12 roads.");
+    let copied = r#"{"headline": "Rain in Lahore", "summary": "Rescue teams moved about 12 people to relief camps.""#;
+    let mut g = ScriptedGenerator::new([DIGEST, copied].map(String::from));
+    let opts = SummarizeOptions {
+        candidates: 2,
+        ..no_judge()
+    };
+    let d = Summarizer::new(&Prompts::embedded(), opts)
+        .run(&mut g, &a)
+        .unwrap();
+    assert_eq!(d.selection.as_ref().unwrap().candidates.len(), 1);
+    assert_eq!(
+        d.summary,
+        "Rain fell in Lahore on Monday. Officials closed 12 roads."
+    );
+    assert!(
+        d.warnings
+            .iter()
+            .any(|w| w.contains("candidate 2 left out") && w.contains("worked examples")),
+        "{:?}",
+        d.warnings
+    );
+}
