@@ -210,13 +210,7 @@ impl<'p> Summarizer<'p> {
                 "a sentence longer than the chunk budget was split at word boundaries".into(),
             );
         }
-        let texts: Vec<&str> = sentences.iter().map(|s| s.text).collect();
-        let key_sentences: Vec<String> = select::salient(&texts, select::REFERENCE_SENTENCES)
-            .into_iter()
-            .map(|i| texts[i].to_string())
-            .collect();
         let mut vars = BTreeMap::from([
-            ("key_sentences", Value::from(key_sentences.clone())),
             ("title", title.clone()),
             ("language", language.clone()),
             ("min_facts", Value::from(self.opts.shape.min_facts)),
@@ -270,7 +264,7 @@ impl<'p> Summarizer<'p> {
             numbers: numbers_ref,
             copies: &copies,
         };
-        let selection = self.select(g, &prompt, &key_sentences.join(" "), &mut parsed, &mut log)?;
+        let selection = self.select(g, &prompt, &sentences, &mut parsed, &mut log)?;
         let checking = Instant::now();
         // Facts, headline and summary sentences go to the judge in one call,
         // so that its instructions are computed once and claims sharing
@@ -337,7 +331,7 @@ impl<'p> Summarizer<'p> {
         &self,
         g: &mut dyn Generator,
         prompt: &DigestPrompt<'_>,
-        reference: &str,
+        sentences: &[Sentence<'_>],
         parsed: &mut Parsed,
         log: &mut Log,
     ) -> Result<Option<select::Selection>> {
@@ -389,7 +383,14 @@ impl<'p> Summarizer<'p> {
                     .push(format!("candidate {} left out: {e}", k + 1)),
             }
         }
-        let selection = select::choose(found, reference);
+        // The most salient sentences stand in for a reference summary.
+        let texts: Vec<&str> = sentences.iter().map(|s| s.text).collect();
+        let reference = select::salient(&texts, select::REFERENCE_SENTENCES)
+            .into_iter()
+            .map(|i| texts[i])
+            .collect::<Vec<_>>()
+            .join(" ");
+        let selection = select::choose(found, &reference);
         let kept = &selection.candidates[selection.chosen];
         parsed.headline = kept.headline.clone();
         parsed.summary = kept.summary.clone();
