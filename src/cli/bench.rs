@@ -47,6 +47,11 @@ pub struct BenchArgs {
     /// Use only local files.
     #[arg(long)]
     pub offline: bool,
+    /// Time the compact matrix products alone instead (random matrices of
+    /// the bundled models' block types; no model is loaded), on the kernel
+    /// path in use (`KHULASA_KERNELS`), with this many prompt tokens.
+    #[arg(long, value_name = "TOKENS", num_args = 0..=1, default_missing_value = "128")]
+    pub kernels: Option<usize>,
 }
 
 /// Peak resident memory of this process in bytes (Linux), if known.
@@ -109,6 +114,16 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// Runs `khulasa bench`.
 pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
     super::set_threads(a.threads);
+    if let Some(tokens) = a.kernels {
+        let report = serde_json::json!({
+            "threads": engine::threads(),
+            "kernels": engine::kernel_path()?.name(),
+            "runs": a.runs,
+            "products": engine::product_speeds(tokens, a.runs)?,
+        });
+        super::print(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let name = a.model.clone().unwrap_or_else(models::default_id);
     let r = models::resolve(
         &name,

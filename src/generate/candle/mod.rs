@@ -16,6 +16,7 @@ use crate::prompt::chat::ChatTemplate;
 mod decode;
 pub mod gguf;
 mod kernels;
+pub use kernels::{product_speeds, ProductSpeed};
 mod lanes;
 
 pub use kernels::path::{

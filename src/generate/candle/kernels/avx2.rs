@@ -27,7 +27,7 @@ use std::arch::x86_64::*;
 use std::ops::Range;
 
 use super::blocks::{f16_at, prefetch_ahead, scales_mins, Kind, QK_K};
-use super::gemm::{Row, Tokens, GROUPS};
+use super::gemm::{Row, TokenParts, Tokens, GROUPS};
 use super::gemv::Q8K;
 
 /// Tokens multiplied together in [`gemm_dots`].
@@ -67,54 +67,45 @@ pub(super) fn gemv_dot(kind: Kind, row: &[u8], x: &Q8K) -> f32 {
     // SAFETY: the CPU has the features the kernels are compiled for, and
     // every load stays within `row` (whole blocks), `x.qs`, `x.sums` and
     // `x.sums16` (both checked above).
-    unsafe {
-        match kind {
-            Kind::Q4K => dot_q4k(row, x),
-            Kind::Q6K => dot_q6k(row, x),
-            Kind::Q5_0 => dot_small::<true, 1>(row, [x])[0],
-            Kind::Q8_0 => dot_small::<false, 1>(row, [x])[0],
-        }
-    }
+    unsafe { dots_of::<1>(kind, row, [x])[0] }
 }
 
 /// One row times each of `xs`, into `out`: the values of [`gemv_dot`] for
-/// each input alone. Q5_0 and Q8_0 blocks, whose unpacking costs about as
-/// much as their products, are unpacked once for up to four inputs; Q4_K
-/// and Q6_K go through one product per input (the row is in the
-/// first-level cache after the first).
+/// each input alone. Each block is unpacked once for up to four inputs (its
+/// integers, and Q4_K's and Q6_K's scales), so that the inputs of a decode
+/// step of several sequences share that work as they share the read of the
+/// row.
 pub(super) fn gemv_dots(kind: Kind, row: &[u8], xs: &[Q8K], out: &mut [f32]) {
     assert!(out.len() == xs.len());
     for x in xs {
         check_gemv(kind, row, x);
     }
-    let q5 = match kind {
-        Kind::Q5_0 => true,
-        Kind::Q8_0 => false,
-        Kind::Q4K | Kind::Q6K => {
-            for (x, y) in xs.iter().zip(out.iter_mut()) {
-                *y = gemv_dot(kind, row, x);
-            }
-            return;
-        }
-    };
     for (xs, out) in xs.chunks(4).zip(out.chunks_mut(4)) {
         // SAFETY: as in `gemv_dot`: every input is checked above.
         unsafe {
-            match (xs, q5) {
-                ([a, b, c, d], true) => {
-                    out.copy_from_slice(&dot_small::<true, 4>(row, [a, b, c, d]))
-                }
-                ([a, b, c, d], false) => {
-                    out.copy_from_slice(&dot_small::<false, 4>(row, [a, b, c, d]))
-                }
-                ([a, b, c], true) => out.copy_from_slice(&dot_small::<true, 3>(row, [a, b, c])),
-                ([a, b, c], false) => out.copy_from_slice(&dot_small::<false, 3>(row, [a, b, c])),
-                ([a, b], true) => out.copy_from_slice(&dot_small::<true, 2>(row, [a, b])),
-                ([a, b], false) => out.copy_from_slice(&dot_small::<false, 2>(row, [a, b])),
-                ([a], true) => out.copy_from_slice(&dot_small::<true, 1>(row, [a])),
-                ([a], false) => out.copy_from_slice(&dot_small::<false, 1>(row, [a])),
+            match xs {
+                [a, b, c, d] => out.copy_from_slice(&dots_of(kind, row, [a, b, c, d])),
+                [a, b, c] => out.copy_from_slice(&dots_of(kind, row, [a, b, c])),
+                [a, b] => out.copy_from_slice(&dots_of(kind, row, [a, b])),
+                [a] => out.copy_from_slice(&dots_of(kind, row, [a])),
                 _ => {}
             }
+        }
+    }
+}
+
+/// The row's products with each of `xs`, by block type.
+///
+/// # Safety
+/// The CPU has AVX2, FMA and F16C, and [`check_gemv`] passed for each input.
+unsafe fn dots_of<const T: usize>(kind: Kind, row: &[u8], xs: [&Q8K; T]) -> [f32; T] {
+    // SAFETY: as the caller promises.
+    unsafe {
+        match kind {
+            Kind::Q4K => dot_q4k(row, xs),
+            Kind::Q6K => dot_q6k(row, xs),
+            Kind::Q5_0 => dot_small::<true, T>(row, xs),
+            Kind::Q8_0 => dot_small::<false, T>(row, xs),
         }
     }
 }
@@ -136,76 +127,95 @@ fn two_scales(lo: i16, hi: i16) -> __m256i {
     _mm256_set_m128i(_mm_set1_epi16(hi), _mm_set1_epi16(lo))
 }
 
+/// Q4_K blocks times each of `T` inputs, each block's nibbles and scales
+/// unpacked once for all of them; each input's value is computed in the
+/// same order as with `T` = 1.
 #[target_feature(enable = "avx2,fma,f16c")]
-fn dot_q4k(row: &[u8], x: &Q8K) -> f32 {
+fn dot_q4k<const T: usize>(row: &[u8], xs: [&Q8K; T]) -> [f32; T] {
     let mask = _mm256_set1_epi8(0x0F);
-    let mut acc = _mm256_setzero_ps();
-    let mut accm = _mm256_setzero_ps();
+    let mut acc = [_mm256_setzero_ps(); T];
+    let mut accm = [_mm256_setzero_ps(); T];
     let bytes = Kind::Q4K.block_bytes();
     for (b, block) in row.chunks_exact(bytes).enumerate() {
         prefetch_ahead(block, bytes);
         let (sc, m) = scales_mins(&block[4..16]);
         let qs = block[16..].as_ptr();
-        let q8 = x.qs[b * QK_K..].as_ptr();
-        let mut sumi = _mm256_setzero_si256();
+        let mut sumi = [_mm256_setzero_si256(); T];
         for c in 0..4 {
-            // SAFETY: `qs + 32c` has 32 bytes (128 in a block) and
-            // `q8 + 64c` has 64 (256 in a block).
-            let (raw, xlo, xhi) = unsafe {
-                (
-                    _mm256_loadu_si256(qs.add(32 * c).cast()),
-                    _mm256_loadu_si256(q8.add(64 * c).cast()),
-                    _mm256_loadu_si256(q8.add(64 * c + 32).cast()),
-                )
-            };
+            // SAFETY: `qs + 32c` has 32 bytes (128 in a block).
+            let raw = unsafe { _mm256_loadu_si256(qs.add(32 * c).cast()) };
             // Low nibbles are sub-block 2c, high nibbles 2c + 1.
             let lo = _mm256_and_si256(raw, mask);
             let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(raw), mask);
-            let plo = _mm256_maddubs_epi16(lo, xlo);
-            let phi = _mm256_maddubs_epi16(hi, xhi);
-            let (slo, shi) = (sc[2 * c] as i16, sc[2 * c + 1] as i16);
-            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(plo, _mm256_set1_epi16(slo)));
-            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(phi, _mm256_set1_epi16(shi)));
+            let slo = _mm256_set1_epi16(sc[2 * c] as i16);
+            let shi = _mm256_set1_epi16(sc[2 * c + 1] as i16);
+            for (x, sumi) in xs.iter().zip(sumi.iter_mut()) {
+                // SAFETY: `x.qs` has 256 values per block (checked by the
+                // callers), so `q8 + 64c` has 64.
+                let (xlo, xhi) = unsafe {
+                    let q8 = x.qs.as_ptr().add(b * QK_K + 64 * c);
+                    (
+                        _mm256_loadu_si256(q8.cast()),
+                        _mm256_loadu_si256(q8.add(32).cast()),
+                    )
+                };
+                let plo = _mm256_maddubs_epi16(lo, xlo);
+                let phi = _mm256_maddubs_epi16(hi, xhi);
+                *sumi = _mm256_add_epi32(*sumi, _mm256_madd_epi16(plo, slo));
+                *sumi = _mm256_add_epi32(*sumi, _mm256_madd_epi16(phi, shi));
+            }
         }
-        // SAFETY: `x.sums` has 8 values per block (checked by `gemv_dot`).
-        let sums = unsafe { _mm256_loadu_si256(x.sums[b * 8..].as_ptr().cast()) };
         let mins = _mm256_cvtepu8_epi32(_mm_set_epi64x(0, i64::from_le_bytes(m)));
-        let d = x.d[b] * f16_at(block, 0);
-        let dmin = x.d[b] * f16_at(block, 2);
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_set1_ps(d), acc);
-        let summ = _mm256_cvtepi32_ps(_mm256_mullo_epi32(mins, sums));
-        accm = _mm256_fmadd_ps(summ, _mm256_set1_ps(dmin), accm);
+        let (dw, dminw) = (f16_at(block, 0), f16_at(block, 2));
+        for (t, x) in xs.iter().enumerate() {
+            // SAFETY: `x.sums` has 8 values per block (checked by the
+            // callers).
+            let sums = unsafe { _mm256_loadu_si256(x.sums[b * 8..].as_ptr().cast()) };
+            let d = x.d[b] * dw;
+            let dmin = x.d[b] * dminw;
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi[t]), _mm256_set1_ps(d), acc[t]);
+            let summ = _mm256_cvtepi32_ps(_mm256_mullo_epi32(mins, sums));
+            accm[t] = _mm256_fmadd_ps(summ, _mm256_set1_ps(dmin), accm[t]);
+        }
     }
-    sum8(acc) - sum8(accm)
+    std::array::from_fn(|t| sum8(acc[t]) - sum8(accm[t]))
 }
 
+/// Q6_K blocks times each of `T` inputs, each block's values and scales
+/// unpacked once for all of them; each input's value is computed in the
+/// same order as with `T` = 1.
 #[target_feature(enable = "avx2,fma,f16c")]
-fn dot_q6k(row: &[u8], x: &Q8K) -> f32 {
+fn dot_q6k<const T: usize>(row: &[u8], xs: [&Q8K; T]) -> [f32; T] {
     let bytes = Kind::Q6K.block_bytes();
     let (low4, bits45) = (_mm256_set1_epi8(0x0F), _mm256_set1_epi8(0x30));
-    let mut acc = _mm256_setzero_ps();
+    let mut acc = [_mm256_setzero_ps(); T];
     for (b, block) in row.chunks_exact(bytes).enumerate() {
         prefetch_ahead(block, bytes);
         let p = block.as_ptr();
         let sc = &block[192..208];
+        // SAFETY: the 16 scale bytes are at 192..208 of the block.
+        let (lo, hi) = unsafe {
+            (
+                _mm256_cvtepi8_epi32(_mm_loadl_epi64(p.add(192).cast())),
+                _mm256_cvtepi8_epi32(_mm_loadl_epi64(p.add(200).cast())),
+            )
+        };
         // The offset of 32: minus 32 times each group's scale times the sum
         // of its 16 inputs.
-        // SAFETY: the 16 scale bytes are at 192..208 of the block, and
-        // `x.sums16` has 16 values per block (checked by `gemv_dot`).
-        let mut sumi = unsafe {
-            let s = x.sums16[b * 16..].as_ptr();
-            let lo = _mm256_cvtepi8_epi32(_mm_loadl_epi64(p.add(192).cast()));
-            let hi = _mm256_cvtepi8_epi32(_mm_loadl_epi64(p.add(200).cast()));
-            let o = _mm256_add_epi32(
-                _mm256_mullo_epi32(lo, _mm256_loadu_si256(s.cast())),
-                _mm256_mullo_epi32(hi, _mm256_loadu_si256(s.add(8).cast())),
-            );
-            _mm256_slli_epi32::<5>(_mm256_sub_epi32(_mm256_setzero_si256(), o))
-        };
-        let q8 = x.qs[b * QK_K..].as_ptr();
+        let mut sumi = xs.map(|x| {
+            // SAFETY: `x.sums16` has 16 values per block (checked by the
+            // callers).
+            unsafe {
+                let s = x.sums16[b * 16..].as_ptr();
+                let o = _mm256_add_epi32(
+                    _mm256_mullo_epi32(lo, _mm256_loadu_si256(s.cast())),
+                    _mm256_mullo_epi32(hi, _mm256_loadu_si256(s.add(8).cast())),
+                );
+                _mm256_slli_epi32::<5>(_mm256_sub_epi32(_mm256_setzero_si256(), o))
+            }
+        });
         for h in 0..2 {
-            // SAFETY: `ql` is bytes 0..128 of the block, `qh` 128..192, and
-            // `q8 + 128h` has 128 bytes.
+            // SAFETY: `ql` is bytes 0..128 of the block, `qh` 128..192.
             let (ql0, ql1, qh) = unsafe {
                 (
                     _mm256_loadu_si256(p.add(64 * h).cast()),
@@ -235,17 +245,25 @@ fn dot_q6k(row: &[u8], x: &Q8K) -> f32 {
             ];
             for (k, w) in values.into_iter().enumerate() {
                 let g = 8 * h + 2 * k;
-                // SAFETY: `q8 + 128h + 32k` has 32 bytes.
-                let xv = unsafe { _mm256_loadu_si256(q8.add(128 * h + 32 * k).cast()) };
                 let scales = two_scales(sc[g] as i8 as i16, sc[g + 1] as i8 as i16);
-                let prod = _mm256_maddubs_epi16(w, xv);
-                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(prod, scales));
+                for (x, sumi) in xs.iter().zip(sumi.iter_mut()) {
+                    // SAFETY: `x.qs` has 256 values per block (checked by
+                    // the callers), so `q8 + 128h + 32k` has 32.
+                    let xv = unsafe {
+                        _mm256_loadu_si256(x.qs.as_ptr().add(b * QK_K + 128 * h + 32 * k).cast())
+                    };
+                    let prod = _mm256_maddubs_epi16(w, xv);
+                    *sumi = _mm256_add_epi32(*sumi, _mm256_madd_epi16(prod, scales));
+                }
             }
         }
-        let d = x.d[b] * f16_at(block, 208);
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_set1_ps(d), acc);
+        let dw = f16_at(block, 208);
+        for (t, x) in xs.iter().enumerate() {
+            let d = x.d[b] * dw;
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi[t]), _mm256_set1_ps(d), acc[t]);
+        }
     }
-    sum8(acc)
+    acc.map(|a| sum8(a))
 }
 
 /// The 32 bits of `bits` as 32 bytes, 0x10 where the bit is set (Q5_0's
@@ -335,6 +353,39 @@ fn dot_small<const Q5: bool, const T: usize>(row: &[u8], xs: [&Q8K; T]) -> [f32;
         }
     }
     std::array::from_fn(|t| sum8(acc[t]) - 16.0 * sum8(bias[t]))
+}
+
+/// [`super::blocks::quantize_block`] with AVX2 and FMA.
+pub(super) fn quantize_block(block: &[f32], out: &mut [i8]) -> f32 {
+    assert_cpu();
+    // SAFETY: the CPU has the features (checked above).
+    unsafe { quantize_block_at(block, out) }
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+fn quantize_block_at(block: &[f32], out: &mut [i8]) -> f32 {
+    super::blocks::quantize_values(block, out)
+}
+
+/// [`super::gemm::quantize_token`] with AVX2: each superblock's integers
+/// put in lane order with the transpose of [`unpack_unit`].
+pub(super) fn quantize_token(token: &[f32], part: &mut TokenParts) {
+    assert_cpu();
+    // SAFETY: the CPU has the features (checked above).
+    unsafe { quantize_token_at(token, part) }
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+fn quantize_token_at(token: &[f32], part: &mut TokenParts) {
+    super::gemm::quantize_token(token, part, |natural, dst| {
+        assert!(dst.len() >= QK_K);
+        let p = natural.as_ptr();
+        // SAFETY: `natural` has 256 bytes, `dst` at least 256 (checked).
+        unsafe {
+            let n = std::array::from_fn(|i| _mm256_loadu_si256(p.add(32 * i).cast()));
+            store_lane_order(n, dst.as_mut_ptr().cast());
+        }
+    });
 }
 
 /// [`super::gemm`]'s row unpacking with AVX2: each unit's 256 integers as
@@ -477,6 +528,14 @@ fn unpack_unit(kind: Kind, unit: &[u8], dst: *mut u8) {
             }
         }
     }
+    // SAFETY: the caller passes 256 bytes at `dst`.
+    unsafe { store_lane_order(n, dst) }
+}
+
+/// Stores the 256 bytes `n` (natural order, 32 at a time) at `dst` in lane
+/// order.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn store_lane_order(n: [__m256i; 8], dst: *mut u8) {
     for h in 0..2 {
         // Words 32h + 4j + k (j = 0..8) go to the half h of lane-order
         // vector k: a 4 × 8 transpose of the half's words.

@@ -220,8 +220,21 @@ pub(super) fn dequantize_row(kind: Kind, row: &[u8], out: &mut [f32]) {
 }
 
 /// Quantizes one block of values to `out` like ggml's Q8_K (the value of
-/// largest magnitude becomes ±127) and returns the scale.
+/// largest magnitude becomes ±127) and returns the scale. On the AVX2 and
+/// faster paths the same loop is compiled for AVX2 ([`super::avx2`]): the
+/// same integers and scale, rounded in vectors instead of by a call per
+/// value.
 pub(super) fn quantize_block(block: &[f32], out: &mut [i8]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if super::path::has_avx2() {
+        return super::avx2::quantize_block(block, out);
+    }
+    quantize_values(block, out)
+}
+
+/// [`quantize_block`]'s loop, for each build of it.
+#[inline(always)]
+pub(super) fn quantize_values(block: &[f32], out: &mut [i8]) -> f32 {
     let max = block
         .iter()
         .copied()

@@ -82,7 +82,7 @@ pub(crate) struct Tokens {
 }
 
 /// One token's share of [`Tokens`]: its integers, scales and sums.
-type TokenParts<'a> = (&'a mut [i8], &'a mut [f32], &'a mut [f32], &'a mut [i32]);
+pub(super) type TokenParts<'a> = (&'a mut [i8], &'a mut [f32], &'a mut [f32], &'a mut [i32]);
 
 impl Tokens {
     /// Quantizes `x`, `tokens` rows of `inner` values each (whole
@@ -106,27 +106,24 @@ impl Tokens {
             .zip(out.neg.chunks_mut(per * GROUPS))
             .map(|(((q, d), s), n)| std::sync::Mutex::new((q, d, s, n)))
             .collect();
+        #[cfg(target_arch = "x86_64")]
+        let avx2 = has_avx2();
         candle_core::utils::barrier_pool().execute_chunked(parts.len(), |range| {
-            let mut natural = [0i8; QK_K];
             for t in range {
                 let Ok(mut part) = parts[t].lock() else {
                     continue;
                 };
-                let (qs, ds, sums, neg) = &mut *part;
                 let token = &x[t * inner..(t + 1) * inner];
-                for (b, block) in token.chunks_exact(QK_K).enumerate() {
-                    let d = quantize_block(block, &mut natural);
-                    ds[b] = d;
-                    let dst = &mut qs[b * QK_K..(b + 1) * QK_K];
+                #[cfg(target_arch = "x86_64")]
+                if avx2 {
+                    avx2::quantize_token(token, &mut part);
+                    continue;
+                }
+                quantize_token(token, &mut part, |natural, dst| {
                     for (v, &q) in natural.iter().enumerate() {
                         dst[lane_position(v)] = q;
                     }
-                    for (g, group) in natural.chunks_exact(GROUP).enumerate() {
-                        let sum = group.iter().map(|&q| q as i32).sum::<i32>();
-                        sums[b * GROUPS + g] = d * sum as f32;
-                        neg[b * GROUPS + g] = -sum;
-                    }
-                }
+                });
             }
         });
         drop(parts);
@@ -136,6 +133,27 @@ impl Tokens {
     /// Number of tokens.
     pub(crate) fn len(&self) -> usize {
         self.qs.len() / self.inner
+    }
+}
+
+/// Quantizes one token's values into its share of [`Tokens`], `to_lanes`
+/// storing each superblock's integers in lane order.
+#[inline(always)]
+pub(super) fn quantize_token(
+    token: &[f32],
+    (qs, ds, sums, neg): &mut TokenParts,
+    to_lanes: impl Fn(&[i8; QK_K], &mut [i8]),
+) {
+    let mut natural = [0i8; QK_K];
+    for (b, block) in token.chunks_exact(QK_K).enumerate() {
+        let d = quantize_block(block, &mut natural);
+        ds[b] = d;
+        to_lanes(&natural, &mut qs[b * QK_K..(b + 1) * QK_K]);
+        for (g, group) in natural.chunks_exact(GROUP).enumerate() {
+            let sum = group.iter().map(|&q| q as i32).sum::<i32>();
+            sums[b * GROUPS + g] = d * sum as f32;
+            neg[b * GROUPS + g] = -sum;
+        }
     }
 }
 
@@ -727,6 +745,33 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn tokens_quantize_alike_on_every_path() {
+        use super::super::path::{force, in_use, KernelPath};
+        let _lock = super::super::testing::path_lock();
+        let before = in_use();
+        // Values with exact halves to round, and a zero superblock.
+        let mut xs = random(5 * 1024, 9);
+        xs[..QK_K].iter_mut().for_each(|v| *v = 0.0);
+        // A scale of -1: halves are rounded away from zero.
+        xs[QK_K..QK_K + 4].copy_from_slice(&[127.0, 0.5, -1.5, 2.5]);
+        let quantize = |path| {
+            force(path).unwrap();
+            Tokens::quantize(&xs, 1024).unwrap()
+        };
+        let plain = quantize(KernelPath::Portable);
+        for path in super::super::path::available_paths() {
+            let got = quantize(path);
+            assert_eq!(got.qs, plain.qs, "{path:?}");
+            assert_eq!(got.d, plain.d, "{path:?}");
+            assert_eq!(got.sums, plain.sums, "{path:?}");
+            assert_eq!(got.neg, plain.neg, "{path:?}");
+        }
+        assert_eq!(plain.qs[QK_K..QK_K + 4], [-127, -1, 2, -3]);
+        assert_eq!(plain.d[1], -1.0);
+        force(before).unwrap();
     }
 
     #[test]

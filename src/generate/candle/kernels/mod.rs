@@ -350,11 +350,94 @@ pub(crate) fn gated_mlp(gate: &Matrix, up: &Matrix, down: &Matrix, x: &Tensor) -
     shaped_like(values, rows, x)
 }
 
+/// A product shape timed by [`product_speeds`].
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ProductSpeed {
+    /// Block type of the matrix, as GGUF names it.
+    pub kind: &'static str,
+    /// Rows of the matrix.
+    pub rows: usize,
+    /// Values per row.
+    pub inner: usize,
+    /// Tokens multiplied at once.
+    pub tokens: usize,
+    /// Seconds per product: the best of the runs.
+    pub secs: f64,
+    /// Multiply-adds per second, in billions.
+    pub gmacs: f64,
+    /// Time against the same matrix times one token: how close several
+    /// tokens come to one read of the weights (1.0) rather than one read
+    /// each (`tokens`).
+    pub time_over_one_token: f64,
+}
+
+/// The compact products on random matrices of the bundled models' block
+/// types, each timed `runs` times (the best kept) on the current kernel
+/// path and threads, quantizing of the input included: one token, the
+/// several tokens of a decode step of 2, 4 and 8 sequences, and a prompt of
+/// `tokens` tokens.
+pub fn product_speeds(tokens: usize, runs: usize) -> Result<Vec<ProductSpeed>> {
+    use rand::{rngs::StdRng, Rng, SeedableRng};
+    let shapes = [
+        (GgmlDType::Q4K, "q4_k", 4096, 1536),
+        (GgmlDType::Q6K, "q6_k", 1536, 4096),
+        (GgmlDType::Q5_0, "q5_0", 2048, 1024),
+        (GgmlDType::Q8_0, "q8_0", 2048, 1024),
+    ];
+    let mut rng = StdRng::seed_from_u64(7);
+    let mut random =
+        |n: usize| -> Vec<f32> { (0..n).map(|_| rng.random::<f32>() * 2.0 - 1.0).collect() };
+    let device = candle_core::Device::Cpu;
+    let mut out = Vec::new();
+    for (dtype, name, rows, inner) in shapes {
+        let w = Tensor::from_vec(random(rows * inner), (rows, inner), &device)?;
+        let m = Matrix::new(QTensor::quantize(&w, dtype)?, true)?;
+        let mut one = f64::NAN;
+        for n in [1, 2, 4, ROW_TOKENS, tokens.max(ROW_TOKENS + 1)] {
+            let x = Tensor::from_vec(random(n * inner), (n, inner), &device)?;
+            let mut best = f64::INFINITY;
+            for _ in 0..runs.max(1) {
+                let t0 = std::time::Instant::now();
+                m.forward(&x)?;
+                best = best.min(t0.elapsed().as_secs_f64());
+            }
+            if n == 1 {
+                one = best;
+            }
+            out.push(ProductSpeed {
+                kind: name,
+                rows,
+                inner,
+                tokens: n,
+                secs: best,
+                gmacs: (rows * inner * n) as f64 / best / 1e9,
+                time_over_one_token: best / one,
+            });
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::testing::{assert_near_plain, floats, path_lock, quantized, random};
     use super::*;
     use candle_core::Device;
+
+    #[test]
+    fn product_speeds_cover_every_type_and_token_count() {
+        let speeds = product_speeds(16, 1).unwrap();
+        let tokens: Vec<usize> = speeds.iter().map(|p| p.tokens).collect();
+        assert_eq!(tokens, [1, 2, 4, ROW_TOKENS, 16].repeat(4));
+        for p in &speeds {
+            assert!(p.secs > 0.0 && p.gmacs > 0.0, "{p:?}");
+            if p.tokens == 1 {
+                assert_eq!(p.time_over_one_token, 1.0);
+            }
+        }
+        let kinds: Vec<&str> = speeds.iter().step_by(5).map(|p| p.kind).collect();
+        assert_eq!(kinds, ["q4_k", "q6_k", "q5_0", "q8_0"]);
+    }
 
     #[test]
     fn compact_products_match_plain_products() {
