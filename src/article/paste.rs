@@ -373,9 +373,17 @@ fn page_facts(lines: &[String]) -> PageFacts {
     let (pw, pe, ps) = (prefix(1), prefix(2), prefix(3));
     for i in 0..n {
         let (lo, hi) = (i.saturating_sub(WINDOW), (i + WINDOW + 1).min(n));
-        let others = (hi - lo - 1).max(1) as f64;
+        let others = (hi - lo - 1) as f64;
         let own = f[i];
-        let mean = |s: &[f64], k: usize| (s[hi] - s[lo] - own[k]) / others;
+        // A line alone (a text of one paragraph) is its own neighbourhood:
+        // empty neighbours would read it as an island of furniture.
+        let mean = |s: &[f64], k: usize| {
+            if others == 0.0 {
+                own[k]
+            } else {
+                (s[hi] - s[lo] - own[k]) / others
+            }
+        };
         let (w, e, st) = (mean(&pw, 1), mean(&pe, 2), mean(&ps, 3));
         f[i][8] = f64::from(u8::from(counts[lines[i].as_str()] > 1));
         f[i][9] = w;

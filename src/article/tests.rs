@@ -497,3 +497,19 @@ fn breadcrumbs_and_datelines_are_never_the_headline() {
         Some("Schools in Swat to reopen after floods")
     );
 }
+
+#[test]
+fn an_article_of_one_paragraph_is_read_without_doubt() {
+    // Wire copy and JSON fields often hold a whole story on one line.
+    let story = "The bishop of the Fargo Catholic Diocese in North Dakota has exposed \
+        potentially hundreds of church members to the hepatitis A virus in late September \
+        and early October. The state Health Department has issued an advisory of exposure \
+        for anyone who attended five churches and took communion. Bishop John Folda is \
+        taking time off after being diagnosed with hepatitis A. The diocese announced on \
+        Monday that he contracted the infection through contaminated food while attending \
+        a conference for newly ordained bishops in Italy last month. Symptoms of hepatitis \
+        A include fever, tiredness, loss of appetite, nausea and abdominal discomfort.";
+    let a = read_str("wire.txt", story).unwrap();
+    assert_eq!(a.body, story);
+    assert!(a.warnings.is_empty(), "{:?}", a.warnings);
+}

@@ -134,17 +134,20 @@ pub fn lanes_within(
         return Ok((requested, None));
     };
     let per_lane = m.kv_bytes_per_position * 2 * positions.next_multiple_of(256) as u64;
-    let fit = limit.saturating_sub(m.weights_bytes) / per_lane.max(1);
+    // The weights and what the lanes share (kept prompt beginnings).
+    let fixed = m.weights_bytes + m.shared_bytes;
+    let fit = limit.saturating_sub(fixed) / per_lane.max(1);
     let mb = |b: u64| b.div_ceil(1 << 20);
     if fit == 0 {
         return Err(Error::bad_input(
             format!("--max-memory {} MiB", mb(limit)),
             format!(
-                "the model ({} MiB) and one KV cache ({} MiB for {positions} positions) need {} MiB; \
-                 allow more memory, or lower --context-tokens or --max-new-tokens",
-                mb(m.weights_bytes),
+                "the model ({} MiB with its kept prompt beginnings) and one KV cache ({} MiB for \
+                 {positions} positions) need {} MiB; allow more memory, or lower --context-tokens \
+                 or --max-new-tokens",
+                mb(fixed),
                 mb(per_lane),
-                mb(m.weights_bytes + per_lane)
+                mb(fixed + per_lane)
             ),
         ));
     }
@@ -154,7 +157,7 @@ pub fn lanes_within(
             "--parallel {requested} lowered to {lanes}: each lane's KV cache may take {} MiB \
              ({positions} positions) beside the model's {} MiB, within --max-memory {} MiB",
             mb(per_lane),
-            mb(m.weights_bytes),
+            mb(fixed),
             mb(limit)
         )
     });

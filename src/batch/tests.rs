@@ -386,18 +386,21 @@ fn more_lanes_than_items_are_not_opened() {
 fn lanes_are_lowered_to_what_fits_the_memory_limit() {
     use crate::generate::LaneMemory;
     let mib = 1u64 << 20;
-    // 1,000 MiB of weights; 1 MiB per position: a lane of 1,000 positions
-    // is counted as 2 × 1,024 positions, 2,048 MiB.
+    // 1,000 MiB of weights and 100 MiB of kept prompt beginnings; 1 MiB
+    // per position: a lane of 1,000 positions is counted as 2 × 1,024
+    // positions, 2,048 MiB.
     let m = Some(LaneMemory {
         weights_bytes: 1000 * mib,
         kv_bytes_per_position: mib,
+        shared_bytes: 100 * mib,
     });
+    let fixed = 1100 * mib;
     let lane = 2048 * mib;
     // No limit, or lanes that share one cache: as asked.
     assert_eq!(lanes_within(8, None, m, 1000).unwrap(), (8, None));
     assert_eq!(lanes_within(8, Some(mib), None, 1000).unwrap(), (8, None));
     // Room for three lanes and a half: three, with a note that says why.
-    let (lanes, note) = lanes_within(8, Some(1000 * mib + 3 * lane + lane / 2), m, 1000).unwrap();
+    let (lanes, note) = lanes_within(8, Some(fixed + 3 * lane + lane / 2), m, 1000).unwrap();
     assert_eq!(lanes, 3);
     let note = note.unwrap();
     assert!(
@@ -406,15 +409,23 @@ fn lanes_are_lowered_to_what_fits_the_memory_limit() {
     );
     // Room for all that were asked: no note.
     assert_eq!(
-        lanes_within(2, Some(1000 * mib + 3 * lane), m, 1000).unwrap(),
+        lanes_within(2, Some(fixed + 3 * lane), m, 1000).unwrap(),
         (2, None)
+    );
+    // The shared part counts once, not per lane: room for two lanes only
+    // once it is left out.
+    assert_eq!(
+        lanes_within(3, Some(1000 * mib + 3 * lane), m, 1000)
+            .unwrap()
+            .0,
+        2
     );
     // Not even one lane: an error that names the option and what is needed.
     let err = lanes_within(4, Some(1500 * mib), m, 1000)
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("--max-memory 1500 MiB") && err.contains("3048 MiB"),
+        err.contains("--max-memory 1500 MiB") && err.contains("3148 MiB"),
         "{err}"
     );
 }

@@ -189,6 +189,9 @@ pub struct LaneMemory {
     pub weights_bytes: u64,
     /// Each lane's KV cache, per position it holds.
     pub kv_bytes_per_position: u64,
+    /// What every lane shares beside the weights, at its bound: the keys
+    /// and values of the prompt beginnings kept for reuse.
+    pub shared_bytes: u64,
 }
 
 /// Runs `lane` on `n` lanes of `g` at once, each on its own thread (see

@@ -327,6 +327,7 @@ impl Generator for CandleGenerator {
         Some(crate::generate::LaneMemory {
             weights_bytes: self.file_bytes,
             kv_bytes_per_position: self.model.lane_kv_bytes_per_position()?,
+            shared_bytes: self.model.kept_prefix_bytes()?,
         })
     }
     fn lanes(&mut self, n: usize, work: &mut dyn FnMut(Vec<Lane<'_>>)) -> Result<()> {

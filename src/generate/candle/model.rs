@@ -44,6 +44,15 @@ impl Model {
         }
     }
 
+    /// The most the kept prompt beginnings take (Qwen2; see
+    /// `qwen2::Prefixes`).
+    pub(crate) fn kept_prefix_bytes(&self) -> Option<u64> {
+        match self {
+            Model::Qwen2(m) => Some(m.kv_bytes_per_position() * m.kept_prefix_positions()),
+            _ => None,
+        }
+    }
+
     /// Loads a GGUF file.
     pub(crate) fn load(path: &Path, device: &Device) -> Result<Loaded> {
         let name = path.display().to_string();

@@ -144,6 +144,97 @@ impl Slot {
     }
 }
 
+/// Prompt beginnings kept apart from the slots, so that a prompt can
+/// reuse the keys and values of an earlier one that another prompt has
+/// since replaced in its slot: a batch renders the same instructions and
+/// worked examples before every article's text, and the checks' prompts
+/// between two articles would otherwise leave nothing of them to reuse.
+/// A beginning is kept once two prompts have shared it, shared by every
+/// slot, and restored into a slot by copying its positions.
+#[derive(Default)]
+struct Prefixes {
+    kept: Vec<Prefix>,
+    /// The tokens of the last prompts, newest last.
+    recent: std::collections::VecDeque<Vec<u32>>,
+    /// Counts prompts, to find the least recently used beginning.
+    clock: u64,
+}
+
+/// One kept beginning: its tokens and each layer's keys and values
+/// (`[1, kv_heads, tokens, head_dim]`).
+struct Prefix {
+    tokens: Vec<u32>,
+    layers: Vec<(Tensor, Tensor)>,
+    used: u64,
+}
+
+/// Fewest tokens two prompts must share for their beginning to be kept.
+const PREFIX_MIN: usize = 64;
+/// Most positions of a kept beginning.
+const PREFIX_MAX: usize = 1024;
+/// Most beginnings kept (the least recently used is dropped first).
+const PREFIXES: usize = 4;
+/// Prompts remembered to find shared beginnings in.
+const RECENT_PROMPTS: usize = 8;
+
+/// Leading tokens `a` and `b` share.
+fn common(a: &[u32], b: &[u32]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+impl Prefixes {
+    /// The kept beginning that shares most with `ids`, and how much.
+    fn best(&self, ids: &[u32]) -> Option<(usize, usize)> {
+        self.kept
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (i, common(&p.tokens, ids)))
+            .max_by_key(|&(i, n)| (n, std::cmp::Reverse(i)))
+    }
+
+    /// How many leading tokens of `ids` are worth keeping: the most it
+    /// shares with a recent prompt, when at least [`PREFIX_MIN`] and not
+    /// already kept (at most [`PREFIX_MAX`] and `limit`).
+    fn worth_keeping(&self, ids: &[u32], limit: usize) -> Option<usize> {
+        let n = self
+            .recent
+            .iter()
+            .map(|r| common(r, ids))
+            .max()?
+            .min(PREFIX_MAX)
+            .min(limit);
+        let kept = self.best(ids).map_or(0, |(_, k)| k);
+        (n >= PREFIX_MIN && n > kept).then_some(n)
+    }
+
+    fn remember(&mut self, ids: &[u32]) {
+        if self.recent.len() == RECENT_PROMPTS {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(ids.to_vec());
+    }
+
+    /// Keeps `prefix`, in place of a kept beginning it extends, else of the
+    /// least recently used one when [`PREFIXES`] are kept.
+    fn keep(&mut self, prefix: Prefix) {
+        let extended = self
+            .kept
+            .iter()
+            .position(|p| prefix.tokens.starts_with(&p.tokens));
+        let at = extended.or_else(|| {
+            (self.kept.len() >= PREFIXES).then(|| {
+                (0..self.kept.len())
+                    .min_by_key(|&i| self.kept[i].used)
+                    .unwrap_or(0)
+            })
+        });
+        match at {
+            Some(i) => self.kept[i] = prefix,
+            None => self.kept.push(prefix),
+        }
+    }
+}
+
 /// Most prompt tokens run through the model at once.
 const PREFILL_SLICE: usize = 512;
 /// Most queries whose attention scores are computed at once.
@@ -169,6 +260,8 @@ pub(crate) struct Qwen2 {
     head_dim: usize,
     /// KV caches, one per sequence in flight (see [`Qwen2::select`]).
     slots: Vec<Slot>,
+    /// Prompt beginnings shared by the slots.
+    prefixes: Prefixes,
     /// The slot that [`Qwen2::prefill`] and [`Qwen2::forward`] use.
     slot: usize,
 }
@@ -318,6 +411,7 @@ impl Qwen2 {
         Ok(Self {
             embed,
             slots: vec![Slot::new(layers.len())],
+            prefixes: Prefixes::default(),
             slot: 0,
             layers,
             norm,
@@ -350,15 +444,22 @@ impl Qwen2 {
         Ok(())
     }
 
-    /// Forgets the KV cache of the slot in use.
+    /// Forgets the KV cache of the slot in use and the kept prompt
+    /// beginnings: the next prompt is computed from nothing.
     pub(crate) fn clear(&mut self) {
         self.slots[self.slot].keep(0);
+        self.prefixes = Prefixes::default();
     }
 
     /// Bytes of one slot's keys and values per position: two f32 vectors
     /// of every KV head in every layer.
     pub(crate) fn kv_bytes_per_position(&self) -> u64 {
         (self.layers.len() * 2 * self.kv_heads * self.head_dim * 4) as u64
+    }
+
+    /// The most positions the kept prompt beginnings hold together.
+    pub(crate) fn kept_prefix_positions(&self) -> u64 {
+        (PREFIXES * PREFIX_MAX) as u64
     }
 
     /// Makes slot `slot` (from 0) the one that [`Qwen2::prefill`] and
@@ -387,15 +488,18 @@ impl Qwen2 {
     /// already in the cache; returns the last position's logits and the
     /// number of prompt tokens that were reused rather than computed.
     pub(crate) fn prefill(&mut self, ids: &[u32], device: &Device) -> Result<(Vec<f32>, usize)> {
-        let shared = self.slots[self.slot]
-            .tokens
-            .iter()
-            .zip(ids)
-            .take_while(|(a, b)| a == b)
-            .count()
-            // The last prompt token is always computed: its logits are needed.
-            .min(ids.len().saturating_sub(1));
+        // The last prompt token is always computed: its logits are needed.
+        let limit = ids.len().saturating_sub(1);
+        let mut shared = common(&self.slots[self.slot].tokens, ids).min(limit);
         self.slots[self.slot].keep(shared);
+        self.prefixes.clock += 1;
+        if let Some((i, n)) = self.prefixes.best(ids) {
+            let n = n.min(limit);
+            if n > shared {
+                self.restore(i, n)?;
+                shared = n;
+            }
+        }
         // Long prompts go in slices, which bounds the attention scores held
         // at once to PREFILL_SLICE rows. The slices are of equal size, so no
         // last slice of a few tokens takes the kernels for short passes (and
@@ -410,7 +514,49 @@ impl Qwen2 {
             logits = self.forward(part, pos, device)?;
             pos += part.len();
         }
+        if let Some(n) = self.prefixes.worth_keeping(ids, limit) {
+            let prefix = self.prefix_of(n)?;
+            self.prefixes.keep(prefix);
+        }
+        self.prefixes.remember(ids);
         Ok((logits, shared))
+    }
+
+    /// The first `n` positions of the current slot, copied.
+    fn prefix_of(&self, n: usize) -> Result<Prefix> {
+        let slot = &self.slots[self.slot];
+        let copy = |b: &KvBuffer| -> Result<Tensor> {
+            match &b.buf {
+                Some(t) if b.len >= n => Ok(t.narrow(2, 0, n)?.copy()?),
+                _ => Err(Error::Generation(format!(
+                    "the KV cache holds fewer than the {n} positions to keep"
+                ))),
+            }
+        };
+        Ok(Prefix {
+            tokens: slot.tokens[..n].to_vec(),
+            layers: slot
+                .layers
+                .iter()
+                .map(|kv| Ok((copy(&kv.k)?, copy(&kv.v)?)))
+                .collect::<Result<_>>()?,
+            used: self.prefixes.clock,
+        })
+    }
+
+    /// Puts the first `n` positions of kept beginning `i` into the current
+    /// slot, in place of what it held.
+    fn restore(&mut self, i: usize, n: usize) -> Result<()> {
+        let prefix = &mut self.prefixes.kept[i];
+        prefix.used = self.prefixes.clock;
+        let slot = &mut self.slots[self.slot];
+        slot.keep(0);
+        for (kv, (k, v)) in slot.layers.iter_mut().zip(&prefix.layers) {
+            kv.k.append(&k.narrow(2, 0, n)?)?;
+            kv.v.append(&v.narrow(2, 0, n)?)?;
+        }
+        slot.tokens.extend_from_slice(&prefix.tokens[..n]);
+        Ok(())
     }
 
     /// Runs `ids` at positions `pos..` (forgetting any cached position from
@@ -643,6 +789,28 @@ mod tests {
 
     /// Our model (products on compact blocks if `compact`, else candle's
     /// products) and candle's model.
+    /// A tiny random Qwen2 checkpoint (seed `seed`), loaded on the compact
+    /// kernels; the folder holding its file lives as long as the first
+    /// value.
+    fn tiny_compact(seed: u64) -> (tempfile::TempDir, Qwen2) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tiny.gguf");
+        super::super::tiny::write_tiny("qwen2", &path, seed).unwrap();
+        let (m, _) = load_both(&path, true);
+        (dir, m)
+    }
+
+    /// Clears `m`, runs `ids` from nothing and asserts that `cached` (the
+    /// same prompt's logits with reuse) is within float tolerance of that;
+    /// returns the fresh logits.
+    fn assert_like_a_fresh_pass(m: &mut Qwen2, ids: &[u32], cached: &[f32]) -> Vec<f32> {
+        m.clear();
+        let fresh = m.forward(ids, 0, &Device::Cpu).unwrap();
+        let diff = max_diff(cached, &fresh);
+        assert!(diff < 1e-4, "{diff}");
+        fresh
+    }
+
     fn load_both(
         path: &std::path::Path,
         compact: bool,
@@ -760,10 +928,7 @@ mod tests {
 
     #[test]
     fn rotary_tables_grow_to_the_positions_in_use() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("tiny.gguf");
-        super::super::tiny::write_tiny("qwen2", &path, 5).unwrap();
-        let (mut m, _) = load_both(&path, true);
+        let (_dir, mut m) = tiny_compact(5);
         let before: Vec<Vec<f32>> = m.cos.to_vec2().unwrap();
         let start = before.len();
         assert_eq!(start, m.context.min(ROTARY_START));
@@ -780,10 +945,7 @@ mod tests {
     fn a_batched_step_gives_each_sequence_its_own_logits_exactly() {
         // Every pass compared here runs on one kernel path.
         let _path = super::super::kernels::testing::path_lock();
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("tiny.gguf");
-        super::super::tiny::write_tiny("qwen2", &path, 9).unwrap();
-        let (mut m, _) = load_both(&path, true);
+        let (_dir, mut m) = tiny_compact(9);
         let prompts: [&[u32]; 3] = [&[1, 2, 3, 4], &[7, 8, 9, 10, 11, 12, 13], &[1, 2, 30]];
         // Slots 0..3 step together; slots 3..6 hold the same prompts, one at a time.
         let mut next = Vec::new();
@@ -827,10 +989,7 @@ mod tests {
     fn prefix_reuse_gives_the_logits_of_a_fresh_pass() {
         // Every pass compared here runs on one kernel path.
         let _path = super::super::kernels::testing::path_lock();
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("tiny.gguf");
-        super::super::tiny::write_tiny("qwen2", &path, 3).unwrap();
-        let (mut m, _) = load_both(&path, true);
+        let (_dir, mut m) = tiny_compact(3);
         let first = [1u32, 2, 3, 4, 5, 6, 7, 8];
         let (_, reused) = m.prefill(&first, &Device::Cpu).unwrap();
         assert_eq!(reused, 0);
@@ -839,13 +998,7 @@ mod tests {
         let second = [1u32, 2, 3, 4, 5, 60, 61];
         let (cached, reused) = m.prefill(&second, &Device::Cpu).unwrap();
         assert_eq!(reused, 5);
-        m.clear();
-        let fresh = m.forward(&second, 0, &Device::Cpu).unwrap();
-        assert!(
-            max_diff(&cached, &fresh) < 1e-4,
-            "{}",
-            max_diff(&cached, &fresh)
-        );
+        let fresh = assert_like_a_fresh_pass(&mut m, &second, &cached);
         // The same prompt again recomputes only its last token.
         let (again, reused) = m.prefill(&second, &Device::Cpu).unwrap();
         assert_eq!(reused, second.len() - 1);
@@ -866,5 +1019,35 @@ mod tests {
         // A prompt with nothing in common starts from scratch.
         let (_, reused) = m.prefill(&[40, 41], &Device::Cpu).unwrap();
         assert_eq!(reused, 0);
+    }
+
+    #[test]
+    fn a_beginning_two_prompts_shared_is_kept_for_later_prompts_and_slots() {
+        let _path = super::super::kernels::testing::path_lock();
+        let (_dir, mut m) = tiny_compact(3);
+        let shared: Vec<u32> = (0..100).map(|i| (i * 11) % 240 + 1).collect();
+        let with = |tail: &[u32]| [shared.as_slice(), tail].concat();
+        let other =
+            |seed: u32| -> Vec<u32> { (0..80).map(|i| (i * 13 + seed) % 240 + 1).collect() };
+        let run = |m: &mut Qwen2, ids: &[u32]| m.prefill(ids, &Device::Cpu).unwrap();
+        // The first article's prompt, then a check's: nothing kept yet.
+        assert_eq!(run(&mut m, &with(&[3, 4, 5])).1, 0);
+        assert_eq!(run(&mut m, &other(1)).1, 0);
+        // The second article's prompt shares the beginning with the first,
+        // which its slot no longer holds: computed, and its beginning kept.
+        assert_eq!(run(&mut m, &with(&[6, 7])).1, 0);
+        assert_eq!(run(&mut m, &other(2)).1, 0);
+        // The third reuses it, and gets the logits of a fresh pass.
+        let third = with(&[8, 9, 10, 11]);
+        let (cached, reused) = run(&mut m, &third);
+        assert_eq!(reused, shared.len());
+        // So does a prompt in another slot.
+        m.select(1);
+        assert_eq!(run(&mut m, &with(&[12])).1, shared.len());
+        m.select(0);
+        assert_like_a_fresh_pass(&mut m, &third, &cached);
+        // `clear` forgets the kept beginnings too.
+        m.clear();
+        assert_eq!(run(&mut m, &with(&[13])).1, 0);
     }
 }
