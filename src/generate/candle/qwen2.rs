@@ -110,6 +110,10 @@ struct Kv {
 struct Slot {
     layers: Vec<Kv>,
     tokens: Vec<u32>,
+    /// Leading positions computed by prompt passes: only these are reused
+    /// by a later prompt, since a decode step's products sum in another
+    /// order.
+    prompt: usize,
 }
 
 impl Slot {
@@ -117,6 +121,7 @@ impl Slot {
         Self {
             layers: (0..layers).map(|_| Kv::default()).collect(),
             tokens: Vec::new(),
+            prompt: 0,
         }
     }
 
@@ -128,6 +133,7 @@ impl Slot {
             kv.v.len = kv.v.len.min(len);
         }
         self.tokens.truncate(len);
+        self.prompt = self.prompt.min(len);
     }
 
     /// Readies the slot for a token at `pos`: positions from `pos` on are
@@ -490,7 +496,8 @@ impl Qwen2 {
     pub(crate) fn prefill(&mut self, ids: &[u32], device: &Device) -> Result<(Vec<f32>, usize)> {
         // The last prompt token is always computed: its logits are needed.
         let limit = ids.len().saturating_sub(1);
-        let mut shared = common(&self.slots[self.slot].tokens, ids).min(limit);
+        let slot = &self.slots[self.slot];
+        let mut shared = common(&slot.tokens[..slot.prompt], ids).min(limit);
         self.slots[self.slot].keep(shared);
         self.prefixes.clock += 1;
         if let Some((i, n)) = self.prefixes.best(ids) {
@@ -511,9 +518,10 @@ impl Qwen2 {
         let mut logits = Vec::new();
         let mut pos = shared;
         for part in rest.chunks(slice.max(1)) {
-            logits = self.forward(part, pos, device)?;
+            logits = kernels::as_prompt(|| self.forward(part, pos, device))?;
             pos += part.len();
         }
+        self.slots[self.slot].prompt = pos;
         if let Some(n) = self.prefixes.worth_keeping(ids, limit) {
             let prefix = self.prefix_of(n)?;
             self.prefixes.keep(prefix);
@@ -556,6 +564,7 @@ impl Qwen2 {
             kv.v.append(&v.narrow(2, 0, n)?)?;
         }
         slot.tokens.extend_from_slice(&prefix.tokens[..n]);
+        slot.prompt = n;
         Ok(())
     }
 
@@ -744,12 +753,28 @@ fn attention(
     let (q, k, v) = queries_keys_values(layer, x, (cos, sin), shape)?;
     let k = cache.k.append(&k)?;
     let v = cache.v.append(&v)?;
-    if seq == 1 && b == 1 && x.device().is_cpu() && q.dtype() == DType::F32 {
-        let q: Vec<f32> = q.flatten_all()?.to_vec1()?;
-        let y = one_token(cache, &q, shape)?;
+    if b == 1 && x.device().is_cpu() && q.dtype() == DType::F32 {
+        // Each token over the positions up to its own, as a decode step
+        // computes it: the values do not depend on the pass they are in.
+        let q: Vec<f32> = q
+            .squeeze(0)?
+            .transpose(0, 1)?
+            .contiguous()?
+            .flatten_all()?
+            .to_vec1()?;
+        let y = if seq == 1 {
+            one_token(cache, &q, shape)?
+        } else {
+            let first = cache.k.len - seq;
+            cache.k.with_floats(|k, stride| {
+                cache.v.with_floats(|v, _| {
+                    kernels::attention::many_tokens(&q, k, v, first, stride, shape)
+                })
+            })?
+        };
         return layer
             .wo
-            .forward(&Tensor::from_vec(y, (1, 1, hidden), x.device())?);
+            .forward(&Tensor::from_vec(y, (1, seq, hidden), x.device())?);
     }
     // Grouped-query attention without copying keys and values for every
     // query head: the `group` query heads of one KV head are stacked as rows.
@@ -787,8 +812,6 @@ mod tests {
     use std::fs::File;
     use std::io::BufReader;
 
-    /// Our model (products on compact blocks if `compact`, else candle's
-    /// products) and candle's model.
     /// A tiny random Qwen2 checkpoint (seed `seed`), loaded on the compact
     /// kernels; the folder holding its file lives as long as the first
     /// value.
@@ -800,17 +823,20 @@ mod tests {
         (dir, m)
     }
 
-    /// Clears `m`, runs `ids` from nothing and asserts that `cached` (the
-    /// same prompt's logits with reuse) is within float tolerance of that;
-    /// returns the fresh logits.
-    fn assert_like_a_fresh_pass(m: &mut Qwen2, ids: &[u32], cached: &[f32]) -> Vec<f32> {
+    /// Clears `m`, runs the prompt `ids` from nothing and asserts that
+    /// `cached` (the same prompt's logits with reuse) is exactly that:
+    /// a prompt's values do not depend on its passes. Returns the fresh
+    /// logits.
+    fn assert_as_a_fresh_prompt(m: &mut Qwen2, ids: &[u32], cached: &[f32]) -> Vec<f32> {
         m.clear();
-        let fresh = m.forward(ids, 0, &Device::Cpu).unwrap();
-        let diff = max_diff(cached, &fresh);
-        assert!(diff < 1e-4, "{diff}");
+        let (fresh, reused) = m.prefill(ids, &Device::Cpu).unwrap();
+        assert_eq!(reused, 0);
+        assert_eq!(cached, fresh, "{}", max_diff(cached, &fresh));
         fresh
     }
 
+    /// Our model (products on compact blocks if `compact`, else candle's
+    /// products) and candle's model.
     fn load_both(
         path: &std::path::Path,
         compact: bool,
@@ -998,11 +1024,11 @@ mod tests {
         let second = [1u32, 2, 3, 4, 5, 60, 61];
         let (cached, reused) = m.prefill(&second, &Device::Cpu).unwrap();
         assert_eq!(reused, 5);
-        let fresh = assert_like_a_fresh_pass(&mut m, &second, &cached);
+        let fresh = assert_as_a_fresh_prompt(&mut m, &second, &cached);
         // The same prompt again recomputes only its last token.
         let (again, reused) = m.prefill(&second, &Device::Cpu).unwrap();
         assert_eq!(reused, second.len() - 1);
-        assert!(max_diff(&again, &fresh) < 1e-4);
+        assert_eq!(again, fresh);
         // A prompt longer than one slice gives the logits of one pass.
         let long: Vec<u32> = (0..PREFILL_SLICE as u32 + 90)
             .map(|i| (i * 7) % 250)
@@ -1010,12 +1036,18 @@ mod tests {
         m.clear();
         let (sliced, _) = m.prefill(&long, &Device::Cpu).unwrap();
         m.clear();
-        let whole = m.forward(&long, 0, &Device::Cpu).unwrap();
-        assert!(
-            max_diff(&sliced, &whole) < 1e-4,
-            "{}",
-            max_diff(&sliced, &whole)
-        );
+        let whole = kernels::as_prompt(|| m.forward(&long, 0, &Device::Cpu)).unwrap();
+        assert_eq!(sliced, whole, "{}", max_diff(&sliced, &whole));
+        // Every split of a prompt gives the same values: reuse of 1, 7, 8,
+        // 9 and 300 of its positions (passes of every size, down to the
+        // last token alone).
+        for n in [1, 7, 8, 9, 300] {
+            m.clear();
+            m.prefill(&long[..n + 1], &Device::Cpu).unwrap();
+            let (split, reused) = m.prefill(&long, &Device::Cpu).unwrap();
+            assert_eq!(reused, n + 1);
+            assert_eq!(split, whole, "{n}: {}", max_diff(&split, &whole));
+        }
         // A prompt with nothing in common starts from scratch.
         let (_, reused) = m.prefill(&[40, 41], &Device::Cpu).unwrap();
         assert_eq!(reused, 0);
@@ -1045,7 +1077,7 @@ mod tests {
         m.select(1);
         assert_eq!(run(&mut m, &with(&[12])).1, shared.len());
         m.select(0);
-        assert_like_a_fresh_pass(&mut m, &third, &cached);
+        assert_as_a_fresh_prompt(&mut m, &third, &cached);
         // `clear` forgets the kept beginnings too.
         m.clear();
         assert_eq!(run(&mut m, &with(&[13])).1, 0);

@@ -150,6 +150,39 @@ fn kv_head_avx512(head: &KvHead, scores: &mut [f32], acc: &mut [f32]) {
     kv_head(head, scores, acc);
 }
 
+/// An error unless a query of `q_len` values and caches `k` and `v` of
+/// `len` positions (head `g`'s at `g · stride`) fit `shape`.
+fn one_token_checks(
+    q_len: usize,
+    k: &[f32],
+    v: &[f32],
+    len: usize,
+    stride: usize,
+    shape: Heads,
+) -> Result<()> {
+    let Heads {
+        heads,
+        kv_heads,
+        head_dim,
+    } = shape;
+    let fits =
+        |cache: &[f32]| kv_heads > 0 && cache.len() >= (kv_heads - 1) * stride + len * head_dim;
+    if kv_heads == 0
+        || !heads.is_multiple_of(kv_heads)
+        || q_len != heads * head_dim
+        || len == 0
+        || stride < len * head_dim
+        || !fits(k)
+        || !fits(v)
+    {
+        return Err(Error::Generation(format!(
+            "attention of {q_len} query values over {len} positions does not fit {heads} heads \
+             ({kv_heads} key/value heads) of {head_dim}"
+        )));
+    }
+    Ok(())
+}
+
 /// The attention output of one query token, `heads × head_dim` values in
 /// head order, for `q` (`heads × head_dim`, rotary embedding applied) over
 /// the first `len` positions of the caches `k` and `v`: each
@@ -163,27 +196,12 @@ pub(crate) fn one_token(
     stride: usize,
     shape: Heads,
 ) -> Result<Vec<f32>> {
+    one_token_checks(q.len(), k, v, len, stride, shape)?;
     let Heads {
         heads,
         kv_heads,
         head_dim,
     } = shape;
-    let fits =
-        |cache: &[f32]| kv_heads > 0 && cache.len() >= (kv_heads - 1) * stride + len * head_dim;
-    if kv_heads == 0
-        || !heads.is_multiple_of(kv_heads)
-        || q.len() != heads * head_dim
-        || len == 0
-        || stride < len * head_dim
-        || !fits(k)
-        || !fits(v)
-    {
-        return Err(Error::Generation(format!(
-            "attention of {} query values over {len} positions does not fit {heads} heads \
-             ({kv_heads} key/value heads) of {head_dim}",
-            q.len()
-        )));
-    }
     let group = heads / kv_heads;
     let scale = 1.0 / (head_dim as f32).sqrt();
     let out: Vec<AtomicU32> = (0..heads * head_dim).map(|_| AtomicU32::new(0)).collect();
@@ -202,6 +220,65 @@ pub(crate) fn one_token(
             simd.run(&head, &mut scores, &mut acc);
             let first = g * group * head_dim;
             for (o, a) in out[first..first + group * head_dim].iter().zip(&acc) {
+                o.store(a.to_bits(), Ordering::Relaxed);
+            }
+        }
+    });
+    Ok(floats(out))
+}
+
+/// The attention outputs of `seq` query tokens at positions `first..first
+/// + seq` (a prompt pass; `q` is `seq × heads × head_dim`, token after
+/// token), each over the cached positions up to and including its own:
+/// for every token exactly what [`one_token`] gives it over those
+/// positions, so that a prompt's values do not depend on how it is split
+/// into passes, nor on the positions reused from an earlier prompt.
+/// `seq × heads × head_dim` values, token after token.
+pub(crate) fn many_tokens(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    first: usize,
+    stride: usize,
+    shape: Heads,
+) -> Result<Vec<f32>> {
+    let Heads {
+        heads,
+        kv_heads,
+        head_dim,
+    } = shape;
+    let width = heads * head_dim;
+    if width == 0 || !q.len().is_multiple_of(width) {
+        return Err(Error::Generation(format!(
+            "{} query values are not whole tokens of {heads} heads of {head_dim}",
+            q.len()
+        )));
+    }
+    let seq = q.len() / width;
+    let len = first + seq;
+    // The checks of `one_token`, for the longest query.
+    one_token_checks(q.len() / seq, k, v, len, stride, shape)?;
+    let group = heads / kv_heads;
+    let scale = 1.0 / (head_dim as f32).sqrt();
+    let out: Vec<AtomicU32> = (0..seq * width).map(|_| AtomicU32::new(0)).collect();
+    let simd = Simd::in_use();
+    // One item per key/value head and query token.
+    candle_core::utils::barrier_pool().execute_chunked(kv_heads * seq, |range| {
+        let mut scores = vec![0f32; group * len];
+        let mut acc = vec![0f32; group * head_dim];
+        for item in range {
+            let (g, t) = (item / seq, item % seq);
+            let n = first + t + 1;
+            let at = t * width + g * group * head_dim;
+            let head = KvHead {
+                keys: &k[g * stride..g * stride + n * head_dim],
+                values: &v[g * stride..g * stride + n * head_dim],
+                qs: &q[at..at + group * head_dim],
+                head_dim,
+                scale,
+            };
+            simd.run(&head, &mut scores[..group * n], &mut acc);
+            for (o, a) in out[at..at + group * head_dim].iter().zip(&acc) {
                 o.store(a.to_bits(), Ordering::Relaxed);
             }
         }
@@ -264,6 +341,34 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn each_prompt_token_gets_exactly_its_decode_step_attention() {
+        let shape = Heads {
+            heads: 14,
+            kv_heads: 2,
+            head_dim: 64,
+        };
+        let width = shape.heads * shape.head_dim;
+        // A cache with room for 64 positions, 23 cached before a pass of 9.
+        let (cap, first, seq) = (64, 23, 9);
+        let stride = cap * shape.head_dim;
+        let (k, v) = (random(2 * stride, 4), random(2 * stride, 5));
+        let q: Vec<f32> = random(seq * width, 6).iter().map(|x| 4.0 * x).collect();
+        let got = many_tokens(&q, &k, &v, first, stride, shape).unwrap();
+        for t in 0..seq {
+            let qt = &q[t * width..(t + 1) * width];
+            let want = one_token(qt, &k, &v, first + t + 1, stride, shape).unwrap();
+            assert_eq!(
+                &got[t * width..(t + 1) * width],
+                want.as_slice(),
+                "token {t}"
+            );
+        }
+        // Queries that are not whole tokens, or a pass past the cache.
+        assert!(many_tokens(&q[1..], &k, &v, first, stride, shape).is_err());
+        assert!(many_tokens(&q, &k, &v, cap - 3, stride, shape).is_err());
     }
 
     #[test]

@@ -748,6 +748,39 @@ mod tests {
     }
 
     #[test]
+    fn each_token_gets_the_same_values_in_a_pass_of_any_size() {
+        let _lock = super::super::testing::path_lock();
+        for (kind, inner) in [
+            (Kind::Q4K, 2 * QK_K),
+            (Kind::Q6K, 2 * QK_K),
+            (Kind::Q5_0, 64),
+            (Kind::Q8_0, 128),
+        ] {
+            let rows = 19;
+            let bytes = matrix(kind, rows, inner, 7).data().unwrap().to_vec();
+            let xs = random(70 * inner, 8);
+            let (padded, width) = padded_rows(&xs, inner);
+            let all = gemm(
+                kind,
+                &bytes,
+                rows,
+                &Tokens::quantize(&padded, width).unwrap(),
+            )
+            .unwrap();
+            for (start, end) in [(0, 1), (1, 9), (9, 45), (45, 70)] {
+                let part = &padded[start * width..end * width];
+                let x = Tokens::quantize(part, width).unwrap();
+                let got = gemm(kind, &bytes, rows, &x).unwrap();
+                assert_eq!(
+                    got,
+                    all[start * rows..end * rows],
+                    "{kind:?} {start}..{end}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn tokens_quantize_alike_on_every_path() {
         use super::super::path::{force, in_use, KernelPath};
         let _lock = super::super::testing::path_lock();

@@ -262,7 +262,7 @@ fn shaped_like(values: Vec<f32>, rows: usize, x: &Tensor) -> Result<Tensor> {
 /// multiples of 16), [`gemm::gemm`] otherwise.
 fn compact_values(ms: &[&Matrix], input: &[f32], inner: usize) -> Result<Vec<(Vec<f32>, usize)>> {
     let (input, width) = blocks::padded_rows(input, inner);
-    let input = if input.len() <= ROW_TOKENS * width {
+    let input = if !PROMPT_PASS.get() && input.len() <= ROW_TOKENS * width {
         Quantized::Rows(
             input
                 .chunks_exact(width)
@@ -290,6 +290,23 @@ fn compact_values(ms: &[&Matrix], input: &[f32], inner: usize) -> Result<Vec<(Ve
             Ok((out, rows))
         })
         .collect()
+}
+
+thread_local! {
+    /// Set while [`as_prompt`] runs on this thread.
+    static PROMPT_PASS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with every compact product it makes on this thread taking the
+/// prompt kernels, however few its tokens: each token's values are then
+/// the same in a prompt pass of any length, so a prompt gives the same
+/// values however it is split into passes and whatever part of it is
+/// reused. (The one-token kernels sum in another order.)
+pub(crate) fn as_prompt<T>(f: impl FnOnce() -> T) -> T {
+    let before = PROMPT_PASS.replace(true);
+    let out = f();
+    PROMPT_PASS.set(before);
+    out
 }
 
 /// Most tokens multiplied row by row with the one-token kernels (each
