@@ -568,6 +568,35 @@ pub(super) fn looks_like_headline(p: &str) -> bool {
     (2..=20).contains(&n) && !p.ends_with(['.', '۔', ':'])
 }
 
+/// Most words of a line of navigation links.
+const MENU_WORDS: usize = 30;
+
+/// Whether `p` is a line of navigation links: three or more items of one
+/// to three words between ` | `, ` • ` or ` · ` (`Home | News | Sport`), or
+/// a trail of sections (`Home › World`, `News » Asia`). The separators
+/// stand between spaces (a middle dot inside a name, `马克·吐温`, is
+/// none). A line with digits, sentence punctuation at its end, or a
+/// leading `|` (a Markdown table row) is not one.
+fn is_menu(p: &str) -> bool {
+    let t = p.trim();
+    if t.starts_with('|')
+        || t.ends_with(['.', '۔', '?', '!'])
+        || t.contains(|c: char| c.is_ascii_digit())
+    {
+        return false;
+    }
+    const SEPARATORS: [&str; 5] = [" | ", " • ", " · ", " › ", " » "];
+    let trail = t.contains(" › ") || t.contains(" » ");
+    let mut items = vec![t];
+    for sep in SEPARATORS {
+        items = items.iter().flat_map(|i| i.split(sep)).collect();
+    }
+    let short = items
+        .iter()
+        .all(|i| (1..=3).contains(&split_words(i).count()) && i.chars().count() <= 30);
+    short && items.len() >= if trail { 2 } else { 3 }
+}
+
 fn is_marker(lower: &str) -> bool {
     let l = lower.trim_end_matches([':', '.']).trim();
     SECTION_MARKERS.contains(&l) || (l.starts_with("more from ") && words(l) <= 5)
@@ -774,6 +803,8 @@ pub(super) fn rule_sized(p: &str, n: usize, first: bool) -> Option<&'static str>
         Some(COMMENTS)
     } else if n <= MARKER_WORDS && lower.is_some_and(is_marker) {
         Some("list of links (Top stories, Related, ...)")
+    } else if n <= MENU_WORDS && is_menu(p) {
+        Some("navigation links")
     } else if is_byline(p) || (arabic && is_byline_ur_ps(p, n)) {
         Some("byline")
     } else if is_consent(p) {
@@ -917,6 +948,28 @@ mod tests {
         let mut p: Vec<String> = v.iter().map(|s| s.to_string()).collect();
         let r = strip(&mut p);
         (p, r)
+    }
+
+    #[test]
+    fn navigation_lines_are_furniture_and_tables_and_titles_are_not() {
+        for menu in [
+            "Home | News | Sport | Weather",
+            "World • Pakistan • Afghanistan • Business",
+            "Home › World",
+            "خبریں | پاکستان | کھیل | کاروبار",
+        ] {
+            assert_eq!(rule(menu, true), Some("navigation links"), "{menu}");
+        }
+        for not in [
+            "Apple's Vision Pro hands-on | The Verge",
+            "| Name | Province | Deaths |",
+            "Results | 2024 | 2023 | 2022",
+            "Talks in Doha resume | Taliban | US envoys say progress was made.",
+            "外交部发言人·华春莹·表示·欢迎",
+            "Prime minister says budget | will be | presented on Friday after long talks with lenders",
+        ] {
+            assert_eq!(rule(not, true), None, "{not}");
+        }
     }
 
     #[test]
