@@ -217,13 +217,14 @@ pub(crate) fn load_generator(
             t0.elapsed().as_secs_f64()
         );
     }
-    let g = CandleGenerator::load(&LoadOptions {
+    let mut g = CandleGenerator::load(&LoadOptions {
         gguf: r.gguf,
         tokenizer_json: r.tokenizer_json,
         id: r.id,
         sha256: r.sha256,
         licence: r.licence,
     })?;
+    g.keep_prompt_beginnings_in(&models::cache_dir().join("prompt-beginnings"))?;
     let load = g.load_secs;
     if verbose {
         eprintln!(

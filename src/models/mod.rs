@@ -18,6 +18,7 @@ pub use translators::{
     find_translator, resolve_translator, translator_manifests, verify_translator_files,
     TranslatorManifest,
 };
+pub(crate) use verify::cache_dir;
 pub use verify::{sha256_file, verify_file};
 
 const EMBEDDED: &[&str] = &[

@@ -82,6 +82,30 @@ const END_TOKENS: &[&str] = &[
     "<|eom_id|>",
 ];
 
+/// Files of kept prompt beginnings left in their folder: those of other
+/// models, kernel paths and builds, newest first.
+const BEGINNING_FILES: usize = 4;
+
+/// Deletes all but the [`BEGINNING_FILES`] newest files of kept
+/// beginnings in `dir` (and their recent prompts), never `keep`: each
+/// build leaves one behind.
+fn forget_old_beginnings(dir: &std::path::Path, keep: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut files: Vec<(std::time::SystemTime, std::path::PathBuf)> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "kv") && p != keep)
+        .filter_map(|p| Some((std::fs::metadata(&p).ok()?.modified().ok()?, p)))
+        .collect();
+    files.sort_by_key(|f| std::cmp::Reverse(f.0));
+    for (_, old) in files.into_iter().skip(BEGINNING_FILES - 1) {
+        let _ = std::fs::remove_file(old.with_extension("recent"));
+        let _ = std::fs::remove_file(old);
+    }
+}
+
 impl CandleGenerator {
     /// Loads a model from local files only.
     pub fn load(opts: &LoadOptions) -> Result<Self> {
@@ -159,6 +183,37 @@ impl CandleGenerator {
     pub fn logits(&mut self, ids: &[u32]) -> Result<Vec<f32>> {
         self.model.clear();
         Ok(self.model.prefill(ids, &self.device)?.0)
+    }
+
+    /// Keeps the prompt beginnings that prompts share (the instructions
+    /// and worked examples every digest prompt starts with) in `dir` as
+    /// well, in a file named after the model's sha256, the kernel path and
+    /// this build, so that the next run starts with them. Nothing is kept
+    /// for a model without a known sha256.
+    pub fn keep_prompt_beginnings_in(&mut self, dir: &std::path::Path) -> Result<()> {
+        use sha2::{Digest, Sha256};
+        if self.shared.info.sha256.is_empty()
+            || std::env::var("KHULASA_PROMPT_CACHE").is_ok_and(|v| v == "off")
+        {
+            return Ok(());
+        }
+        // This build: the executable's size and time, and the version.
+        let exe = std::env::current_exe()
+            .and_then(std::fs::metadata)
+            .map(|m| format!("{} {:?}", m.len(), m.modified().ok()))
+            .unwrap_or_default();
+        let key = format!(
+            "{}|{}|{}|{}",
+            self.shared.info.sha256,
+            kernel_path()?.name(),
+            env!("CARGO_PKG_VERSION"),
+            exe
+        );
+        let name = format!("{:x}", Sha256::digest(key.as_bytes()));
+        let file = dir.join(format!("{}.kv", &name[..32]));
+        forget_old_beginnings(dir, &file);
+        self.model.keep_prefixes_in(file);
+        Ok(())
     }
 
     /// Times a prompt pass over `prompt` and `generate` greedy decode steps
@@ -437,4 +492,30 @@ fn log_sum_exp(xs: impl Iterator<Item = f32>) -> f32 {
         return m;
     }
     m + xs.iter().map(|x| (x - m).exp()).sum::<f32>().ln()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn old_files_of_kept_beginnings_are_deleted_but_the_newest_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = |i: u64| dir.path().join(format!("{i:02}.kv"));
+        let start = std::time::SystemTime::now() - std::time::Duration::from_secs(100);
+        for i in 0..6u64 {
+            for p in [at(i), at(i).with_extension("recent")] {
+                let f = std::fs::File::create(&p).unwrap();
+                f.set_modified(start + std::time::Duration::from_secs(i))
+                    .unwrap();
+            }
+        }
+        std::fs::write(dir.path().join("notes.txt"), "x").unwrap();
+        // The one in use (the oldest here) stays, with the three newest.
+        super::forget_old_beginnings(dir.path(), &at(0));
+        for i in 0..6 {
+            let kept = i == 0 || i >= 3;
+            assert_eq!(at(i).exists(), kept, "{i}");
+            assert_eq!(at(i).with_extension("recent").exists(), kept, "{i}");
+        }
+        assert!(dir.path().join("notes.txt").exists());
+    }
 }

@@ -44,6 +44,14 @@ impl Model {
         }
     }
 
+    /// Keeps the prompt beginnings in `file` too (Qwen2; the others have
+    /// none).
+    pub(crate) fn keep_prefixes_in(&mut self, file: std::path::PathBuf) {
+        if let Model::Qwen2(m) = self {
+            m.keep_prefixes_in(file);
+        }
+    }
+
     /// The most the kept prompt beginnings take (Qwen2; see
     /// `qwen2::Prefixes`).
     pub(crate) fn kept_prefix_bytes(&self) -> Option<u64> {

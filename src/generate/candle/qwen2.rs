@@ -164,7 +164,25 @@ struct Prefixes {
     recent: std::collections::VecDeque<Vec<u32>>,
     /// Counts prompts, to find the least recently used beginning.
     clock: u64,
+    /// Where they persist between runs, if anywhere (see
+    /// [`Qwen2::keep_prefixes_in`]).
+    file: Option<std::path::PathBuf>,
 }
+
+/// What a file of kept beginnings says about itself before their keys and
+/// values (`f32`, little-endian: for each beginning, for each layer, its
+/// keys then its values, `[kv_heads, tokens, head_dim]`).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct PrefixHeader {
+    version: u32,
+    layers: usize,
+    kv_heads: usize,
+    head_dim: usize,
+    kept: Vec<Vec<u32>>,
+}
+
+/// First bytes of a file of kept beginnings.
+const PREFIX_MAGIC: &[u8; 8] = b"KHKVPFX1";
 
 /// One kept beginning: its tokens and each layer's keys and values
 /// (`[1, kv_heads, tokens, head_dim]`).
@@ -172,6 +190,17 @@ struct Prefix {
     tokens: Vec<u32>,
     layers: Vec<(Tensor, Tensor)>,
     used: u64,
+}
+
+/// Writes `bytes` to a temporary file beside `file` and renames it over
+/// `file`, so that a reader never sees half a file.
+fn replace_file(file: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = file.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, file)
 }
 
 /// Fewest tokens two prompts must share for their beginning to be kept.
@@ -522,12 +551,133 @@ impl Qwen2 {
             pos += part.len();
         }
         self.slots[self.slot].prompt = pos;
-        if let Some(n) = self.prefixes.worth_keeping(ids, limit) {
+        let kept = self.prefixes.worth_keeping(ids, limit);
+        if let Some(n) = kept {
             let prefix = self.prefix_of(n)?;
             self.prefixes.keep(prefix);
         }
         self.prefixes.remember(ids);
+        if self.prefixes.file.is_some() {
+            // A file that cannot be written costs only the reuse in a
+            // later run; this run's prompts are unaffected.
+            let _ = self.write_prefixes(kept.is_some());
+        }
         Ok((logits, shared))
+    }
+
+    /// Keeps the prompt beginnings in `file` as well, and starts from the
+    /// ones it holds: a later run with the same model, kernel path and
+    /// build (the caller names the file after them) restores a beginning
+    /// that an earlier run kept instead of computing it. Since a prompt
+    /// gives the same values however it is split, a restored beginning
+    /// gives the digest a fresh pass gives. A file that is missing, of
+    /// another shape or damaged is ignored.
+    pub(crate) fn keep_prefixes_in(&mut self, file: std::path::PathBuf) {
+        self.prefixes = self.read_prefixes(&file).unwrap_or_default();
+        // The recent prompts, if their file reads.
+        let recent: Vec<Vec<u32>> = std::fs::read(file.with_extension("recent"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        self.prefixes.recent = recent.into_iter().take(RECENT_PROMPTS).collect();
+        self.prefixes.file = Some(file);
+    }
+
+    /// The kept beginnings in `file`.
+    fn read_prefixes(&self, file: &std::path::Path) -> Result<Prefixes> {
+        let bad = |why: &str| Error::Generation(format!("{}: {why}", file.display()));
+        let bytes = std::fs::read(file).map_err(|e| bad(&e.to_string()))?;
+        let rest = bytes
+            .strip_prefix(PREFIX_MAGIC.as_slice())
+            .ok_or_else(|| bad("not a file of kept prompt beginnings"))?;
+        let end = rest
+            .iter()
+            .position(|&b| b == b'\n')
+            .ok_or_else(|| bad("no header"))?;
+        let header: PrefixHeader =
+            serde_json::from_slice(&rest[..end]).map_err(|e| bad(&e.to_string()))?;
+        let shape = (self.layers.len(), self.kv_heads, self.head_dim);
+        if header.version != 1 || (header.layers, header.kv_heads, header.head_dim) != shape {
+            return Err(bad("kept for another model"));
+        }
+        let mut data = &rest[end + 1..];
+        let mut out = Prefixes::default();
+        for tokens in header.kept.into_iter().take(PREFIXES) {
+            let n = tokens.len();
+            if n == 0 || n > PREFIX_MAX {
+                return Err(bad("a beginning of the wrong size"));
+            }
+            let floats = self.kv_heads * n * self.head_dim;
+            let mut take = || -> Result<Tensor> {
+                let bytes = data
+                    .get(..4 * floats)
+                    .ok_or_else(|| bad("shorter than its header says"))?;
+                data = &data[4 * floats..];
+                let values: Vec<f32> = bytes
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect();
+                Ok(Tensor::from_vec(
+                    values,
+                    (1, self.kv_heads, n, self.head_dim),
+                    &Device::Cpu,
+                )?)
+            };
+            let layers = (0..self.layers.len())
+                .map(|_| Ok((take()?, take()?)))
+                .collect::<Result<_>>()?;
+            out.kept.push(Prefix {
+                tokens,
+                layers,
+                used: 0,
+            });
+        }
+        if !data.is_empty() {
+            return Err(bad("longer than its header says"));
+        }
+        Ok(out)
+    }
+
+    /// Writes the recent prompts to the file's `.recent` companion, and,
+    /// when `changed`, the kept beginnings to the file, each through a
+    /// temporary file renamed over it.
+    fn write_prefixes(&self, changed: bool) -> Result<()> {
+        let Some(file) = &self.prefixes.file else {
+            return Ok(());
+        };
+        let json = |e: serde_json::Error| Error::Generation(e.to_string());
+        let recent: Vec<&Vec<u32>> = self.prefixes.recent.iter().collect();
+        let recent_file = file.with_extension("recent");
+        replace_file(&recent_file, &serde_json::to_vec(&recent).map_err(json)?)
+            .map_err(|e| Error::io(&recent_file, e))?;
+        if !changed {
+            return Ok(());
+        }
+        let header = PrefixHeader {
+            version: 1,
+            layers: self.layers.len(),
+            kv_heads: self.kv_heads,
+            head_dim: self.head_dim,
+            kept: self
+                .prefixes
+                .kept
+                .iter()
+                .map(|p| p.tokens.clone())
+                .collect(),
+        };
+        let mut bytes = PREFIX_MAGIC.to_vec();
+        bytes.extend(serde_json::to_vec(&header).map_err(json)?);
+        bytes.push(b'\n');
+        for p in &self.prefixes.kept {
+            for (k, v) in &p.layers {
+                for t in [k, v] {
+                    for x in t.flatten_all()?.to_vec1::<f32>()? {
+                        bytes.extend_from_slice(&x.to_le_bytes());
+                    }
+                }
+            }
+        }
+        replace_file(file, &bytes).map_err(|e| Error::io(file, e))
     }
 
     /// The first `n` positions of the current slot, copied.
@@ -1051,6 +1201,54 @@ mod tests {
         // A prompt with nothing in common starts from scratch.
         let (_, reused) = m.prefill(&[40, 41], &Device::Cpu).unwrap();
         assert_eq!(reused, 0);
+    }
+
+    #[test]
+    fn kept_beginnings_persist_in_a_file_for_the_next_run() {
+        let _path = super::super::kernels::testing::path_lock();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("beginnings.kv");
+        let shared: Vec<u32> = (0..90).map(|i| (i * 7) % 240 + 1).collect();
+        let with = |tail: &[u32]| [shared.as_slice(), tail].concat();
+        let check: Vec<u32> = (0..70).map(|i| (i * 5 + 3) % 240 + 1).collect();
+        // The first run sees the beginning once, the second again (from
+        // the first run's recent prompts) and keeps it.
+        for run in 0..2 {
+            let (_d, mut m) = tiny_compact(3);
+            m.keep_prefixes_in(file.clone());
+            assert_eq!(
+                m.prefill(&with(&[5, 6, 7]), &Device::Cpu).unwrap().1,
+                0,
+                "{run}"
+            );
+            m.prefill(&check, &Device::Cpu).unwrap();
+        }
+        assert!(file.exists());
+        // The third run restores it: the same logits as a fresh pass.
+        let third = with(&[8, 9]);
+        let (_d, mut m) = tiny_compact(3);
+        m.keep_prefixes_in(file.clone());
+        let (cached, reused) = m.prefill(&third, &Device::Cpu).unwrap();
+        assert_eq!(reused, shared.len());
+        assert_as_a_fresh_prompt(&mut m, &third, &cached);
+        // A damaged file, or one kept for another model, is ignored.
+        let bytes = std::fs::read(&file).unwrap();
+        std::fs::write(&file, &bytes[..bytes.len() - 4]).unwrap();
+        let (_d, mut m) = tiny_compact(3);
+        m.keep_prefixes_in(file.clone());
+        assert!(m.prefixes.kept.is_empty());
+        assert_eq!(m.prefill(&third, &Device::Cpu).unwrap().1, 0);
+        let end = bytes.iter().position(|&b| b == b'\n').unwrap();
+        let header = String::from_utf8(bytes[..end].to_vec()).unwrap();
+        let other = [
+            header.replace("\"layers\":2", "\"layers\":3").as_bytes(),
+            &bytes[end..],
+        ]
+        .concat();
+        assert_ne!(other, bytes);
+        std::fs::write(&file, other).unwrap();
+        let (_d, m) = tiny_compact(3);
+        assert!(m.read_prefixes(&file).is_err());
     }
 
     #[test]
