@@ -192,17 +192,6 @@ struct Prefix {
     used: u64,
 }
 
-/// Writes `bytes` to a temporary file beside `file` and renames it over
-/// `file`, so that a reader never sees half a file.
-fn replace_file(file: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    if let Some(dir) = file.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = file.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, file)
-}
-
 /// Fewest tokens two prompts must share for their beginning to be kept.
 const PREFIX_MIN: usize = 64;
 /// Most positions of a kept beginning.
@@ -639,17 +628,17 @@ impl Qwen2 {
     }
 
     /// Writes the recent prompts to the file's `.recent` companion, and,
-    /// when `changed`, the kept beginnings to the file, each through a
-    /// temporary file renamed over it.
+    /// when `changed`, the kept beginnings to the file, each atomically
+    /// (a reader never sees half a file, a failed write leaves nothing).
     fn write_prefixes(&self, changed: bool) -> Result<()> {
+        use crate::batch::store::write_atomic;
         let Some(file) = &self.prefixes.file else {
             return Ok(());
         };
         let json = |e: serde_json::Error| Error::Generation(e.to_string());
         let recent: Vec<&Vec<u32>> = self.prefixes.recent.iter().collect();
         let recent_file = file.with_extension("recent");
-        replace_file(&recent_file, &serde_json::to_vec(&recent).map_err(json)?)
-            .map_err(|e| Error::io(&recent_file, e))?;
+        write_atomic(&recent_file, &serde_json::to_vec(&recent).map_err(json)?)?;
         if !changed {
             return Ok(());
         }
@@ -677,7 +666,7 @@ impl Qwen2 {
                 }
             }
         }
-        replace_file(file, &bytes).map_err(|e| Error::io(file, e))
+        write_atomic(file, &bytes)
     }
 
     /// The first `n` positions of the current slot, copied.
