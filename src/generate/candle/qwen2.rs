@@ -179,6 +179,9 @@ struct PrefixHeader {
     kv_heads: usize,
     head_dim: usize,
     kept: Vec<Vec<u32>>,
+    /// sha256 of the keys and values that follow, so that a file damaged on
+    /// the disk is never restored.
+    sha256: String,
 }
 
 /// First bytes of a file of kept beginnings.
@@ -590,6 +593,12 @@ impl Qwen2 {
             return Err(bad("kept for another model"));
         }
         let mut data = &rest[end + 1..];
+        {
+            use sha2::{Digest, Sha256};
+            if format!("{:x}", Sha256::digest(data)) != header.sha256 {
+                return Err(bad("its keys and values do not match their sha256"));
+            }
+        }
         let mut out = Prefixes::default();
         for tokens in header.kept.into_iter().take(PREFIXES) {
             let n = tokens.len();
@@ -642,6 +651,16 @@ impl Qwen2 {
         if !changed {
             return Ok(());
         }
+        let mut data = Vec::new();
+        for p in &self.prefixes.kept {
+            for (k, v) in &p.layers {
+                for t in [k, v] {
+                    for x in t.flatten_all()?.to_vec1::<f32>()? {
+                        data.extend_from_slice(&x.to_le_bytes());
+                    }
+                }
+            }
+        }
         let header = PrefixHeader {
             version: 1,
             layers: self.layers.len(),
@@ -653,19 +672,15 @@ impl Qwen2 {
                 .iter()
                 .map(|p| p.tokens.clone())
                 .collect(),
+            sha256: {
+                use sha2::{Digest, Sha256};
+                format!("{:x}", Sha256::digest(&data))
+            },
         };
         let mut bytes = PREFIX_MAGIC.to_vec();
         bytes.extend(serde_json::to_vec(&header).map_err(json)?);
         bytes.push(b'\n');
-        for p in &self.prefixes.kept {
-            for (k, v) in &p.layers {
-                for t in [k, v] {
-                    for x in t.flatten_all()?.to_vec1::<f32>()? {
-                        bytes.extend_from_slice(&x.to_le_bytes());
-                    }
-                }
-            }
-        }
+        bytes.extend(data);
         write_atomic(file, &bytes)
     }
 
@@ -1222,6 +1237,12 @@ mod tests {
         assert_as_a_fresh_prompt(&mut m, &third, &cached);
         // A damaged file, or one kept for another model, is ignored.
         let bytes = std::fs::read(&file).unwrap();
+        let mut flipped = bytes.clone();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 0x40;
+        std::fs::write(&file, &flipped).unwrap();
+        let (_d, m) = tiny_compact(3);
+        assert!(m.read_prefixes(&file).is_err());
         std::fs::write(&file, &bytes[..bytes.len() - 4]).unwrap();
         let (_d, mut m) = tiny_compact(3);
         m.keep_prefixes_in(file.clone());
