@@ -429,7 +429,7 @@ fn is_normal(s: &str, lang: Lang) -> bool {
     lang == Lang::En
         && s.chars()
             .try_fold(false, |prev, c| {
-                if lang::is_arabic_script(c) {
+                if lang::is_arabic_script(c) || lang::is_direction_mark(c) {
                     None
                 } else {
                     clean_spaces(prev, c)
@@ -463,7 +463,11 @@ pub fn normalize(s: &str, lang: Lang) -> String {
     } else {
         std::borrow::Cow::Owned(s.nfc().collect())
     };
-    let fixed = if lang == Lang::En && (nfc.is_ascii() || !nfc.chars().any(lang::is_arabic_script))
+    let fixed = if lang == Lang::En
+        && (nfc.is_ascii()
+            || !nfc
+                .chars()
+                .any(|c| lang::is_arabic_script(c) || lang::is_direction_mark(c)))
     {
         nfc
     } else {

@@ -100,6 +100,14 @@ pub(crate) fn is_arabic_script(c: char) -> bool {
     matches!(c as u32, 0x0600..=0x06FF | 0x0750..=0x077F | 0xFB50..=0xFDFF | 0xFE70..=0xFEFF)
 }
 
+/// True for the invisible marks that set the direction of text (LRM, RLM,
+/// the Arabic letter mark, embeddings, overrides and isolates): pages of
+/// mixed scripts put them around words and at the ends of lines, where they
+/// hide a sentence's full stop and split a word from itself.
+pub(crate) fn is_direction_mark(c: char) -> bool {
+    matches!(c as u32, 0x200E | 0x200F | 0x061C | 0x202A..=0x202E | 0x2066..=0x2069)
+}
+
 /// True when `text` has a letter found in Urdu but not in Pashto.
 pub fn has_urdu_letters(text: &str) -> bool {
     text.chars().any(|c| URDU_LETTERS.contains(&c))
@@ -171,6 +179,9 @@ pub fn normalize_letters(text: &str, lang: Lang) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         let code = c as u32;
+        if is_direction_mark(c) {
+            continue;
+        }
         if (0xFB50..=0xFDFF).contains(&code) || (0xFE70..=0xFEFF).contains(&code) {
             // Presentation forms decompose (NFKC) to their base letters.
             for d in c.nfkc() {

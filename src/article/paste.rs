@@ -800,12 +800,13 @@ fn run_of(p: &[f64], facts: &PageFacts) -> (usize, usize) {
         .collect();
     let (mut start, mut end) = best_run(&values);
     (start, end) = densest_part(p, facts, &values, start, end);
-    if values[start..end].iter().sum::<f64>() <= 0.0 {
-        // No line reads like a story's: a short page whose neighbours all
-        // look like furniture. Its running text is the story.
-        let prose: Vec<usize> = (0..p.len())
-            .filter(|&i| facts.sizes[i] >= 8 && facts.ends[i])
-            .collect();
+    let prose = |i: usize| facts.sizes[i] >= 8 && facts.ends[i];
+    if values[start..end].iter().sum::<f64>() <= 0.0 || !(start..end).any(prose) {
+        // No line reads like a story's (a short page whose neighbours all
+        // look like furniture), or the lines that do hold no sentence (a
+        // credit, a heading: a front page of teasers). The page's running
+        // text is the story.
+        let prose: Vec<usize> = (0..p.len()).filter(|&i| prose(i)).collect();
         if let (Some(&a), Some(&b)) = (prose.first(), prose.last()) {
             (start, end) = (a, b + 1);
         }
@@ -1051,6 +1052,33 @@ mod tests {
         let mut s = vec![topic; words].join(" ");
         s.push('.');
         s
+    }
+
+    #[test]
+    fn a_story_without_a_sentence_gives_way_to_the_pages_running_text() {
+        // A front page: every teaser's summary reads as doubtful (0.25) and
+        // one photo credit as likely (0.9). A story of one credit line is
+        // no story; the running text from the first teaser to the last is.
+        let page: Vec<String> = [
+            "Sections",
+            "Home",
+            "Floods close the highway",
+            &paragraph(12, "flood"),
+            "CreditAsad Khan for The Daily Times",
+            "Wheat prices rise",
+            &paragraph(14, "wheat"),
+            "By Reporter",
+            "Privacy policy",
+        ]
+        .map(str::to_string)
+        .to_vec();
+        let facts = page_facts(&page);
+        let p = [0.1, 0.1, 0.2, 0.25, 0.9, 0.2, 0.25, 0.1, 0.1];
+        assert_eq!(run_of(&p, &facts), (3, 7));
+        // With a sentence in it, the likely run stands.
+        let p = [0.1, 0.1, 0.2, 0.9, 0.9, 0.2, 0.3, 0.1, 0.1];
+        assert_eq!(run_of(&p, &facts).0, 3);
+        assert!(run_of(&p, &facts).1 <= 7);
     }
 
     #[test]

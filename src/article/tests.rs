@@ -109,6 +109,8 @@ fn the_no_copy_check_agrees_with_normalize() {
         "حكومت نے",
         "حکومت نے پیر کو",
         "ideographic\u{3000}space",
+        "left-to-right mark.\u{200e}",
+        "هغه وویل.\u{200e} \u{200f}",
     ];
     for lang in [Lang::En, Lang::Ur, Lang::Ps] {
         for l in lines {
@@ -122,6 +124,24 @@ fn the_no_copy_check_agrees_with_normalize() {
     assert!(!is_normal("two  spaces", Lang::En));
     assert!(!is_normal("no-break\u{00a0}space", Lang::En));
     assert!(!is_normal("حكومت نے", Lang::En));
+    assert!(!is_normal("mark.\u{200e}", Lang::En));
+}
+
+#[test]
+fn direction_marks_are_dropped_so_a_full_stop_ends_its_sentence() {
+    // Pages of mixed scripts put LRM and RLM around words and after a
+    // line's full stop.
+    for lang in [Lang::En, Lang::Ur, Lang::Ps] {
+        assert_eq!(
+            normalize("انګلستان\u{200e} \u{200e}به وویل.\u{200e} \u{200e}", lang),
+            "انګلستان به وویل."
+        );
+        assert_eq!(normalize("It ended.\u{200f}", lang), "It ended.");
+    }
+    assert!(crate::segment::ends_sentence(&normalize(
+        "ښاغلي کلارک وویل، \"موږ معاملې ته اړتیا لرو.\"\u{200e}",
+        Lang::Ps
+    )));
 }
 
 #[test]
@@ -438,6 +458,8 @@ fn urdu_and_pashto_pages_are_read_without_their_chrome_in_both_modes() {
             assert_eq!(a.lang, lang, "{name}/{file}");
             assert_eq!(a.title.as_deref(), Some(title.as_str()), "{name}/{file}");
             let kept: Vec<&str> = a.body.split("\n\n").collect();
+            // The page's direction marks are not the story's text.
+            let paragraphs: Vec<String> = paragraphs.iter().map(|p| normalize(p, lang)).collect();
             assert_eq!(
                 kept, paragraphs,
                 "{name}/{file}: the story, and nothing else"
@@ -512,4 +534,37 @@ fn an_article_of_one_paragraph_is_read_without_doubt() {
     let a = read_str("wire.txt", story).unwrap();
     assert_eq!(a.body, story);
     assert!(a.warnings.is_empty(), "{:?}", a.warnings);
+}
+
+#[test]
+fn a_front_page_of_teasers_is_read_with_a_warning_not_refused() {
+    // A section front: section names, then teasers (a headline, a sentence
+    // of summary, a byline, a photo credit), no one story.
+    let teasers = [
+        ("Floods close the Karakoram Highway", "Landslides near Chilas cut the road for a third day, and the authorities say it may take a week to clear."),
+        ("Wheat prices rise in Punjab markets", "Traders blame the late harvest and higher transport costs, while the provincial government promises to release its stocks."),
+        ("Cricket board names a new selection panel", "The panel will pick the squad for the home series against New Zealand, which starts next month in Rawalpindi."),
+        ("Teachers in Quetta end their strike", "The union called off the protest after the provincial government agreed to pay the salaries that were three months late."),
+        ("Power cuts return to Karachi suburbs", "Residents of Korangi and Landhi reported outages of up to ten hours a day as demand rose with the heat."),
+        ("A new bus line opens in Peshawar", "The route links the university with the old city and carries about twenty thousand passengers on its first day."),
+    ];
+    let mut page = String::from("Sections\nSearch\nHome\nPakistan\nWorld\nBusiness\nSport\n");
+    for (i, (headline, dek)) in teasers.iter().enumerate() {
+        page.push_str(&format!(
+            "Photo\nCreditAsad Khan {i} for The Daily Times\n{headline}\n{dek}\nBy Reporter {i}\n"
+        ));
+    }
+    page.push_str("More in Pakistan ›\nAbout us\nContact\nPrivacy policy\n");
+    let a = read_str("front.txt", &page).unwrap();
+    for (_, dek) in &teasers {
+        assert!(a.body.contains(dek), "{dek} missing from {:?}", a.body);
+    }
+    assert!(!a.body.contains("Privacy policy"), "{}", a.body);
+    assert!(
+        a.warnings
+            .iter()
+            .any(|w| w.contains("unsure this is the article")),
+        "{:?}",
+        a.warnings
+    );
 }
