@@ -2,8 +2,13 @@
 # Measures khulasa (candle) and llama.cpp on the same GGUF file, prompt and
 # threads, in one run, and prints the ratios.
 #
-#   bench/compare-llama-cpp.sh [MODEL_ID] [THREADS] [--isa avx2|avx512|native]
+#   bench/compare-llama-cpp.sh [MODEL_ID] [THREADS] [--isa avx2|avx512|native] [--parallel 2,4,8]
 #   bench/compare-llama-cpp.sh --prepare [--isa LEVEL]   (only build llama.cpp)
+#
+# --parallel also compares batched decoding: each round runs `khulasa bench
+# --parallel LIST` and bench/llama_cpp_parallel.py (N sequences of a
+# 512-token prompt, 48 greedy steps one at a time and as one batch), and the
+# batched tokens/s of the two engines are compared at each N.
 #
 # --isa sets the instruction-set level of both engines: llama.cpp is built
 # for that level only, and khulasa runs with the matching KHULASA_KERNELS
@@ -20,11 +25,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ISA=native
+PARALLEL=
 ARGS=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --isa) ISA="${2:?--isa needs avx2, avx512 or native}"; shift 2 ;;
     --isa=*) ISA="${1#--isa=}"; shift ;;
+    --parallel) PARALLEL="${2:?--parallel needs a list such as 2,4,8}"; shift 2 ;;
     *) ARGS+=("$1"); shift ;;
   esac
 done
@@ -78,6 +85,12 @@ ROUNDS="${ROUNDS:-3}"
 for i in $(seq "$ROUNDS"); do
   ./target/release/khulasa bench --model "$MODEL" --threads "$THREADS" --runs 1 --no-digest --offline > "$OUT/candle-$i.json"
   "$VENV/bin/python" bench/llama_cpp_bench.py --gguf "$GGUF" --threads "$THREADS" --runs 1 > "$OUT/llama-$i.json"
+  if [ -n "$PARALLEL" ]; then
+    ./target/release/khulasa bench --model "$MODEL" --threads "$THREADS" --runs 1 --no-digest --offline \
+      --prompt-tokens 512 --gen-tokens 48 --parallel "$PARALLEL" > "$OUT/candle-par-$i.json"
+    "$VENV/bin/python" bench/llama_cpp_parallel.py --gguf "$GGUF" --threads "$THREADS" \
+      --prompt-tokens 512 --gen-tokens 48 --parallel "$PARALLEL" > "$OUT/llama-par-$i.json"
+  fi
 done
 ./target/release/khulasa bench --model "$MODEL" --threads "$THREADS" --runs 1 --offline > "$OUT/candle-digest.json"
 
@@ -97,4 +110,18 @@ for k, name in [("prompt_tokens_per_sec", "prompt tok/s"), ("gen_tokens_per_sec"
           f"{statistics.median(ratios):7.2f}x   {rounds_text}")
 rss = max(r["peak_rss_bytes"] for r in c + [d])
 print(f"khulasa peak RSS {rss / 1e9:.2f} GB = {rss / d['file_bytes']:.2f}x the file; one digest {d['digest_secs']:.1f} s")
+try:
+    cp = [load(f"candle-par-{i}")["parallel"] for i in range(1, rounds + 1)]
+    lp = [load(f"llama-par-{i}")["parallel"] for i in range(1, rounds + 1)]
+except FileNotFoundError:
+    sys.exit(0)
+print("batched decoding, 512-token prompts, 48 steps: batched tok/s khulasa/llama.cpp per round; "
+      "each engine's own batched / one-at-a-time gain")
+for k, row in enumerate(cp[0]):
+    n = row["sequences"]
+    pairs = [(a[k]["batched_tokens_per_sec"], b[k]["batched_tokens_per_sec"]) for a, b in zip(cp, lp)]
+    ratio = statistics.median(x / y for x, y in pairs)
+    gains = (statistics.median(a[k]["speedup"] for a in cp), statistics.median(b[k]["speedup"] for b in lp))
+    print(f"N={n:<3} ratio {ratio:5.2f}x   " + " ".join(f"{x:.1f}/{y:.1f}" for x, y in pairs)
+          + f"   gain khulasa {gains[0]:.2f}x, llama.cpp {gains[1]:.2f}x")
 PY
