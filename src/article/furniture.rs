@@ -905,14 +905,18 @@ pub(super) fn strip_with(
     rule: impl Fn(usize, &str, usize) -> Option<&'static str>,
 ) -> (Vec<Removed>, Vec<bool>) {
     let mut removed = Vec::new();
-    if let Some(first) = paragraphs.first_mut() {
-        *first = strip_preamble(first, &mut removed);
-    }
     let mut kept = Vec::with_capacity(paragraphs.len());
     let mut mask = Vec::with_capacity(paragraphs.len());
     let mut in_links = false;
     let mut in_comments = false;
     for (i, p) in std::mem::take(paragraphs).into_iter().enumerate() {
+        // The story's first line may open with a preamble of bylines and
+        // timestamps, also when lines before it (a menu) are removed.
+        let p = if kept.is_empty() {
+            strip_preamble(&p, &mut removed)
+        } else {
+            p
+        };
         let n = words(&p);
         let why = rule(i, &p, n);
         in_comments |= why == Some(COMMENTS);
@@ -948,6 +952,23 @@ mod tests {
         let mut p: Vec<String> = v.iter().map(|s| s.to_string()).collect();
         let r = strip(&mut p);
         (p, r)
+    }
+
+    #[test]
+    fn a_preamble_is_cut_from_the_first_line_kept_after_a_menu() {
+        let story = "By . Associated Press . PUBLISHED: . 14:11 EST, 25 October 2013 . | . UPDATED: . 15:36 EST, 25 October 2013 . The bishop of the diocese has exposed hundreds of church members to the virus.";
+        for page in [vec![story], vec!["Home | News | Sport | Weather", story]] {
+            let (kept, removed) = strip_vec(&page);
+            assert_eq!(
+                kept,
+                ["The bishop of the diocese has exposed hundreds of church members to the virus."],
+                "{page:?}"
+            );
+            assert!(
+                removed.iter().any(|r| r.text == "By . Associated Press"),
+                "{removed:?}"
+            );
+        }
     }
 
     #[test]
