@@ -191,7 +191,6 @@ impl CandleGenerator {
     /// this build, so that the next run starts with them. Nothing is kept
     /// for a model without a known sha256.
     pub fn keep_prompt_beginnings_in(&mut self, dir: &std::path::Path) -> Result<()> {
-        use sha2::{Digest, Sha256};
         if self.shared.info.sha256.is_empty()
             || std::env::var("KHULASA_PROMPT_CACHE").is_ok_and(|v| v == "off")
         {
@@ -209,7 +208,7 @@ impl CandleGenerator {
             env!("CARGO_PKG_VERSION"),
             exe
         );
-        let name = format!("{:x}", Sha256::digest(key.as_bytes()));
+        let name = crate::article::sha256_hex(key.as_bytes());
         let file = dir.join(format!("{}.kv", &name[..32]));
         forget_old_beginnings(dir, &file);
         self.model.keep_prefixes_in(file);

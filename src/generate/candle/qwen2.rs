@@ -593,11 +593,8 @@ impl Qwen2 {
             return Err(bad("kept for another model"));
         }
         let mut data = &rest[end + 1..];
-        {
-            use sha2::{Digest, Sha256};
-            if format!("{:x}", Sha256::digest(data)) != header.sha256 {
-                return Err(bad("its keys and values do not match their sha256"));
-            }
+        if crate::article::sha256_hex(data) != header.sha256 {
+            return Err(bad("its keys and values do not match their sha256"));
         }
         let mut out = Prefixes::default();
         for tokens in header.kept.into_iter().take(PREFIXES) {
@@ -672,10 +669,7 @@ impl Qwen2 {
                 .iter()
                 .map(|p| p.tokens.clone())
                 .collect(),
-            sha256: {
-                use sha2::{Digest, Sha256};
-                format!("{:x}", Sha256::digest(&data))
-            },
+            sha256: crate::article::sha256_hex(&data),
         };
         let mut bytes = PREFIX_MAGIC.to_vec();
         bytes.extend(serde_json::to_vec(&header).map_err(json)?);
