@@ -358,7 +358,7 @@ const MIN_PLAIN_WORDS: usize = 3;
 fn plain_words(s: &str, enough: usize) -> usize {
     s.split_whitespace()
         .filter(|w| {
-            w.chars().any(char::is_alphabetic)
+            w.chars().any(crate::lang::is_alphabetic)
                 && !w.contains("://")
                 && !w.starts_with("www.")
                 && !w.starts_with('@')

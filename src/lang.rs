@@ -105,17 +105,39 @@ pub(crate) fn is_arabic_script(c: char) -> bool {
 /// once from it, since its search over all of Unicode took a tenth of the
 /// time of reading an Urdu or Pashto page.
 fn is_arabic_letter(c: char) -> bool {
+    arabic_flags(c) & LETTER != 0
+}
+
+/// [`arabic_flags`]: `char::is_alphabetic`.
+const LETTER: u8 = 1;
+/// [`arabic_flags`]: `char::is_alphanumeric`.
+const LETTER_OR_DIGIT: u8 = 2;
+
+/// [`LETTER`] and [`LETTER_OR_DIGIT`] of a character of the Arabic script
+/// (see [`is_arabic_script`]), from a table built once; 0 for any other.
+fn arabic_flags(c: char) -> u8 {
     /// The ranges of [`is_arabic_script`], as (first, past the last).
     const RANGES: [(u32, u32); 3] = [(0x0600, 0x0780), (0xFB50, 0xFE00), (0xFE70, 0xFF00)];
-    static LETTERS: std::sync::OnceLock<Vec<bool>> = std::sync::OnceLock::new();
-    let table = LETTERS.get_or_init(|| {
+    static FLAGS: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    let table = FLAGS.get_or_init(|| {
         RANGES
             .iter()
             .flat_map(|&(a, b)| a..b)
-            .map(|u| char::from_u32(u).is_some_and(|c| is_arabic_script(c) && c.is_alphabetic()))
+            .map(
+                |u| match char::from_u32(u).filter(|&c| is_arabic_script(c)) {
+                    Some(c) => {
+                        u8::from(c.is_alphabetic()) * LETTER
+                            + u8::from(c.is_alphanumeric()) * LETTER_OR_DIGIT
+                    }
+                    None => 0,
+                },
+            )
             .collect()
     });
     let u = c as u32;
+    if !(RANGES[0].0..RANGES[2].1).contains(&u) {
+        return 0;
+    }
     let mut at = 0;
     for (a, b) in RANGES {
         if (a..b).contains(&u) {
@@ -123,7 +145,30 @@ fn is_arabic_letter(c: char) -> bool {
         }
         at += (b - a) as usize;
     }
-    false
+    0
+}
+
+/// `char::is_alphabetic`, answered without its search over all of Unicode
+/// for ASCII and the Arabic script, the letters of nearly every page read.
+pub(crate) fn is_alphabetic(c: char) -> bool {
+    if c.is_ascii() {
+        c.is_ascii_alphabetic()
+    } else if is_arabic_script(c) {
+        is_arabic_letter(c)
+    } else {
+        c.is_alphabetic()
+    }
+}
+
+/// `char::is_alphanumeric`, answered as [`is_alphabetic`] is.
+pub(crate) fn is_alphanumeric(c: char) -> bool {
+    if c.is_ascii() {
+        c.is_ascii_alphanumeric()
+    } else if is_arabic_script(c) {
+        arabic_flags(c) & LETTER_OR_DIGIT != 0
+    } else {
+        c.is_alphanumeric()
+    }
 }
 
 /// True for the invisible marks that set the direction of text (LRM, RLM,
@@ -246,8 +291,13 @@ mod tests {
                     is_arabic_script(c) && c.is_alphabetic(),
                     "U+{u:04X}"
                 );
+                assert_eq!(is_alphabetic(c), c.is_alphabetic(), "U+{u:04X}");
+                assert_eq!(is_alphanumeric(c), c.is_alphanumeric(), "U+{u:04X}");
             }
         }
+        // Arabic-Indic and Persian digits are numbers, not letters.
+        assert!(is_alphanumeric('٣') && !is_alphabetic('٣'));
+        assert!(is_alphanumeric('۳') && !is_alphabetic('۳'));
     }
 
     #[test]

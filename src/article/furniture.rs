@@ -303,13 +303,19 @@ fn is_byline_ur_ps(p: &str, n: usize) -> bool {
 /// among its first words, a copula right after it (`… ایک صحافی ہیں جو
 /// …`, `… یو خبریال دی چې …`).
 fn is_bio_ur_ps(p: &str) -> bool {
+    // The bio words split into their words once.
+    static BIOS: std::sync::OnceLock<Vec<Vec<&'static str>>> = std::sync::OnceLock::new();
+    let bios = BIOS.get_or_init(|| {
+        BIO_WORDS_UR_PS
+            .iter()
+            .map(|b| b.split(' ').collect())
+            .collect()
+    });
     let ws: Vec<&str> = split_words(p).take(10).collect();
     (0..ws.len()).any(|i| {
-        BIO_WORDS_UR_PS.iter().any(|b| {
-            let len = words(b);
-            i + len <= ws.len()
-                && b.split(' ').eq(ws[i..i + len].iter().copied())
-                && ws[i + len..]
+        bios.iter().any(|b| {
+            ws[i..].starts_with(b)
+                && ws[i + b.len()..]
                     .iter()
                     .take(2)
                     .any(|w| COPULAS_UR_PS.contains(&w.trim_end_matches(['۔', '.', '،'])))
@@ -608,7 +614,7 @@ fn is_byline(p: &str) -> bool {
     };
     words(p) <= 12
         && rest.chars().next().is_some_and(char::is_uppercase)
-        && !ends_sentence(p.trim_end_matches(|c: char| c.is_alphabetic()))
+        && !ends_sentence(p.trim_end_matches(crate::lang::is_alphabetic))
 }
 
 /// Whether a short line that is not prose names an agency or photo service

@@ -137,7 +137,7 @@ fn trim_word(w: &str) -> &str {
     if w.is_ascii() {
         w.trim_matches(|c: char| !c.is_ascii_alphanumeric())
     } else {
-        w.trim_matches(|c: char| !c.is_alphanumeric())
+        w.trim_matches(|c: char| !crate::lang::is_alphanumeric(c))
     }
 }
 
@@ -718,7 +718,7 @@ fn byline_or_date(l: &str) -> bool {
         let label = k == 0
             && ws
                 .get(1)
-                .is_some_and(|n| n.starts_with(char::is_alphabetic) && !month_name(n));
+                .is_some_and(|n| n.starts_with(crate::lang::is_alphabetic) && !month_name(n));
         let year =
             t.len() == 4 && digits(t) && (t.starts_with("19") || t.starts_with("20")) && !label;
         let parts: Vec<&str> = t.split(['/', '.', ':']).collect();
