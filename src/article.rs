@@ -455,10 +455,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 pub fn normalize(s: &str, lang: Lang) -> String {
     // ASCII text is already in NFC, and most other text is too: the quick
     // check settles it without composing.
-    let nfc: std::borrow::Cow<'_, str> = if s.is_ascii()
-        || unicode_normalization::is_nfc_quick(s.chars())
-            == unicode_normalization::IsNormalized::Yes
-    {
+    let nfc: std::borrow::Cow<'_, str> = if s.is_ascii() || lang::is_nfc(s) {
         std::borrow::Cow::Borrowed(s)
     } else {
         std::borrow::Cow::Owned(s.nfc().collect())

@@ -112,9 +112,13 @@ fn is_arabic_letter(c: char) -> bool {
 const LETTER: u8 = 1;
 /// [`arabic_flags`]: `char::is_alphanumeric`.
 const LETTER_OR_DIGIT: u8 = 2;
+/// [`arabic_flags`]: a starter (canonical combining class 0) that the NFC
+/// quick check answers Yes for.
+const NFC_STARTER: u8 = 4;
 
-/// [`LETTER`] and [`LETTER_OR_DIGIT`] of a character of the Arabic script
-/// (see [`is_arabic_script`]), from a table built once; 0 for any other.
+/// [`LETTER`], [`LETTER_OR_DIGIT`] and [`NFC_STARTER`] of a character of
+/// the Arabic script (see [`is_arabic_script`]), from a table built once; 0
+/// for any other.
 fn arabic_flags(c: char) -> u8 {
     /// The ranges of [`is_arabic_script`], as (first, past the last).
     const RANGES: [(u32, u32); 3] = [(0x0600, 0x0780), (0xFB50, 0xFE00), (0xFE70, 0xFF00)];
@@ -128,6 +132,7 @@ fn arabic_flags(c: char) -> u8 {
                     Some(c) => {
                         u8::from(c.is_alphabetic()) * LETTER
                             + u8::from(c.is_alphanumeric()) * LETTER_OR_DIGIT
+                            + u8::from(nfc_starter(c)) * NFC_STARTER
                     }
                     None => 0,
                 },
@@ -146,6 +151,25 @@ fn arabic_flags(c: char) -> u8 {
         at += (b - a) as usize;
     }
     0
+}
+
+/// Whether `c` is a starter that the NFC quick check answers Yes for.
+fn nfc_starter(c: char) -> bool {
+    unicode_normalization::char::canonical_combining_class(c) == 0
+        && unicode_normalization::is_nfc_quick(std::iter::once(c))
+            == unicode_normalization::IsNormalized::Yes
+}
+
+/// Whether the NFC quick check answers Yes for `s`: at once when every
+/// character is ASCII or one of the Arabic script's starters that need no
+/// composing (a line of such characters can be neither out of order nor
+/// composable), else by the check itself, whose table searches took a
+/// sixth of the time of reading an Urdu or Pashto page.
+pub(crate) fn is_nfc(s: &str) -> bool {
+    s.chars()
+        .all(|c| c.is_ascii() || arabic_flags(c) & NFC_STARTER != 0)
+        || unicode_normalization::is_nfc_quick(s.chars())
+            == unicode_normalization::IsNormalized::Yes
 }
 
 /// `char::is_alphabetic`, answered without its search over all of Unicode
@@ -294,6 +318,26 @@ mod tests {
                 assert_eq!(is_alphabetic(c), c.is_alphabetic(), "U+{u:04X}");
                 assert_eq!(is_alphanumeric(c), c.is_alphanumeric(), "U+{u:04X}");
             }
+        }
+        for u in 0..0x11000u32 {
+            if let Some(c) = char::from_u32(u) {
+                let s = c.to_string();
+                let quick = unicode_normalization::is_nfc_quick(s.chars())
+                    == unicode_normalization::IsNormalized::Yes;
+                assert_eq!(is_nfc(&s), quick, "U+{u:04X}");
+                if arabic_flags(c) & NFC_STARTER != 0 {
+                    assert!(nfc_starter(c) && quick, "U+{u:04X}");
+                }
+            }
+        }
+        // Alef and a combining hamza compose (أ); so do e and an acute.
+        for (s, nfc) in [
+            ("سلام دنیا، خبر۔", true),
+            ("ا\u{0654}", false),
+            ("e\u{0301}", false),
+            ("é and ب", true),
+        ] {
+            assert_eq!(is_nfc(s), nfc, "{s}");
         }
         // Arabic-Indic and Persian digits are numbers, not letters.
         assert!(is_alphanumeric('٣') && !is_alphabetic('٣'));
