@@ -592,6 +592,11 @@ fn is_menu(p: &str) -> bool {
         return false;
     }
     const SEPARATORS: [&str; 5] = [" | ", " • ", " · ", " › ", " » "];
+    // Without a separator the line is one item, never a menu: one scan
+    // instead of a search for each separator.
+    if !t.contains(['|', '•', '·', '›', '»']) {
+        return false;
+    }
     let trail = t.contains(" › ") || t.contains(" » ");
     let mut items = vec![t];
     for sep in SEPARATORS {
