@@ -330,6 +330,13 @@ mod tests {
                 }
             }
         }
+        // The Arabic script has no case: the reader lower-cases a word of
+        // it without asking each letter.
+        for u in 0..0x11000u32 {
+            if let Some(c) = char::from_u32(u).filter(|&c| is_arabic_script(c)) {
+                assert!(!c.is_uppercase(), "U+{u:04X}");
+            }
+        }
         // Alef and a combining hamza compose (أ); so do e and an acute.
         for (s, nfc) in [
             ("سلام دنیا، خبر۔", true),

@@ -192,7 +192,10 @@ fn with_lower<R>(w: &str, f: impl FnOnce(&str) -> R) -> R {
         let r = f(&buf);
         SCRATCH.set(buf);
         r
-    } else if w.chars().any(char::is_uppercase) {
+    } else if w
+        .chars()
+        .any(|c| !crate::lang::is_arabic_script(c) && c.is_uppercase())
+    {
         f(w.to_lowercase().as_str())
     } else {
         f(w)
