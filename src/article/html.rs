@@ -289,10 +289,7 @@ fn prefer_h1(title: &str, html: &str) -> String {
     };
     let words = |s: &str| -> Vec<String> {
         s.split_whitespace()
-            .map(|w| {
-                w.trim_matches(|c: char| !crate::lang::is_alphanumeric(c))
-                    .to_lowercase()
-            })
+            .map(|w| super::paste::trim_word(w).to_lowercase())
             .filter(|w| !w.is_empty())
             .collect()
     };

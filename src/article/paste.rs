@@ -133,7 +133,7 @@ fn stopwords() -> &'static std::collections::HashSet<&'static str, Fnv> {
 }
 
 /// `w` without the punctuation around it.
-fn trim_word(w: &str) -> &str {
+pub(super) fn trim_word(w: &str) -> &str {
     if w.is_ascii() {
         w.trim_matches(|c: char| !c.is_ascii_alphanumeric())
     } else {
