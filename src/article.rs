@@ -408,36 +408,38 @@ fn normalized_paragraphs(text: &str, lang: Lang) -> Vec<String> {
 /// lines of English text: NFC, no Arabic-script letters to fix, and single
 /// spaces between words. Checked without building a copy.
 fn is_normal(s: &str, lang: Lang) -> bool {
-    let clean_spaces = |mut prev_space: bool, c: char| {
-        let space = c.is_whitespace();
-        if space && (prev_space || c != ' ') {
-            return None;
-        }
-        prev_space = space;
-        Some(prev_space)
-    };
     let ends_clean = |c: Option<char>| c.is_none_or(|c| !c.is_whitespace());
     if !ends_clean(s.chars().next()) || !ends_clean(s.chars().next_back()) {
         return false;
     }
-    if s.is_ascii() {
-        return s
-            .bytes()
-            .try_fold(false, |prev, b| clean_spaces(prev, char::from(b)))
-            .is_some();
+    if !s.is_ascii() && (lang != Lang::En || !lang::is_nfc(s)) {
+        return false;
     }
-    lang == Lang::En
-        && s.chars()
-            .try_fold(false, |prev, c| {
-                if lang::is_arabic_script(c) || lang::is_direction_mark(c) {
-                    None
-                } else {
-                    clean_spaces(prev, c)
-                }
-            })
-            .is_some()
-        && unicode_normalization::is_nfc_quick(s.chars())
-            == unicode_normalization::IsNormalized::Yes
+    // ASCII whitespace other than single spaces, in scans without an early
+    // exit (they vectorize).
+    let b = s.as_bytes();
+    let control_space = b.iter().fold(false, |any, &c| {
+        any | (c.wrapping_sub(b'\t') <= b'\r' - b'\t')
+    });
+    let double_space = b
+        .iter()
+        .zip(&b[1.min(b.len())..])
+        .fold(false, |any, (&x, &y)| any | ((x == b' ') & (y == b' ')));
+    if control_space || double_space {
+        return false;
+    }
+    // Only the characters beyond ASCII are decoded.
+    let mut i = 0;
+    while let Some(k) = b[i..].iter().position(|c| !c.is_ascii()) {
+        let Some(c) = s[i + k..].chars().next() else {
+            return false;
+        };
+        if lang::is_arabic_script(c) || lang::is_direction_mark(c) || c.is_whitespace() {
+            return false;
+        }
+        i += k + c.len_utf8();
+    }
+    true
 }
 
 /// Number of whitespace-separated words.

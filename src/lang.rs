@@ -160,14 +160,22 @@ fn nfc_starter(c: char) -> bool {
             == unicode_normalization::IsNormalized::Yes
 }
 
+/// Whether `c` is a starter that needs no composing, answered without the
+/// NFC tables: Latin below the combining marks (U+0300), the dashes, quotes
+/// and ellipsis of General Punctuation (U+2010–U+2027), and the Arabic
+/// script's starters.
+fn plain_starter(c: char) -> bool {
+    (c as u32) < 0x300
+        || ('\u{2010}'..='\u{2027}').contains(&c)
+        || arabic_flags(c) & NFC_STARTER != 0
+}
+
 /// Whether the NFC quick check answers Yes for `s`: at once when every
-/// character is ASCII or one of the Arabic script's starters that need no
-/// composing (a line of such characters can be neither out of order nor
-/// composable), else by the check itself, whose table searches took an
+/// character is a [`plain_starter`] (a line of such characters can be
+/// neither out of order nor composable), else by the check itself, whose table searches took an
 /// eighth of the instructions of reading Urdu and Pashto pages.
 pub(crate) fn is_nfc(s: &str) -> bool {
-    s.chars()
-        .all(|c| c.is_ascii() || arabic_flags(c) & NFC_STARTER != 0)
+    s.chars().all(plain_starter)
         || unicode_normalization::is_nfc_quick(s.chars())
             == unicode_normalization::IsNormalized::Yes
 }
@@ -321,7 +329,7 @@ mod tests {
             let quick = unicode_normalization::is_nfc_quick(s.chars())
                 == unicode_normalization::IsNormalized::Yes;
             assert_eq!(is_nfc(&s), quick, "U+{u:04X}");
-            if arabic_flags(c) & NFC_STARTER != 0 {
+            if plain_starter(c) {
                 assert!(nfc_starter(c) && quick, "U+{u:04X}");
             }
             // The Arabic script has no case: the reader lower-cases a word

@@ -418,10 +418,20 @@ pub(super) fn words(s: &str) -> usize {
         // Only ASCII bytes can be spaces: a word starts at each non-space
         // byte that opens the string or follows a space (the bytes of a
         // multi-byte character are never spaces). No byte depends on the
-        // count so far, so the compiler vectorizes the pass.
+        // count so far, and a block's count fits a byte, so the compiler
+        // vectorizes the pass.
         let mut n = usize::from(b.first().is_some_and(|&c| !ascii_space(c)));
-        for i in 1..b.len() {
-            n += usize::from(ascii_space(b[i - 1]) & !ascii_space(b[i]));
+        let mut i = 1;
+        while i < b.len() {
+            let end = (i + usize::from(u8::MAX)).min(b.len());
+            let starts = b[i - 1..end - 1]
+                .iter()
+                .zip(&b[i..end])
+                .fold(0u8, |k, (&x, &y)| {
+                    k + u8::from(ascii_space(x) & !ascii_space(y))
+                });
+            n += usize::from(starts);
+            i = end;
         }
         return n;
     }
@@ -439,7 +449,7 @@ pub(super) fn words(s: &str) -> usize {
 
 /// The ASCII bytes that `str::split_whitespace` splits at.
 #[inline]
-fn ascii_space(b: u8) -> bool {
+pub(super) fn ascii_space(b: u8) -> bool {
     (b == b' ') | (b.wrapping_sub(b'\t') <= b'\r' - b'\t')
 }
 
@@ -499,13 +509,21 @@ pub(super) fn char_tally(s: &str) -> (usize, usize, usize, usize) {
     let arabic_comma = |i: usize| b[i] == 0xD8 && b.get(i + 1) == Some(&0x8C);
     if !has_unicode_space(b) {
         // Each byte counts on its own: a character is a byte that is not
-        // a continuation byte (10xxxxxx) or an ASCII space.
+        // a continuation byte (10xxxxxx) or an ASCII space. The counts of
+        // a block fit a byte each, so the block's loop vectorizes.
         let (mut chars, mut digits, mut dense, mut commas) = (0, 0, 0, 0);
-        for &c in b {
-            chars += usize::from((c & 0xC0) != 0x80 && !ascii_space(c));
-            digits += usize::from(c.is_ascii_digit());
-            dense += usize::from(c >= 0xE3);
-            commas += usize::from(c == b',');
+        for block in b.chunks(u8::MAX as usize) {
+            let mut n = [0u8; 4];
+            for &c in block {
+                n[0] += u8::from((c & 0xC0) != 0x80 && !ascii_space(c));
+                n[1] += u8::from(c.is_ascii_digit());
+                n[2] += u8::from(c >= 0xE3);
+                n[3] += u8::from(c == b',');
+            }
+            chars += usize::from(n[0]);
+            digits += usize::from(n[1]);
+            dense += usize::from(n[2]);
+            commas += usize::from(n[3]);
         }
         if b.contains(&0xD8) {
             commas += (0..b.len()).filter(|&i| arabic_comma(i)).count();
@@ -530,18 +548,20 @@ pub(super) fn char_tally(s: &str) -> (usize, usize, usize, usize) {
 pub(super) fn split_words(s: &str) -> impl Iterator<Item = &str> + '_ {
     let b = s.as_bytes();
     let unicode = has_unicode_space(b);
-    // Without Unicode spaces, every space is one ASCII byte.
-    let space = move |i: usize| {
-        if unicode {
-            space_at(b, i)
-        } else {
-            (ascii_space(b[i]), 1)
-        }
-    };
     let mut i = 0;
     std::iter::from_fn(move || {
+        if !unicode {
+            // Without Unicode spaces, every space is one ASCII byte: byte
+            // scans find the next word's start and end.
+            let start = i + b[i..].iter().position(|&c| !ascii_space(c))?;
+            i = b[start..]
+                .iter()
+                .position(|&c| ascii_space(c))
+                .map_or(b.len(), |k| start + k);
+            return Some(&s[start..i]);
+        }
         while i < b.len() {
-            let (space, len) = space(i);
+            let (space, len) = space_at(b, i);
             if !space {
                 break;
             }
@@ -552,7 +572,7 @@ pub(super) fn split_words(s: &str) -> impl Iterator<Item = &str> + '_ {
         }
         let start = i;
         while i < b.len() {
-            let (space, len) = space(i);
+            let (space, len) = space_at(b, i);
             if space {
                 break;
             }
@@ -867,9 +887,17 @@ fn starts_like_furniture(p: &str) -> bool {
     let Some(&first) = lower.as_bytes().first() else {
         return false;
     };
-    FURNITURE_STARTS
-        .iter()
-        .any(|s| s.as_bytes()[0] == first && lower.starts_with(s))
+    // The starts, grouped by their first byte.
+    static BY_FIRST: std::sync::OnceLock<Vec<Vec<&'static str>>> = std::sync::OnceLock::new();
+    BY_FIRST.get_or_init(|| {
+        let mut by_first = vec![Vec::new(); 256];
+        for s in FURNITURE_STARTS {
+            by_first[usize::from(s.as_bytes()[0])].push(*s);
+        }
+        by_first
+    })[usize::from(first)]
+    .iter()
+    .any(|s| lower.starts_with(s))
 }
 
 fn opens_comments(bare: &str) -> bool {

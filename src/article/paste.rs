@@ -80,28 +80,55 @@ const STOPWORDS_OTHER: &[&str] = &[
     "se", "v", "ve", "to", "že", "s", "z", "jako", "ale",
 ];
 
-/// FNV-1a: a fast hash for the short function words looked up per word.
+/// A fast hash for the reader's keys (whole lines, hashed words): eight
+/// bytes a step, each step a rotation, an exclusive or and one
+/// multiplication (as rustc's FxHash), so a long line costs an eighth of the
+/// serial multiplications of a byte-wise hash.
 #[derive(Default, Clone, Copy)]
-struct Fnv;
+struct LineHash;
 
-/// The running FNV-1a state.
-struct FnvHasher(u64);
+/// The running state of [`LineHash`].
+struct LineHasher(u64);
 
-impl std::hash::BuildHasher for Fnv {
-    type Hasher = FnvHasher;
-    fn build_hasher(&self) -> FnvHasher {
-        FnvHasher(0xcbf2_9ce4_8422_2325)
+impl LineHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
     }
 }
 
-impl std::hash::Hasher for FnvHasher {
+impl std::hash::BuildHasher for LineHash {
+    type Hasher = LineHasher;
+    fn build_hasher(&self) -> LineHasher {
+        LineHasher(0)
+    }
+}
+
+impl std::hash::Hasher for LineHasher {
     fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(c);
+            self.add(u64::from_le_bytes(word));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0u8; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            // The length tells `ab` from `ab\0`.
+            self.add(u64::from_le_bytes(word) ^ ((rest.len() as u64) << 59));
         }
     }
+    fn write_u8(&mut self, n: u8) {
+        self.add(u64::from(n));
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.add(n);
+    }
     fn finish(&self) -> u64 {
-        self.0
+        // The table takes its slot from the low bits, which a last
+        // multiplication mixes least.
+        self.0.rotate_left(26)
     }
 }
 
@@ -120,16 +147,45 @@ fn dense_words(s: &str) -> usize {
     furniture::char_tally(s).2 / 2
 }
 
-/// The function words of every language the reader knows.
-fn stopwords() -> &'static std::collections::HashSet<&'static str, Fnv> {
-    static SET: std::sync::OnceLock<std::collections::HashSet<&'static str, Fnv>> =
+/// The function words of every language the reader knows, by the FNV-1a
+/// hash of their bytes (see [`word_hashes`]); no two of them share one (a
+/// test checks).
+fn stopwords() -> &'static std::collections::HashMap<u64, &'static str, LineHash> {
+    static MAP: std::sync::OnceLock<std::collections::HashMap<u64, &'static str, LineHash>> =
         std::sync::OnceLock::new();
-    SET.get_or_init(|| {
+    MAP.get_or_init(|| {
         [STOPWORDS_EN, STOPWORDS_UR_PS, STOPWORDS_OTHER]
             .concat()
             .into_iter()
+            .map(|w| (word_hashes(w).0, w))
             .collect()
     })
+}
+
+/// Whether the lower-cased word `l`, whose [`word_hashes`] hash is `h`, is a
+/// function word.
+fn is_stopword(l: &str, h: u64) -> bool {
+    stopwords().get(&h).is_some_and(|&w| w == l)
+}
+
+/// The FNV-1a hashes of a lower-cased word and of its stem (its first five
+/// characters, enough to match a word's inflections), in one pass.
+fn word_hashes(l: &str) -> (u64, u64) {
+    let b = l.as_bytes();
+    let stem_end = if b.len() <= 5 {
+        b.len()
+    } else if l.is_ascii() {
+        5
+    } else {
+        l.char_indices().nth(5).map_or(b.len(), |(i, _)| i)
+    };
+    let fnv = |h: u64, bytes: &[u8]| {
+        bytes
+            .iter()
+            .fold(h, |h, &c| (h ^ u64::from(c)).wrapping_mul(0x0100_0000_01b3))
+    };
+    let stem = fnv(0xcbf2_9ce4_8422_2325, &b[..stem_end]);
+    (fnv(stem, &b[stem_end..]), stem)
 }
 
 /// `w` without the punctuation around it.
@@ -144,39 +200,33 @@ pub(super) fn trim_word(w: &str) -> &str {
 /// Whether `w` is a function word; if it is a content word (of three
 /// characters or more), it is added to `key` (see [`repeat_key`]) and its
 /// hashed stem (see [`content_stems`]) to `stems`.
-fn stopword_or_key(w: &str, key: &mut FnvHasher, stems: Option<&mut Vec<u64>>) -> bool {
+fn stopword_or_key(w: &str, key: &mut LineHasher, stems: Option<&mut Vec<u64>>) -> bool {
     use std::hash::Hasher;
     let t = trim_word(w);
     with_lower(t, |l| {
-        let stop = t.len() <= 12 && stopwords().contains(l);
+        let (h, stem) = word_hashes(l);
+        let stop = t.len() <= 12 && is_stopword(l, h);
         let long = if t.is_ascii() {
             t.len() > 2
         } else {
             t.chars().count() > 2
         };
         if !stop && long {
-            key.write(l.as_bytes());
-            key.write_u8(0xff);
+            key.write_u64(h);
             if let Some(stems) = stems {
-                stems.push(stem_hash(l));
+                stems.push(stem);
             }
         }
         stop
     })
 }
 
-/// The hash of a lower-cased word's stem: its first five characters,
-/// enough to match a word's inflections.
-fn stem_hash(l: &str) -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let end = l.char_indices().nth(5).map_or(l.len(), |(i, _)| i);
-    let mut h = Fnv.build_hasher();
-    h.write(&l.as_bytes()[..end]);
-    h.finish()
-}
+/// Longest ASCII word that [`with_lower`] lower-cases on the stack.
+const SHORT_WORD: usize = 24;
 
-/// Calls `f` with `w` lower-cased; an ASCII word is lower-cased in a
-/// buffer kept per thread, with no allocation and no UTF-8 check.
+/// Calls `f` with `w` lower-cased; an ASCII word is lower-cased on the
+/// stack, or in a buffer kept per thread when it is long, with no
+/// allocation.
 fn with_lower<R>(w: &str, f: impl FnOnce(&str) -> R) -> R {
     thread_local! {
         static SCRATCH: std::cell::Cell<String> = const { std::cell::Cell::new(String::new()) };
@@ -184,6 +234,13 @@ fn with_lower<R>(w: &str, f: impl FnOnce(&str) -> R) -> R {
     if w.is_ascii() {
         if !w.bytes().any(|b| b.is_ascii_uppercase()) {
             return f(w);
+        }
+        if w.len() <= SHORT_WORD {
+            let mut buf = [0u8; SHORT_WORD];
+            let b = &mut buf[..w.len()];
+            b.copy_from_slice(w.as_bytes());
+            b.make_ascii_lowercase();
+            return f(std::str::from_utf8(b).unwrap_or(w));
         }
         let mut buf = SCRATCH.take();
         buf.clear();
@@ -230,12 +287,12 @@ fn link_word(w: &str) -> bool {
         || w.ends_with(".com")
 }
 
-/// Adds to `stems` the hashed stem (see [`stem_hash`]) of each content
+/// Adds to `stems` the hashed stem (see [`word_hashes`]) of each content
 /// word of `s`, as [`stopword_or_key`] finds them: lower-cased, three
 /// characters or more, not a function word.
 fn content_stems(s: &str, stems: &mut Vec<u64>) {
     use std::hash::BuildHasher;
-    let mut key = Fnv.build_hasher();
+    let mut key = LineHash.build_hasher();
     for w in furniture::split_words(s) {
         stopword_or_key(w, &mut key, Some(stems));
     }
@@ -250,7 +307,7 @@ fn tally<'a>(
 ) -> ([usize; 5], u64) {
     use std::hash::{BuildHasher, Hasher};
     let mut t = [0usize; 5];
-    let mut key = Fnv.build_hasher();
+    let mut key = LineHash.build_hasher();
     for w in ws {
         t[0] += 1;
         t[1] += usize::from(stopword_or_key(w, &mut key, stems.as_deref_mut()));
@@ -332,7 +389,7 @@ struct PageFacts {
 
 fn page_facts(lines: &[String]) -> PageFacts {
     let n = lines.len();
-    let mut counts = std::collections::HashMap::with_hasher(Fnv);
+    let mut counts = std::collections::HashMap::with_capacity_and_hasher(n, LineHash);
     for l in lines {
         *counts.entry(l.as_str()).or_insert(0usize) += 1;
     }
@@ -418,7 +475,8 @@ impl PageFacts {
     /// Returns the number of such paragraphs.
     fn set_story_words(&mut self, lines: &[String], p: &[f64], run: (usize, usize)) -> usize {
         let core = |i: usize| p[i] >= 0.5 && self.sizes[i] >= CORE_WORDS;
-        let mut counts = std::collections::HashMap::with_hasher(Fnv);
+        let run_stems = self.stem_at[run.1] - self.stem_at[run.0];
+        let mut counts = std::collections::HashMap::with_capacity_and_hasher(run_stems, LineHash);
         let mut paragraphs = 0;
         for i in (run.0..run.1).filter(|&i| core(i)) {
             paragraphs += 1;
@@ -552,13 +610,13 @@ fn candidates_keyed(
         .find(|&i| prose(i) && (i + 1..(i + 5).min(end)).filter(|&j| prose(j)).count() >= 2)
         .or_else(|| (start..end).find(|&i| prose(i)))
         .unwrap_or(start);
-    let mut story: std::collections::HashSet<u64, Fnv> =
-        std::collections::HashSet::with_hasher(Fnv);
+    let mut story: std::collections::HashSet<u64, LineHash> =
+        std::collections::HashSet::with_hasher(LineHash);
     for i in first..end.min(first + STORY_WORDS_FROM) {
         story.extend(facts.stems_of(i));
     }
     let lo = first.saturating_sub(TITLE_REACH);
-    let mut counts = std::collections::HashMap::with_hasher(Fnv);
+    let mut counts = std::collections::HashMap::with_capacity_and_hasher(end - lo, LineHash);
     for &k in &keys[lo..end] {
         *counts.entry(k).or_insert(0usize) += 1;
     }
@@ -597,10 +655,19 @@ fn candidates_keyed(
             share(shared, st.len()) * (st.len() as f64 / 5.0).min(1.0)
         })
         .collect();
+    // Which lines near the candidates are bylines or dates, each line
+    // checked once.
+    let meta_lo = lo.saturating_sub(META_REACH);
+    let meta_lines: Vec<bool> = lines
+        [meta_lo.min(lines.len())..(lo + texts.len() + META_REACH).min(lines.len())]
+        .iter()
+        .map(|l| byline_or_date(l))
+        .collect();
     let meta = |r: std::ops::Range<usize>| {
-        lines[r.start.min(lines.len())..r.end.min(lines.len())]
+        let from = (r.start - meta_lo).min(meta_lines.len());
+        meta_lines[from..(r.end - meta_lo).min(meta_lines.len())]
             .iter()
-            .any(|l| byline_or_date(l))
+            .any(|&m| m)
     };
     let mut out = Vec::new();
     for (k, c) in texts.iter().enumerate() {
@@ -722,16 +789,21 @@ fn byline_or_date(l: &str) -> bool {
             && ws
                 .get(1)
                 .is_some_and(|n| n.starts_with(crate::lang::is_alphabetic) && !month_name(n));
-        let year =
-            t.len() == 4 && digits(t) && (t.starts_with("19") || t.starts_with("20")) && !label;
-        let parts: Vec<&str> = t.split(['/', '.', ':']).collect();
-        let numeric = (parts.len() == 3 || (parts.len() == 2 && t.contains(':')))
-            && parts.iter().all(|p| digits(p) && p.len() <= 4);
-        let month = month_name(t)
+        if t.starts_with(|c: char| c.is_ascii_digit()) {
+            let year =
+                t.len() == 4 && digits(t) && (t.starts_with("19") || t.starts_with("20")) && !label;
+            let (mut parts, mut all_numbers) = (0, true);
+            for p in t.split(['/', '.', ':']) {
+                parts += 1;
+                all_numbers &= digits(p) && p.len() <= 4;
+            }
+            let numeric = all_numbers && (parts == 3 || (parts == 2 && t.contains(':')));
+            return year || numeric;
+        }
+        month_name(t)
             && ws
                 .get(k + 1)
-                .is_some_and(|n| n.starts_with(|c: char| c.is_ascii_digit()));
-        year || numeric || month
+                .is_some_and(|n| n.starts_with(|c: char| c.is_ascii_digit()))
     })
 }
 
@@ -747,7 +819,7 @@ fn ends_with_abbreviation(l: &str) -> bool {
 /// lines apart (the words of [`content_stems`], whole).
 fn repeat_key(l: &str) -> u64 {
     use std::hash::{BuildHasher, Hasher};
-    let mut h = Fnv.build_hasher();
+    let mut h = LineHash.build_hasher();
     for w in furniture::split_words(l) {
         stopword_or_key(w, &mut h, None);
     }
@@ -1021,6 +1093,26 @@ mod tests {
 
     fn lines(s: &str) -> Vec<String> {
         s.lines().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn function_words_are_found_by_their_hashes() {
+        let all = [STOPWORDS_EN, STOPWORDS_UR_PS, STOPWORDS_OTHER].concat();
+        let distinct: std::collections::HashSet<&str> = all.iter().copied().collect();
+        // No two function words share a hash, so none is lost from the map.
+        assert_eq!(stopwords().len(), distinct.len());
+        for w in distinct {
+            assert!(is_stopword(w, word_hashes(w).0), "{w}");
+        }
+        for w in ["minister", "talks", "doha", "thé", "ال"] {
+            assert!(!is_stopword(w, word_hashes(w).0), "{w}");
+        }
+        // The stem is the first five characters, counted in characters.
+        assert_eq!(word_hashes("talks").1, word_hashes("talks").0);
+        assert_eq!(word_hashes("talking").1, word_hashes("talkie").1);
+        assert_ne!(word_hashes("talking").1, word_hashes("talks").1);
+        assert_eq!(word_hashes("حکومتوں").1, word_hashes("حکومت").0);
+        assert_ne!(word_hashes("حکومتوں").0, word_hashes("حکومت").0);
     }
 
     #[test]
