@@ -405,14 +405,14 @@ fn normalized_paragraphs(text: &str, lang: Lang) -> Vec<String> {
 }
 
 /// True when [`normalize`] would return `s` unchanged, as it does for most
-/// lines of English text: NFC, no Arabic-script letters to fix, and single
-/// spaces between words. Checked without building a copy.
+/// lines: NFC, no letters to fix (see [`lang::letter_is_normal`]), and
+/// single spaces between words. Checked without building a copy.
 fn is_normal(s: &str, lang: Lang) -> bool {
     let ends_clean = |c: Option<char>| c.is_none_or(|c| !c.is_whitespace());
     if !ends_clean(s.chars().next()) || !ends_clean(s.chars().next_back()) {
         return false;
     }
-    if !s.is_ascii() && (lang != Lang::En || !lang::is_nfc(s)) {
+    if !s.is_ascii() && !lang::is_nfc(s) {
         return false;
     }
     // ASCII whitespace other than single spaces, in scans without an early
@@ -428,18 +428,12 @@ fn is_normal(s: &str, lang: Lang) -> bool {
     if control_space || double_space {
         return false;
     }
-    // Only the characters beyond ASCII are decoded.
-    let mut i = 0;
-    while let Some(k) = b[i..].iter().position(|c| !c.is_ascii()) {
-        let Some(c) = s[i + k..].chars().next() else {
-            return false;
-        };
-        if lang::is_arabic_script(c) || lang::is_direction_mark(c) || c.is_whitespace() {
-            return false;
-        }
-        i += k + c.len_utf8();
-    }
-    true
+    // Every whitespace character beyond ASCII lies in U+0085–U+3000, the
+    // Arabic script's letters outside it, so they skip the table search.
+    let space = |c: char| matches!(c as u32, 0x85..=0xFF | 0x1680..=0x3000) && c.is_whitespace();
+    s.is_ascii()
+        || s.chars()
+            .all(|c| c.is_ascii() || (lang::letter_is_normal(c, lang) && !space(c)))
 }
 
 /// Number of whitespace-separated words.

@@ -139,18 +139,20 @@ fn arabic_flags(c: char) -> u8 {
             )
             .collect()
     });
+    // Where each range starts in the table.
+    const SECOND: u32 = RANGES[0].1 - RANGES[0].0;
+    const THIRD: u32 = SECOND + RANGES[1].1 - RANGES[1].0;
     let u = c as u32;
-    if !(RANGES[0].0..RANGES[2].1).contains(&u) {
+    let at = if (RANGES[0].0..RANGES[0].1).contains(&u) {
+        u - RANGES[0].0
+    } else if (RANGES[1].0..RANGES[1].1).contains(&u) {
+        SECOND + u - RANGES[1].0
+    } else if (RANGES[2].0..RANGES[2].1).contains(&u) {
+        THIRD + u - RANGES[2].0
+    } else {
         return 0;
-    }
-    let mut at = 0;
-    for (a, b) in RANGES {
-        if (a..b).contains(&u) {
-            return table[at + (u - a) as usize];
-        }
-        at += (b - a) as usize;
-    }
-    0
+    };
+    table[at as usize]
 }
 
 /// Whether `c` is a starter that the NFC quick check answers Yes for.
@@ -161,12 +163,13 @@ fn nfc_starter(c: char) -> bool {
 }
 
 /// Whether `c` is a starter that needs no composing, answered without the
-/// NFC tables: Latin below the combining marks (U+0300), the dashes, quotes
-/// and ellipsis of General Punctuation (U+2010–U+2027), and the Arabic
+/// NFC tables: Latin below the combining marks (U+0300), General
+/// Punctuation from U+2002 (dashes, quotes, the direction marks; NFC
+/// replaces U+2000 and U+2001 with U+2002 and U+2003), and the Arabic
 /// script's starters.
 fn plain_starter(c: char) -> bool {
     (c as u32) < 0x300
-        || ('\u{2010}'..='\u{2027}').contains(&c)
+        || ('\u{2002}'..='\u{206F}').contains(&c)
         || arabic_flags(c) & NFC_STARTER != 0
 }
 
@@ -295,6 +298,16 @@ pub fn normalize_letters(text: &str, lang: Lang) -> String {
         }
     }
     out
+}
+
+/// Whether [`normalize_letters`] keeps `c` as it is for `lang`: not a
+/// direction mark, a presentation form or a letter it maps to another.
+pub(crate) fn letter_is_normal(c: char, lang: Lang) -> bool {
+    let code = c as u32;
+    !is_direction_mark(c)
+        && !(0xFB50..=0xFDFF).contains(&code)
+        && !(0xFE70..=0xFEFF).contains(&code)
+        && map_letter(c, lang) == c
 }
 
 fn map_letter(c: char, lang: Lang) -> char {

@@ -111,6 +111,14 @@ fn the_no_copy_check_agrees_with_normalize() {
         "ideographic\u{3000}space",
         "left-to-right mark.\u{200e}",
         "هغه وویل.\u{200e} \u{200f}",
+        "حکومت نے پیر کو اعلان کیا۔",
+        "ښاغلي کلارک وویل چې موږ اړتیا لرو.",
+        "دا کار کوي",
+        "\u{FEFB}\u{FEF7} presentation forms",
+        "ھە with Kurdish ae",
+        "ى alef maksura",
+        "ا\u{0654} combining hamza",
+        "Pakistan\u{2019}s Urdu: حکومت",
     ];
     for lang in [Lang::En, Lang::Ur, Lang::Ps] {
         for l in lines {
@@ -125,6 +133,11 @@ fn the_no_copy_check_agrees_with_normalize() {
     assert!(!is_normal("no-break\u{00a0}space", Lang::En));
     assert!(!is_normal("حكومت نے", Lang::En));
     assert!(!is_normal("mark.\u{200e}", Lang::En));
+    // Urdu and Pashto lines with nothing to fix are kept without a copy;
+    // Pashto's ي is its own letter, Urdu's is ی.
+    assert!(is_normal("حکومت نے پیر کو اعلان کیا۔", Lang::Ur));
+    assert!(is_normal("دا کار کوي", Lang::Ps));
+    assert!(!is_normal("دا کار کوي", Lang::Ur));
 }
 
 #[test]
