@@ -539,11 +539,9 @@ fn detect_format(name: &str, text: &str) -> Format {
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase);
     let head = text.trim_start();
-    let lower: String = head
-        .chars()
-        .take(2048)
-        .collect::<String>()
-        .to_ascii_lowercase();
+    // The first 2,048 characters, lower-cased.
+    let end = head.char_indices().nth(2048).map_or(head.len(), |(i, _)| i);
+    let lower = head[..end].to_ascii_lowercase();
     let looks_json =
         head.starts_with('{') && serde_json::from_str::<serde_json::Value>(text).is_ok();
     let looks_html = lower.starts_with("<!doctype html")

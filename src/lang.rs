@@ -183,6 +183,17 @@ pub(crate) fn is_nfc(s: &str) -> bool {
             == unicode_normalization::IsNormalized::Yes
 }
 
+/// `str::to_lowercase`, without its case tables when every character is
+/// ASCII or of the Arabic script, which has no case (a test checks every
+/// code point of it): Urdu and Pashto lines are lower-cased as ASCII.
+pub(crate) fn to_lowercase(s: &str) -> String {
+    if s.chars().all(|c| c.is_ascii() || is_arabic_script(c)) {
+        s.to_ascii_lowercase()
+    } else {
+        s.to_lowercase()
+    }
+}
+
 /// `char::is_alphabetic`, answered without its search over all of Unicode
 /// for ASCII and the Arabic script, the letters of nearly every page read.
 pub(crate) fn is_alphabetic(c: char) -> bool {
@@ -349,6 +360,7 @@ mod tests {
             // of it without asking each letter.
             if is_arabic_script(c) {
                 assert!(!c.is_uppercase(), "U+{u:04X}");
+                assert!(c.to_lowercase().eq([c]), "U+{u:04X}");
             }
         }
         // Alef and a combining hamza compose (أ); so do e and an acute.

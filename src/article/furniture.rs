@@ -394,7 +394,7 @@ fn is_consent(p: &str) -> bool {
     if !(has("ookie") || has("OOKIE") || has("کوکی")) {
         return false;
     }
-    let lower = p.to_lowercase();
+    let lower = crate::lang::to_lowercase(p);
     [
         "use",
         "accept",
@@ -686,7 +686,7 @@ fn credit_at_end(p: &str) -> bool {
             .map(|i| &p[i + 2..])
             .filter(|t| words(t) <= CREDIT_TAIL_WORDS && t.contains('/') && !ends_sentence(t))
     };
-    tail.is_some_and(|t| t.len() <= CREDIT_BYTES && is_credit(&t.to_lowercase()))
+    tail.is_some_and(|t| t.len() <= CREDIT_BYTES && is_credit(&crate::lang::to_lowercase(t)))
 }
 
 /// Most bytes of a credit at the end of a caption.
@@ -731,7 +731,7 @@ fn strip_preamble(p: &str, removed: &mut Vec<Removed>) -> String {
     let mut i = 0;
     while i < parts.len() - 1 {
         let part = parts[i].trim();
-        let lower = part.to_lowercase();
+        let lower = crate::lang::to_lowercase(part);
         let takes_next = matches!(
             lower.as_str(),
             "by" | "published:" | "updated:" | "last updated:" | "created:"
@@ -824,7 +824,7 @@ pub(super) fn rule_sized(p: &str, n: usize, first: bool) -> Option<&'static str>
         b.make_ascii_lowercase();
         std::str::from_utf8(b).ok()
     } else {
-        owned = p.to_lowercase();
+        owned = crate::lang::to_lowercase(p);
         Some(owned.as_str())
     };
     let bare = lower.map(|l| l.trim_end_matches([':', '.', '۔']).trim());
@@ -881,7 +881,7 @@ fn starts_like_furniture(p: &str) -> bool {
         b.make_ascii_lowercase();
         std::str::from_utf8(b).unwrap_or(head)
     } else {
-        owned = head.to_lowercase();
+        owned = crate::lang::to_lowercase(head);
         &owned
     };
     let Some(&first) = lower.as_bytes().first() else {
