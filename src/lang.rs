@@ -116,9 +116,14 @@ const LETTER_OR_DIGIT: u8 = 2;
 /// quick check answers Yes for.
 const NFC_STARTER: u8 = 4;
 
-/// [`LETTER`], [`LETTER_OR_DIGIT`] and [`NFC_STARTER`] of a character of
-/// the Arabic script (see [`is_arabic_script`]), from a table built once; 0
-/// for any other.
+/// [`arabic_flags`]: one of [`PASHTO_LETTERS`].
+const PASHTO: u8 = 8;
+/// [`arabic_flags`]: one of [`URDU_LETTERS`].
+const URDU: u8 = 16;
+
+/// [`LETTER`], [`LETTER_OR_DIGIT`], [`NFC_STARTER`], [`PASHTO`] and
+/// [`URDU`] of a character of the Arabic script (see [`is_arabic_script`]),
+/// from a table built once; 0 for any other.
 fn arabic_flags(c: char) -> u8 {
     /// The ranges of [`is_arabic_script`], as (first, past the last).
     const RANGES: [(u32, u32); 3] = [(0x0600, 0x0780), (0xFB50, 0xFE00), (0xFE70, 0xFF00)];
@@ -133,6 +138,8 @@ fn arabic_flags(c: char) -> u8 {
                         u8::from(c.is_alphabetic()) * LETTER
                             + u8::from(c.is_alphanumeric()) * LETTER_OR_DIGIT
                             + u8::from(nfc_starter(c)) * NFC_STARTER
+                            + u8::from(PASHTO_LETTERS.contains(&c)) * PASHTO
+                            + u8::from(URDU_LETTERS.contains(&c)) * URDU
                     }
                     None => 0,
                 },
@@ -264,14 +271,14 @@ pub fn detect(text: &str) -> Detection {
     }
     let (mut latin, mut arabic, mut pashto, mut urdu) = (0usize, 0usize, 0usize, 0usize);
     for c in text.chars() {
-        if c.is_ascii_alphabetic() {
-            latin += 1;
-        } else if is_arabic_letter(c) {
-            arabic += 1;
-            if PASHTO_LETTERS.contains(&c) {
-                pashto += 1;
-            } else if URDU_LETTERS.contains(&c) {
-                urdu += 1;
+        if c.is_ascii() {
+            latin += usize::from(c.is_ascii_alphabetic());
+        } else {
+            let f = arabic_flags(c);
+            if f & LETTER != 0 {
+                arabic += 1;
+                pashto += usize::from(f & PASHTO != 0);
+                urdu += usize::from(f & URDU != 0);
             }
         }
     }
