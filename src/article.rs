@@ -412,7 +412,8 @@ fn is_normal(s: &str, lang: Lang) -> bool {
     if !ends_clean(s.chars().next()) || !ends_clean(s.chars().next_back()) {
         return false;
     }
-    if !s.is_ascii() && !lang::is_nfc(s) {
+    let ascii = s.is_ascii();
+    if !ascii && !lang::is_nfc(s) {
         return false;
     }
     // ASCII whitespace other than single spaces, in scans without an early
@@ -431,7 +432,7 @@ fn is_normal(s: &str, lang: Lang) -> bool {
     // Every whitespace character beyond ASCII lies in U+0085–U+3000, the
     // Arabic script's letters outside it, so they skip the table search.
     let space = |c: char| matches!(c as u32, 0x85..=0xFF | 0x1680..=0x3000) && c.is_whitespace();
-    s.is_ascii()
+    ascii
         || s.chars()
             .all(|c| c.is_ascii() || (lang::letter_is_normal(c, lang) && !space(c)))
 }
