@@ -182,8 +182,9 @@ fn plain_starter(c: char) -> bool {
 
 /// Whether the NFC quick check answers Yes for `s`: at once when every
 /// character is a [`plain_starter`] (a line of such characters can be
-/// neither out of order nor composable), else by the check itself, whose table searches took an
-/// eighth of the instructions of reading Urdu and Pashto pages.
+/// neither out of order nor composable), else by the check itself, whose
+/// table searches took an eighth of the instructions of reading Urdu and
+/// Pashto pages.
 pub(crate) fn is_nfc(s: &str) -> bool {
     s.chars().all(plain_starter)
         || unicode_normalization::is_nfc_quick(s.chars())
@@ -302,11 +303,10 @@ pub fn normalize_letters(text: &str, lang: Lang) -> String {
     use unicode_normalization::UnicodeNormalization;
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        let code = c as u32;
         if is_direction_mark(c) {
             continue;
         }
-        if (0xFB50..=0xFDFF).contains(&code) || (0xFE70..=0xFEFF).contains(&code) {
+        if is_presentation_form(c) {
             // Presentation forms decompose (NFKC) to their base letters.
             for d in c.nfkc() {
                 out.push(map_letter(d, lang));
@@ -321,11 +321,13 @@ pub fn normalize_letters(text: &str, lang: Lang) -> String {
 /// Whether [`normalize_letters`] keeps `c` as it is for `lang`: not a
 /// direction mark, a presentation form or a letter it maps to another.
 pub(crate) fn letter_is_normal(c: char, lang: Lang) -> bool {
-    let code = c as u32;
-    !is_direction_mark(c)
-        && !(0xFB50..=0xFDFF).contains(&code)
-        && !(0xFE70..=0xFEFF).contains(&code)
-        && map_letter(c, lang) == c
+    !is_direction_mark(c) && !is_presentation_form(c) && map_letter(c, lang) == c
+}
+
+/// True for the Arabic presentation forms (U+FB50–U+FDFF, U+FE70–U+FEFF),
+/// which [`normalize_letters`] decomposes to their base letters.
+fn is_presentation_form(c: char) -> bool {
+    matches!(c as u32, 0xFB50..=0xFDFF | 0xFE70..=0xFEFF)
 }
 
 fn map_letter(c: char, lang: Lang) -> char {
