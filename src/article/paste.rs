@@ -801,7 +801,7 @@ fn byline_or_date(l: &str) -> bool {
             let numeric = all_numbers && (parts == 3 || (parts == 2 && t.contains(':')));
             return year || numeric;
         }
-        month_name(t)
+        furniture::english_month(t)
             && ws
                 .get(k + 1)
                 .is_some_and(|n| n.starts_with(|c: char| c.is_ascii_digit()))
