@@ -476,6 +476,17 @@ unsafe fn group_scales_at(kind: Kind, unit: &[u8], scale: *mut f32, offset: *mut
 /// zeros) at `dst` in lane order.
 #[target_feature(enable = "avx2,fma,f16c")]
 fn unpack_unit(kind: Kind, unit: &[u8], dst: *mut u8) {
+    // SAFETY: the caller passes 256 bytes at `dst`.
+    unsafe { store_lane_order(natural_unit(kind, unit), dst) }
+}
+
+/// The 256 integers of `unit` as unsigned bytes in natural order, 32 to a
+/// vector (missing 32-value blocks of a partial unit as zeros). `unit` is
+/// whole blocks of `kind`: all of a Q4_K or Q6_K superblock.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) fn natural_unit(kind: Kind, unit: &[u8]) -> [__m256i; 8] {
+    assert!(!unit.is_empty() && unit.len() <= kind.unit_bytes());
+    assert!(unit.len().is_multiple_of(kind.block_bytes()));
     let low4 = _mm256_set1_epi8(0x0F);
     let p = unit.as_ptr();
     // The unit's values in natural order, 32 at a time.
@@ -528,8 +539,7 @@ fn unpack_unit(kind: Kind, unit: &[u8], dst: *mut u8) {
             }
         }
     }
-    // SAFETY: the caller passes 256 bytes at `dst`.
-    unsafe { store_lane_order(n, dst) }
+    n
 }
 
 /// Stores the 256 bytes `n` (natural order, 32 at a time) at `dst` in lane

@@ -36,12 +36,12 @@
 use std::ops::Range;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-#[cfg(target_arch = "x86_64")]
-use super::avx2;
 use super::blocks::{
     check_rows, floats, quantize_block, row_bytes, span, span_scales, unpack_block, Kind, QK_K,
 };
 use super::path::{has_avx2, has_vnni};
+#[cfg(target_arch = "x86_64")]
+use super::{avx2, avx2_rows};
 use crate::error::Result;
 
 /// Values per group: each group has one scale and one offset.
@@ -61,6 +61,16 @@ const SPAN: usize = 8;
 /// alternating runs of 128 tokens); 2 and 4 were slower, 32 no faster.
 const SPAN_ONE_ROW: usize = 16;
 
+/// The same for the AVX2 kernel of eight rows at a time
+/// ([`avx2_rows`]): eight rows' span of 8 superblocks is 16 KiB.
+const SPAN_EIGHT_ROWS: usize = 8;
+/// Tokens multiplied with each unpacked span of eight rows. That kernel
+/// reads each token's bytes once for eight rows, so a tile's inputs
+/// (128 tokens × 8 superblocks, 256 KiB) may stay in the second-level cache
+/// while unpacking the rows, paid once per tile, costs a quarter of what
+/// it would with 32 tokens.
+const TILE_EIGHT_ROWS: usize = 128;
+
 /// Where value `v` of a superblock goes in lane order: natural word `w`
 /// becomes lane `w / 4` of vector `w % 4`.
 fn lane_position(v: usize) -> usize {
@@ -79,10 +89,22 @@ pub(crate) struct Tokens {
     pub(super) sums: Vec<f32>,
     /// Minus the sum of each group's integers, 16 per superblock.
     pub(super) neg: Vec<i32>,
+    /// The sum of each group's integers, then of each 32-value half of a
+    /// group pair: [`PAIR_SUMS`] per superblock.
+    pub(super) pair_sums: Vec<i16>,
 }
 
+/// Sums in [`Tokens::pair_sums`] per superblock: 16 groups, then 8 pairs.
+pub(super) const PAIR_SUMS: usize = GROUPS + GROUPS / 2;
+
 /// One token's share of [`Tokens`]: its integers, scales and sums.
-pub(super) type TokenParts<'a> = (&'a mut [i8], &'a mut [f32], &'a mut [f32], &'a mut [i32]);
+pub(super) type TokenParts<'a> = (
+    &'a mut [i8],
+    &'a mut [f32],
+    &'a mut [f32],
+    &'a mut [i32],
+    &'a mut [i16],
+);
 
 impl Tokens {
     /// Quantizes `x`, `tokens` rows of `inner` values each (whole
@@ -96,6 +118,7 @@ impl Tokens {
             d: vec![0.0; blocks],
             sums: vec![0.0; blocks * GROUPS],
             neg: vec![0; blocks * GROUPS],
+            pair_sums: vec![0; blocks * PAIR_SUMS],
         };
         let per = inner / QK_K;
         let parts: Vec<std::sync::Mutex<TokenParts>> = out
@@ -104,7 +127,8 @@ impl Tokens {
             .zip(out.d.chunks_mut(per))
             .zip(out.sums.chunks_mut(per * GROUPS))
             .zip(out.neg.chunks_mut(per * GROUPS))
-            .map(|(((q, d), s), n)| std::sync::Mutex::new((q, d, s, n)))
+            .zip(out.pair_sums.chunks_mut(per * PAIR_SUMS))
+            .map(|((((q, d), s), n), p)| std::sync::Mutex::new((q, d, s, n, p)))
             .collect();
         #[cfg(target_arch = "x86_64")]
         let avx2 = has_avx2();
@@ -141,7 +165,7 @@ impl Tokens {
 #[inline(always)]
 pub(super) fn quantize_token(
     token: &[f32],
-    (qs, ds, sums, neg): &mut TokenParts,
+    (qs, ds, sums, neg, pairs): &mut TokenParts,
     to_lanes: impl Fn(&[i8; QK_K], &mut [i8]),
 ) {
     let mut natural = [0i8; QK_K];
@@ -149,10 +173,16 @@ pub(super) fn quantize_token(
         let d = quantize_block(block, &mut natural);
         ds[b] = d;
         to_lanes(&natural, &mut qs[b * QK_K..(b + 1) * QK_K]);
+        let pairs = &mut pairs[b * PAIR_SUMS..(b + 1) * PAIR_SUMS];
         for (g, group) in natural.chunks_exact(GROUP).enumerate() {
             let sum = group.iter().map(|&q| q as i32).sum::<i32>();
             sums[b * GROUPS + g] = d * sum as f32;
             neg[b * GROUPS + g] = -sum;
+            // At most 16 · 127 = 2,032; a pair at most 4,064.
+            pairs[g] = sum as i16;
+        }
+        for s in 0..GROUPS / 2 {
+            pairs[GROUPS + s] = pairs[2 * s] + pairs[2 * s + 1];
         }
     }
 }
@@ -525,16 +555,29 @@ pub(crate) fn gemm(kind: Kind, w: &[u8], rows: usize, x: &Tokens) -> Result<Vec<
     };
     candle_core::utils::barrier_pool().execute_chunked(rows, |range| {
         let mut pair = [Row::new(SPAN_ONE_ROW), Row::new(SPAN)];
-        let span_len = if vnni { SPAN } else { SPAN_ONE_ROW };
+        #[cfg(target_arch = "x86_64")]
+        let eight = avx2 && !vnni && avx2_rows::takes(kind);
+        #[cfg(not(target_arch = "x86_64"))]
+        let eight = false;
+        #[cfg(target_arch = "x86_64")]
+        let mut rows8 = avx2_rows::Rows::new(if eight { SPAN_EIGHT_ROWS } else { 0 });
+        let span_len = if vnni {
+            SPAN
+        } else if eight {
+            SPAN_EIGHT_ROWS
+        } else {
+            SPAN_ONE_ROW
+        };
         // The tile's sums, token by token over the thread's rows, so that
         // they reach `out` as runs of neighbouring values.
         let width = range.len();
         if width == 0 {
             return;
         }
-        let mut sums = vec![0f32; TILE_TOKENS * width];
-        for t0 in (0..n).step_by(TILE_TOKENS) {
-            let t1 = n.min(t0 + TILE_TOKENS);
+        let tile = if eight { TILE_EIGHT_ROWS } else { TILE_TOKENS };
+        let mut sums = vec![0f32; tile.min(n) * width];
+        for t0 in (0..n).step_by(tile) {
+            let t1 = n.min(t0 + tile);
             sums.fill(0.0);
             let mut add =
                 |t: usize, r: usize, y: f32| sums[(t - t0) * width + r - range.start] += y;
@@ -559,6 +602,23 @@ pub(crate) fn gemm(kind: Kind, w: &[u8], rows: usize, x: &Tokens) -> Result<Vec<
                             let [y] = vnni::tile(kind, [a], x, t0..t1, span.clone());
                             put(r0, &y);
                         }
+                    }
+                    continue;
+                }
+                #[cfg(target_arch = "x86_64")]
+                if eight {
+                    for r0 in range.clone().step_by(avx2_rows::ROWS) {
+                        let r1 = range.end.min(r0 + avx2_rows::ROWS);
+                        let mut bytes: [&[u8]; avx2_rows::ROWS] = [&[]; avx2_rows::ROWS];
+                        for (b, r) in bytes.iter_mut().zip(r0..r1) {
+                            *b = bytes_of(r, &span);
+                        }
+                        avx2_rows::unpack(kind, &bytes[..r1 - r0], &mut rows8);
+                        avx2_rows::products(&rows8, x, t0..t1, span.clone(), |t, ys| {
+                            for (r, y) in (r0..r1).zip(ys) {
+                                add(t, r, y);
+                            }
+                        });
                     }
                     continue;
                 }
@@ -719,6 +779,40 @@ mod tests {
                         if t + avx2::TOKENS <= tokens {
                             let four = avx2::gemm_dots(kind, &row, &x, t, 0..width / QK_K);
                             assert_eq!(four[0], one, "{kind:?} {r} {t}");
+                        }
+                    }
+                    // The AVX2 kernel of eight rows, whichever path is in
+                    // use: the rows from `r` on (zeros past the last), four
+                    // tokens at a time and one alone give each token the
+                    // same value.
+                    #[cfg(target_arch = "x86_64")]
+                    if avx2::cpu_has_avx2() && avx2_rows::takes(kind) && t == 0 {
+                        let mut eight = avx2_rows::Rows::new(width / QK_K);
+                        let last = rows.min(r + avx2_rows::ROWS);
+                        let spans: Vec<&[u8]> = (r..last)
+                            .map(|r| &bytes[r * row_bytes..(r + 1) * row_bytes])
+                            .collect();
+                        avx2_rows::unpack(kind, &spans, &mut eight);
+                        let blocks = 0..width / QK_K;
+                        let mut all = vec![[0f32; avx2_rows::ROWS]; tokens];
+                        avx2_rows::products(&eight, &x, 0..tokens, blocks.clone(), |u, ys| {
+                            all[u] = ys;
+                        });
+                        for (u, ys) in all.iter().enumerate() {
+                            avx2_rows::products(&eight, &x, u..u + 1, blocks.clone(), |_, one| {
+                                assert_eq!(&one, ys, "{kind:?} rows from {r}, token {u}");
+                            });
+                            for (k, &y) in ys.iter().enumerate() {
+                                if r + k >= rows {
+                                    assert_eq!(y, 0.0, "{kind:?} a missing row");
+                                    continue;
+                                }
+                                let mut row = Row::new(width / QK_K);
+                                let at = (r + k) * row_bytes;
+                                unpack_portable(kind, &bytes[at..at + row_bytes], &mut row);
+                                let want = dot_portable(&row, &x, u, blocks.clone());
+                                assert!((y - want).abs() <= 1e-5 * scale, "{kind:?} {r} {k} {u}");
+                            }
                         }
                     }
                     // The VNNI kernel for one row and for two rows, over

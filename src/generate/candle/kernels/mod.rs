@@ -32,6 +32,8 @@ mod amx;
 pub(crate) mod attention;
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx2_rows;
 mod blocks;
 mod gemm;
 mod gemv;

@@ -1,0 +1,352 @@
+//! Prompt products of Q4_K and Q6_K matrices with AVX2, eight rows at a
+//! time: the AVX2 path's prompt kernel for the superblock types.
+//!
+//! [`super::avx2::gemm_dots`] keeps one row's sixteen groups in the lanes
+//! of its vectors. Every input byte it loads then serves one row, and every
+//! 16-value group costs a conversion and three float operations per token
+//! for its own scale and offset. Here the eight 32-bit lanes of a vector are
+//! eight rows:
+//!
+//! - the rows' unpacked integers are stored word by word (four values of
+//!   each of the eight rows, 32 bytes), so one vector holds the same four
+//!   values of every row;
+//! - a token's four bytes for those values are broadcast into every lane
+//!   (one load), and one `vpmaddubsw` multiplies them with all eight rows;
+//! - the group scales are integers (Q4_K's 6-bit scales, Q6_K's signed
+//!   8-bit ones), applied by the `vpmaddwd` that widens each group's 16-bit
+//!   sums, so a whole superblock is summed exactly in 32 bits;
+//! - the offsets (Q4_K's mins, Q6_K's −32 times its scales) are summed in
+//!   integers too: each row's mins or scales times the token's group sums,
+//!   one `vpmaddwd` per pair of groups or halves;
+//! - floats come in once per superblock and token: the two integer sums
+//!   times the row's `d` and `dmin` (Q6_K: 32 `d`) and the token's scale.
+//!
+//! The integer sums are exact, so each value differs from the portable
+//! kernel's only in the order of its float operations; and each token's
+//! value takes the same operations whether it is multiplied in a group of
+//! four tokens or alone, so a prompt gives the same values however it is
+//! split into passes.
+//!
+//! Bounds: a Q4_K weight is at most 15 and an input at most 127 in
+//! magnitude, so a `vpmaddubsw` pair is at most 3,810 and the eight of a
+//! 32-value half (32 values of a row) at most 30,480 in 16 bits; a Q6_K
+//! weight is at most 63, a pair 16,002, two pairs 32,004. A superblock's
+//! scaled sum is at most 256 · 63 · 127 · 63 (Q4_K) or 256 · 63 · 127 · 128
+//! (Q6_K), its offsets 256 · 127 · 128 at most, all below 2^31.
+
+#![allow(unsafe_code)]
+
+use std::arch::x86_64::*;
+use std::ops::Range;
+
+use super::avx2::natural_unit;
+use super::blocks::{f16_at, scales_mins, Kind, QK_K};
+use super::gemm::{Tokens, GROUPS, PAIR_SUMS};
+
+/// Rows multiplied together: one per 32-bit lane.
+pub(super) const ROWS: usize = 8;
+/// Tokens multiplied together with each loaded vector of weights.
+pub(super) const TOKENS: usize = 4;
+/// Four-value words per superblock.
+const WORDS: usize = QK_K / 4;
+/// Bytes of eight rows' unpacked superblock.
+const UNIT: usize = WORDS * 4 * ROWS;
+
+/// Eight rows' span of superblocks, unpacked word by word.
+pub(super) struct Rows {
+    kind: Kind,
+    /// Superblocks unpacked.
+    units: usize,
+    /// Per superblock, word `w` of the eight rows at `32 w`.
+    w: Vec<u8>,
+    /// Per superblock and group (Q6_K) or 32-value half (Q4_K), each row's
+    /// scale in both 16-bit halves of its lane.
+    scale: Vec<i32>,
+    /// Per superblock and pair of groups (Q6_K: scales) or of halves (Q4_K:
+    /// mins), each row's two as 16-bit halves of its lane.
+    pair: Vec<i32>,
+    /// Each row's `d` per superblock.
+    d: Vec<f32>,
+    /// Each row's `dmin` per superblock (Q6_K: 32 `d`).
+    dmin: Vec<f32>,
+}
+
+impl Rows {
+    /// Room for a span of `units` superblocks.
+    pub(super) fn new(units: usize) -> Self {
+        Self {
+            kind: Kind::Q4K,
+            units: 0,
+            w: vec![0; units * UNIT],
+            scale: vec![0; units * GROUPS * ROWS],
+            pair: vec![0; units * GROUPS / 2 * ROWS],
+            d: vec![0.0; units * ROWS],
+            dmin: vec![0.0; units * ROWS],
+        }
+    }
+}
+
+/// Whether [`unpack`] and [`products`] take `kind`.
+pub(super) fn takes(kind: Kind) -> bool {
+    matches!(kind, Kind::Q4K | Kind::Q6K)
+}
+
+/// Two 16-bit values as one 32-bit lane, `lo` in the lower half.
+fn halves(lo: i32, hi: i32) -> i32 {
+    (lo as u16 as u32 | (hi as u16 as u32) << 16) as i32
+}
+
+/// Unpacks the same span (whole superblocks of `kind`, the same length) of
+/// up to eight rows into `out`; rows past `rows.len()` are zeros.
+pub(super) fn unpack(kind: Kind, rows: &[&[u8]], out: &mut Rows) {
+    assert!(super::avx2::cpu_has_avx2() && takes(kind));
+    assert!(!rows.is_empty() && rows.len() <= ROWS);
+    let bytes = rows[0].len();
+    let units = bytes / kind.unit_bytes();
+    assert!(bytes == units * kind.unit_bytes() && rows.iter().all(|r| r.len() == bytes));
+    assert!(out.w.len() >= units * UNIT && out.d.len() >= units * ROWS);
+    out.kind = kind;
+    out.units = units;
+    for b in 0..units {
+        let at = b * kind.unit_bytes()..(b + 1) * kind.unit_bytes();
+        // SAFETY: the CPU has the features (checked above); every row's unit
+        // is one whole superblock of `kind`, and `out.w` has the unit's
+        // bytes (checked above).
+        unsafe {
+            let n: [[__m256i; 8]; ROWS] = std::array::from_fn(|r| match rows.get(r) {
+                Some(row) => natural_unit(kind, &row[at.clone()]),
+                None => [_mm256_setzero_si256(); 8],
+            });
+            store_words(&n, out.w[b * UNIT..].as_mut_ptr());
+        }
+        for r in 0..ROWS {
+            let lane = |i: usize| (b * GROUPS + i) * ROWS + r;
+            let pair = |i: usize| (b * GROUPS / 2 + i) * ROWS + r;
+            let Some(row) = rows.get(r) else {
+                // A missing row's lanes: zero weights, scales and offsets.
+                (0..GROUPS).for_each(|g| out.scale[lane(g)] = 0);
+                (0..GROUPS / 2).for_each(|p| out.pair[pair(p)] = 0);
+                (out.d[b * ROWS + r], out.dmin[b * ROWS + r]) = (0.0, 0.0);
+                continue;
+            };
+            let unit = &row[at.clone()];
+            match kind {
+                Kind::Q4K => {
+                    let (sc, m) = scales_mins(&unit[4..16]);
+                    for (s, &sc) in sc.iter().enumerate() {
+                        out.scale[lane(s)] = halves(sc.into(), sc.into());
+                    }
+                    for p in 0..4 {
+                        out.pair[pair(p)] = halves(m[2 * p].into(), m[2 * p + 1].into());
+                    }
+                    out.d[b * ROWS + r] = f16_at(unit, 0);
+                    out.dmin[b * ROWS + r] = f16_at(unit, 2);
+                }
+                _ => {
+                    let sc = |g: usize| i32::from(unit[192 + g] as i8);
+                    for g in 0..GROUPS {
+                        out.scale[lane(g)] = halves(sc(g), sc(g));
+                    }
+                    for p in 0..GROUPS / 2 {
+                        out.pair[pair(p)] = halves(sc(2 * p), sc(2 * p + 1));
+                    }
+                    let d = f16_at(unit, 208);
+                    (out.d[b * ROWS + r], out.dmin[b * ROWS + r]) = (d, 32.0 * d);
+                }
+            }
+        }
+    }
+}
+
+/// Stores eight rows' 256 bytes (natural order, 32 to a vector) word by
+/// word at `dst`: word `w` of rows 0..8 at `32 w`, by an 8 × 8 transpose of
+/// each vector's words.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn store_words(n: &[[__m256i; 8]; ROWS], dst: *mut u8) {
+    for j in 0..8 {
+        let column = n.map(|row| row[j]);
+        let r = |i: usize| column[i];
+        let at = |k: usize| dst.wrapping_add(32 * (8 * j + k));
+        let t = [0, 2, 4, 6].map(|i| {
+            (
+                _mm256_unpacklo_epi32(r(i), r(i + 1)),
+                _mm256_unpackhi_epi32(r(i), r(i + 1)),
+            )
+        });
+        // Words k and 4 + k of rows 4q..4q + 4, for k = 0..4.
+        let u = [0, 2].map(|q| {
+            [
+                _mm256_unpacklo_epi64(t[q].0, t[q + 1].0),
+                _mm256_unpackhi_epi64(t[q].0, t[q + 1].0),
+                _mm256_unpacklo_epi64(t[q].1, t[q + 1].1),
+                _mm256_unpackhi_epi64(t[q].1, t[q + 1].1),
+            ]
+        });
+        for (k, (&a, &b)) in u[0].iter().zip(&u[1]).enumerate() {
+            let low = _mm256_permute2x128_si256::<0x20>(a, b);
+            let high = _mm256_permute2x128_si256::<0x31>(a, b);
+            // SAFETY: the caller passes a superblock's `UNIT` bytes.
+            unsafe {
+                _mm256_storeu_si256(at(k).cast(), low);
+                _mm256_storeu_si256(at(4 + k).cast(), high);
+            }
+        }
+    }
+}
+
+/// The eight rows' span (superblocks `blocks` of the tokens) times tokens
+/// `tokens`, each token's eight values given to `put`.
+pub(super) fn products(
+    rows: &Rows,
+    x: &Tokens,
+    tokens: Range<usize>,
+    blocks: Range<usize>,
+    mut put: impl FnMut(usize, [f32; ROWS]),
+) {
+    assert!(super::avx2::cpu_has_avx2());
+    let per_token = x.inner / QK_K;
+    assert!(blocks.len() == rows.units && blocks.end <= per_token);
+    assert!(tokens.end * x.inner <= x.qs.len() && tokens.end * per_token <= x.d.len());
+    assert!(tokens.end * per_token * PAIR_SUMS <= x.pair_sums.len());
+    let mut t = tokens.start;
+    // SAFETY (both calls): the CPU has the features, and every read is in
+    // bounds (both checked above).
+    while t + TOKENS <= tokens.end {
+        let ys = unsafe { tile::<TOKENS>(rows, x, t, blocks.clone()) };
+        for (j, y) in ys.into_iter().enumerate() {
+            put(t + j, y);
+        }
+        t += TOKENS;
+    }
+    for t in t..tokens.end {
+        let [y] = unsafe { tile::<1>(rows, x, t, blocks.clone()) };
+        put(t, y);
+    }
+}
+
+/// Tokens `t..t + N` times the rows, by block type.
+///
+/// # Safety
+/// The CPU has AVX2, FMA and F16C, and [`products`]' checks passed.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn tile<const N: usize>(
+    rows: &Rows,
+    x: &Tokens,
+    t: usize,
+    blocks: Range<usize>,
+) -> [[f32; ROWS]; N] {
+    // SAFETY: as the caller promises.
+    let acc = unsafe {
+        if rows.kind == Kind::Q4K {
+            kernel::<N, 8, 8, 4, GROUPS>(rows, x, t, blocks)
+        } else {
+            kernel::<N, 2, 4, 8, 0>(rows, x, t, blocks)
+        }
+    };
+    acc.map(|a| {
+        let mut out = [0f32; ROWS];
+        // SAFETY: `out` has eight floats.
+        unsafe { _mm256_storeu_ps(out.as_mut_ptr(), a) };
+        out
+    })
+}
+
+/// Byte offset of natural word `w` (values 4w..4w + 4) in a token's
+/// superblock, which [`Tokens`] stores in lane order.
+#[inline(always)]
+fn lane_word(w: usize) -> usize {
+    64 * (w % 4) + 4 * (w / 4)
+}
+
+/// The four bytes (or two 16-bit values) at `p` in every lane.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+unsafe fn broadcast<T>(p: *const T) -> __m256i {
+    // SAFETY: the caller passes four readable bytes.
+    _mm256_set1_epi32(unsafe { p.cast::<i32>().read_unaligned() })
+}
+
+/// Where token `t`'s superblock `b` starts: its integers, its pair sums
+/// and its scale.
+#[inline(always)]
+fn token_unit(x: &Tokens, t: usize, b: usize) -> (*const i8, *const i16, f32) {
+    let first = t * (x.inner / QK_K) + b;
+    // SAFETY: `products` checked that token `t`'s superblocks are there.
+    unsafe {
+        (
+            x.qs.as_ptr().add(first * QK_K),
+            x.pair_sums.as_ptr().add(first * PAIR_SUMS),
+            *x.d.get_unchecked(first),
+        )
+    }
+}
+
+/// One kernel for both types, by their constants: `CHUNK` words are
+/// summed in 16 bits and widened times the scale of their `PER_SCALE`
+/// words; `PAIRS` pairs of scales or mins, times the token's sums from
+/// `PAIRS_AT` in its pair sums, are the offsets; each superblock's sums are
+/// then scaled by the row's `d` and `dmin` times the token's scale.
+///
+/// - Q4_K: 32-value halves (8 words, one scale each) and four pairs of
+///   mins against the halves' sums;
+/// - Q6_K: pairs of words (a 16-value group, 4 words, has one scale) and
+///   eight pairs of scales against the groups' sums, `dmin` being 32 `d`.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn kernel<
+    const N: usize,
+    const CHUNK: usize,
+    const PER_SCALE: usize,
+    const PAIRS: usize,
+    const PAIRS_AT: usize,
+>(
+    rows: &Rows,
+    x: &Tokens,
+    t: usize,
+    blocks: Range<usize>,
+) -> [__m256; N] {
+    let mut acc = [_mm256_setzero_ps(); N];
+    for (i, b) in blocks.enumerate() {
+        let units: [_; N] = std::array::from_fn(|j| token_unit(x, t + j, b));
+        // SAFETY (every load below): `unpack` filled superblock `i` of the
+        // rows, and `products` checked the tokens' superblock `b`.
+        unsafe {
+            let w = rows.w.as_ptr().add(i * UNIT);
+            let mut sum = [_mm256_setzero_si256(); N];
+            for s in 0..WORDS / PER_SCALE {
+                let at = (i * GROUPS + s) * ROWS;
+                let scale = _mm256_loadu_si256(rows.scale.as_ptr().add(at).cast());
+                for first in (s * PER_SCALE..(s + 1) * PER_SCALE).step_by(CHUNK) {
+                    let mut pairs = [_mm256_setzero_si256(); N];
+                    for word in first..first + CHUNK {
+                        let v = _mm256_loadu_si256(w.add(32 * word).cast());
+                        for (p, u) in pairs.iter_mut().zip(&units) {
+                            let q = broadcast(u.0.add(lane_word(word)));
+                            *p = _mm256_add_epi16(*p, _mm256_maddubs_epi16(v, q));
+                        }
+                    }
+                    for (sum, p) in sum.iter_mut().zip(pairs) {
+                        *sum = _mm256_add_epi32(*sum, _mm256_madd_epi16(p, scale));
+                    }
+                }
+            }
+            let mut offsets = [_mm256_setzero_si256(); N];
+            for p in 0..PAIRS {
+                let at = (i * GROUPS / 2 + p) * ROWS;
+                let two = _mm256_loadu_si256(rows.pair.as_ptr().add(at).cast());
+                for (o, u) in offsets.iter_mut().zip(&units) {
+                    let sums = broadcast(u.1.add(PAIRS_AT + 2 * p));
+                    *o = _mm256_add_epi32(*o, _mm256_madd_epi16(two, sums));
+                }
+            }
+            let d = _mm256_loadu_ps(rows.d.as_ptr().add(i * ROWS));
+            let dmin = _mm256_loadu_ps(rows.dmin.as_ptr().add(i * ROWS));
+            for j in 0..N {
+                let dt = _mm256_set1_ps(units[j].2);
+                let a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum[j]), _mm256_mul_ps(d, dt), acc[j]);
+                acc[j] =
+                    _mm256_fnmadd_ps(_mm256_cvtepi32_ps(offsets[j]), _mm256_mul_ps(dmin, dt), a);
+            }
+        }
+    }
+    acc
+}
