@@ -12,11 +12,11 @@
 //!   sign (`vpsignb`): at most 2 · 128 · 127 = 32,512 a pair.
 //!
 //! One token ([`gemv_dot`]) reads the file's blocks in their natural order,
-//! prefetching ahead as the AVX-512 kernel does. Several tokens
-//! ([`gemm_dots`]) read a row span unpacked in lane order by
-//! [`super::gemm`]: the lower 32 bytes of each 64-byte vector hold groups
-//! 0..8 of the superblock, the upper 32 bytes groups 8..16, so the same
-//! layout serves both vector widths.
+//! prefetching ahead as the AVX-512 kernel does. Several tokens go through
+//! [`super::avx2_rows`], eight rows at a time, from the natural order that
+//! [`natural_unit`] unpacks. [`unpack`] stores a row in [`super::gemm`]'s
+//! lane order for the AVX-512 kernel's Q5_0 and Q8_0 rows, and the tokens
+//! are quantized in that order on both paths.
 //!
 //! Every function here checks that the CPU has the features before the
 //! first instruction that needs them runs.
@@ -24,14 +24,10 @@
 #![allow(unsafe_code)]
 
 use std::arch::x86_64::*;
-use std::ops::Range;
 
 use super::blocks::{f16_at, prefetch_ahead, scales_mins, Kind, QK_K};
-use super::gemm::{Row, TokenParts, Tokens, GROUPS};
+use super::gemm::{Row, TokenParts, GROUPS};
 use super::gemv::Q8K;
-
-/// Tokens multiplied together in [`gemm_dots`].
-pub(super) const TOKENS: usize = 4;
 
 /// Whether this CPU runs the kernels here (asked of the CPU once).
 pub(super) fn cpu_has_avx2() -> bool {
@@ -571,127 +567,4 @@ unsafe fn store_lane_order(n: [__m256i; 8], dst: *mut u8) {
             unsafe { _mm256_storeu_si256(dst.add(64 * k + 32 * h).cast(), v) };
         }
     }
-}
-
-/// Checks the CPU and what [`gemm_dots`] reads.
-fn check_span(row: &Row, x: &Tokens, t: usize, n: usize, blocks: &Range<usize>) {
-    assert_cpu();
-    super::gemm::check_span(row, x, t, n, blocks);
-}
-
-/// The row's unpacked span (superblocks `blocks`, of `kind`) times the same
-/// values of tokens `t..t + TOKENS`: [`super::gemm`]'s portable product
-/// with AVX2.
-pub(super) fn gemm_dots(
-    kind: Kind,
-    row: &Row,
-    x: &Tokens,
-    t: usize,
-    blocks: Range<usize>,
-) -> [f32; TOKENS] {
-    check_span(row, x, t, TOKENS, &blocks);
-    // SAFETY: the CPU has the features and every read is in bounds (both
-    // checked above).
-    unsafe {
-        match kind {
-            Kind::Q4K | Kind::Q5_0 => dots::<TOKENS, false, 4>(row, x, t, blocks),
-            Kind::Q6K => dots::<TOKENS, false, 2>(row, x, t, blocks),
-            Kind::Q8_0 => dots::<TOKENS, true, 1>(row, x, t, blocks),
-        }
-    }
-}
-
-/// The same for token `t` alone.
-pub(super) fn gemm_dot(kind: Kind, row: &Row, x: &Tokens, t: usize, blocks: Range<usize>) -> f32 {
-    check_span(row, x, t, 1, &blocks);
-    // SAFETY: as in `gemm_dots`.
-    unsafe {
-        match kind {
-            Kind::Q4K | Kind::Q5_0 => dots::<1, false, 4>(row, x, t, blocks)[0],
-            Kind::Q6K => dots::<1, false, 2>(row, x, t, blocks)[0],
-            Kind::Q8_0 => dots::<1, true, 1>(row, x, t, blocks)[0],
-        }
-    }
-}
-
-/// Unsigned weights (`SIGNED` false) times the tokens; or weights stored
-/// with a bias of 128 (Q8_0, `SIGNED` true), multiplied as signed integers
-/// by magnitude and sign. The bias then needs no offset: Q8_0's offset is
-/// exactly minus 128 times its scale, which the signed sums leave out.
-/// `SUM16` products of 32 bytes are summed in 16 bits before they are
-/// widened: at most 4 · 2 · 15 · 127 = 15,240 for Q4_K, 4 · 2 · 31 · 127 =
-/// 31,496 for Q5_0, 2 · 2 · 63 · 127 = 32,004 for Q6_K; Q8_0's 32,512 a
-/// pair leaves room for one.
-#[target_feature(enable = "avx2,fma,f16c")]
-fn dots<const N: usize, const SIGNED: bool, const SUM16: usize>(
-    row: &Row,
-    x: &Tokens,
-    t: usize,
-    blocks: Range<usize>,
-) -> [f32; N] {
-    let per_token = x.inner / QK_K;
-    let ones = _mm256_set1_epi16(1);
-    let flip = _mm256_set1_epi8(-128);
-    let mut acc = [_mm256_setzero_ps(); N];
-    for (i, b) in blocks.enumerate() {
-        for h in 0..2 {
-            // SAFETY (all loads below): `check_span` proved that the row has
-            // the span's superblocks of weights, scales and offsets and that
-            // tokens `t..t + N` are quantized.
-            let (w, scale, offset) = unsafe {
-                let wp = row.w.as_ptr().add(i * QK_K + 32 * h);
-                let w = [0, 1, 2, 3].map(|k| {
-                    let v = _mm256_loadu_si256(wp.add(64 * k).cast());
-                    if SIGNED {
-                        _mm256_xor_si256(v, flip)
-                    } else {
-                        v
-                    }
-                });
-                (
-                    w,
-                    _mm256_loadu_ps(row.scale.as_ptr().add(i * GROUPS + 8 * h)),
-                    _mm256_loadu_ps(row.offset.as_ptr().add(i * GROUPS + 8 * h)),
-                )
-            };
-            let magnitude = if SIGNED {
-                w.map(|v| _mm256_sign_epi8(v, v))
-            } else {
-                w
-            };
-            for (j, acc) in acc.iter_mut().enumerate() {
-                let first = (t + j) * per_token + b;
-                let (q, sums, d) = unsafe {
-                    let qp = x.qs.as_ptr().add(first * QK_K + 32 * h);
-                    (
-                        [0, 1, 2, 3].map(|k| _mm256_loadu_si256(qp.add(64 * k).cast())),
-                        _mm256_loadu_ps(x.sums.as_ptr().add(first * GROUPS + 8 * h)),
-                        *x.d.get_unchecked(first),
-                    )
-                };
-                let product = |k: usize| {
-                    let q = if SIGNED {
-                        _mm256_sign_epi8(q[k], w[k])
-                    } else {
-                        q[k]
-                    };
-                    _mm256_maddubs_epi16(magnitude[k], q)
-                };
-                let mut lanes = _mm256_setzero_si256();
-                for k in (0..4).step_by(SUM16) {
-                    let mut pairs = product(k);
-                    for m in 1..SUM16 {
-                        pairs = _mm256_add_epi16(pairs, product(k + m));
-                    }
-                    lanes = _mm256_add_epi32(lanes, _mm256_madd_epi16(pairs, ones));
-                }
-                let f = _mm256_mul_ps(_mm256_cvtepi32_ps(lanes), _mm256_set1_ps(d));
-                *acc = _mm256_fmadd_ps(f, scale, *acc);
-                if !SIGNED {
-                    *acc = _mm256_fmadd_ps(offset, sums, *acc);
-                }
-            }
-        }
-    }
-    acc.map(|a| sum8(a))
 }

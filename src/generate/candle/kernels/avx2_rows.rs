@@ -1,25 +1,27 @@
-//! Prompt products of Q4_K and Q6_K matrices with AVX2, eight rows at a
-//! time: the AVX2 path's prompt kernel for the superblock types.
+//! Prompt products with AVX2, eight rows at a time: the AVX2 path's prompt
+//! kernel for every block type the bundled models use.
 //!
-//! [`super::avx2::gemm_dots`] keeps one row's sixteen groups in the lanes
-//! of its vectors. Every input byte it loads then serves one row, and every
-//! 16-value group costs a conversion and three float operations per token
-//! for its own scale and offset. Here the eight 32-bit lanes of a vector are
-//! eight rows:
+//! A kernel that keeps one row's sixteen groups in the lanes of its vectors
+//! (as [`super::gemm`]'s lane order does for AVX-512) loads each input byte
+//! for one row, and pays a conversion and three float operations per
+//! 16-value group and token for the group's scale and offset. Here the
+//! eight 32-bit lanes of a vector are eight rows:
 //!
 //! - the rows' unpacked integers are stored word by word (four values of
 //!   each of the eight rows, 32 bytes), so one vector holds the same four
 //!   values of every row;
 //! - a token's four bytes for those values are broadcast into every lane
 //!   (one load), and one `vpmaddubsw` multiplies them with all eight rows;
-//! - the group scales are integers (Q4_K's 6-bit scales, Q6_K's signed
-//!   8-bit ones), applied by the `vpmaddwd` that widens each group's 16-bit
-//!   sums, so a whole superblock is summed exactly in 32 bits;
-//! - the offsets (Q4_K's mins, Q6_K's −32 times its scales) are summed in
+//! - Q4_K's and Q6_K's group scales are integers (Q4_K's 6-bit scales,
+//!   Q6_K's signed 8-bit ones), applied by the `vpmaddwd` that widens each
+//!   group's 16-bit sums, so a whole superblock is summed exactly in 32 bits;
+//! - their offsets (Q4_K's mins, Q6_K's −32 times its scales) are summed in
 //!   integers too: each row's mins or scales times the token's group sums,
 //!   one `vpmaddwd` per pair of groups or halves;
 //! - floats come in once per superblock and token: the two integer sums
 //!   times the row's `d` and `dmin` (Q6_K: 32 `d`) and the token's scale.
+//!   Q5_0 and Q8_0 have a float scale per 32-value block, so each block's
+//!   exact integer sum takes one multiply-add.
 //!
 //! The integer sums are exact, so each value differs from the portable
 //! kernel's only in the order of its float operations; and each token's
@@ -32,7 +34,8 @@
 //! 32-value half (32 values of a row) at most 30,480 in 16 bits; a Q6_K
 //! weight is at most 63, a pair 16,002, two pairs 32,004. A superblock's
 //! scaled sum is at most 256 · 63 · 127 · 63 (Q4_K) or 256 · 63 · 127 · 128
-//! (Q6_K), its offsets 256 · 127 · 128 at most, all below 2^31.
+//! (Q6_K), its offsets 256 · 127 · 128 at most, all below 2^31. Q5_0 and
+//! Q8_0 bounds are at [`small`].
 
 #![allow(unsafe_code)]
 
@@ -51,6 +54,8 @@ pub(super) const TOKENS: usize = 4;
 const WORDS: usize = QK_K / 4;
 /// Bytes of eight rows' unpacked superblock.
 const UNIT: usize = WORDS * 4 * ROWS;
+/// 32-value blocks (Q5_0, Q8_0) per 256-value unit.
+const BLOCKS: usize = QK_K / 32;
 
 /// Eight rows' span of superblocks, unpacked word by word.
 pub(super) struct Rows {
@@ -69,6 +74,8 @@ pub(super) struct Rows {
     d: Vec<f32>,
     /// Each row's `dmin` per superblock (Q6_K: 32 `d`).
     dmin: Vec<f32>,
+    /// Q5_0 and Q8_0: each row's `d` per 32-value block, eight a unit.
+    block_d: Vec<f32>,
 }
 
 impl Rows {
@@ -82,13 +89,15 @@ impl Rows {
             pair: vec![0; units * GROUPS / 2 * ROWS],
             d: vec![0.0; units * ROWS],
             dmin: vec![0.0; units * ROWS],
+            block_d: vec![0.0; units * BLOCKS * ROWS],
         }
     }
 }
 
-/// Whether [`unpack`] and [`products`] take `kind`.
+/// Whether [`unpack`] and [`products`] take `kind`: every type the
+/// bundled models use.
 pub(super) fn takes(kind: Kind) -> bool {
-    matches!(kind, Kind::Q4K | Kind::Q6K)
+    matches!(kind, Kind::Q4K | Kind::Q6K | Kind::Q5_0 | Kind::Q8_0)
 }
 
 /// Two 16-bit values as one 32-bit lane, `lo` in the lower half.
@@ -96,28 +105,47 @@ fn halves(lo: i32, hi: i32) -> i32 {
     (lo as u16 as u32 | (hi as u16 as u32) << 16) as i32
 }
 
-/// Unpacks the same span (whole superblocks of `kind`, the same length) of
-/// up to eight rows into `out`; rows past `rows.len()` are zeros.
+/// Unpacks the same span (whole blocks of `kind`, the same length; a span
+/// of Q5_0 or Q8_0 may end in part of a 256-value unit) of up to eight rows
+/// into `out`; rows past `rows.len()`, and the missing blocks of a partial
+/// unit, are zeros.
 pub(super) fn unpack(kind: Kind, rows: &[&[u8]], out: &mut Rows) {
     assert!(super::avx2::cpu_has_avx2() && takes(kind));
     assert!(!rows.is_empty() && rows.len() <= ROWS);
     let bytes = rows[0].len();
-    let units = bytes / kind.unit_bytes();
-    assert!(bytes == units * kind.unit_bytes() && rows.iter().all(|r| r.len() == bytes));
-    assert!(out.w.len() >= units * UNIT && out.d.len() >= units * ROWS);
+    let units = bytes.div_ceil(kind.unit_bytes());
+    assert!(bytes.is_multiple_of(kind.block_bytes()) && rows.iter().all(|r| r.len() == bytes));
+    assert!(out.w.len() >= units * UNIT && out.block_d.len() >= units * BLOCKS * ROWS);
     out.kind = kind;
     out.units = units;
     for b in 0..units {
-        let at = b * kind.unit_bytes()..(b + 1) * kind.unit_bytes();
+        let at = b * kind.unit_bytes()..bytes.min((b + 1) * kind.unit_bytes());
         // SAFETY: the CPU has the features (checked above); every row's unit
-        // is one whole superblock of `kind`, and `out.w` has the unit's
-        // bytes (checked above).
+        // is whole blocks of `kind`, and `out.w` has the unit's bytes
+        // (checked above).
         unsafe {
             let n: [[__m256i; 8]; ROWS] = std::array::from_fn(|r| match rows.get(r) {
+                // Q8_0's integers as signed bytes again.
+                Some(row) if kind == Kind::Q8_0 => natural_unit(kind, &row[at.clone()])
+                    .map(|v| _mm256_xor_si256(v, _mm256_set1_epi8(-128))),
                 Some(row) => natural_unit(kind, &row[at.clone()]),
                 None => [_mm256_setzero_si256(); 8],
             });
             store_words(&n, out.w[b * UNIT..].as_mut_ptr());
+        }
+        if matches!(kind, Kind::Q5_0 | Kind::Q8_0) {
+            for r in 0..ROWS {
+                for k in 0..BLOCKS {
+                    // The f16 scale of block `k`; zero for a missing row or
+                    // block.
+                    let block = rows.get(r).and_then(|row| {
+                        let at = at.start + k * kind.block_bytes();
+                        row.get(at..at + kind.block_bytes())
+                    });
+                    out.block_d[(b * BLOCKS + k) * ROWS + r] = block.map_or(0.0, |b| f16_at(b, 0));
+                }
+            }
+            continue;
         }
         for r in 0..ROWS {
             let lane = |i: usize| (b * GROUPS + i) * ROWS + r;
@@ -237,10 +265,11 @@ unsafe fn tile<const N: usize>(
 ) -> [[f32; ROWS]; N] {
     // SAFETY: as the caller promises.
     let acc = unsafe {
-        if rows.kind == Kind::Q4K {
-            kernel::<N, 8, 8, 4, GROUPS>(rows, x, t, blocks)
-        } else {
-            kernel::<N, 2, 4, 8, 0>(rows, x, t, blocks)
+        match rows.kind {
+            Kind::Q4K => kernel::<N, 8, 8, 4, GROUPS>(rows, x, t, blocks),
+            Kind::Q6K => kernel::<N, 2, 4, 8, 0>(rows, x, t, blocks),
+            Kind::Q5_0 => small::<N, false>(rows, x, t, blocks),
+            Kind::Q8_0 => small::<N, true>(rows, x, t, blocks),
         }
     };
     acc.map(|a| {
@@ -316,14 +345,7 @@ unsafe fn kernel<
                 let at = (i * GROUPS + s) * ROWS;
                 let scale = _mm256_loadu_si256(rows.scale.as_ptr().add(at).cast());
                 for first in (s * PER_SCALE..(s + 1) * PER_SCALE).step_by(CHUNK) {
-                    let mut pairs = [_mm256_setzero_si256(); N];
-                    for word in first..first + CHUNK {
-                        let v = _mm256_loadu_si256(w.add(32 * word).cast());
-                        for (p, u) in pairs.iter_mut().zip(&units) {
-                            let q = broadcast(u.0.add(lane_word(word)));
-                            *p = _mm256_add_epi16(*p, _mm256_maddubs_epi16(v, q));
-                        }
-                    }
+                    let pairs = words::<N, false>(w, first..first + CHUNK, &units);
                     for (sum, p) in sum.iter_mut().zip(pairs) {
                         *sum = _mm256_add_epi32(*sum, _mm256_madd_epi16(p, scale));
                     }
@@ -345,6 +367,86 @@ unsafe fn kernel<
                 let a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum[j]), _mm256_mul_ps(d, dt), acc[j]);
                 acc[j] =
                     _mm256_fnmadd_ps(_mm256_cvtepi32_ps(offsets[j]), _mm256_mul_ps(dmin, dt), a);
+            }
+        }
+    }
+    acc
+}
+
+/// Words `words` of the rows at `w` times the same words of each token,
+/// summed in 16 bits: unsigned weights, or signed ones (`SIGNED`, Q8_0)
+/// multiplied by magnitude with the token taking their sign.
+///
+/// # Safety
+/// The CPU has AVX2; `w` holds the words, and each unit's integers are
+/// a token's superblock.
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+unsafe fn words<const N: usize, const SIGNED: bool>(
+    w: *const u8,
+    words: Range<usize>,
+    units: &[(*const i8, *const i16, f32); N],
+) -> [__m256i; N] {
+    let mut pairs = [_mm256_setzero_si256(); N];
+    for word in words {
+        // SAFETY: as the caller promises.
+        unsafe {
+            let v = _mm256_loadu_si256(w.add(32 * word).cast());
+            let magnitude = if SIGNED { _mm256_abs_epi8(v) } else { v };
+            for (p, u) in pairs.iter_mut().zip(units) {
+                let q = broadcast(u.0.add(lane_word(word)));
+                let q = if SIGNED { _mm256_sign_epi8(q, v) } else { q };
+                *p = _mm256_add_epi16(*p, _mm256_maddubs_epi16(magnitude, q));
+            }
+        }
+    }
+    pairs
+}
+
+/// Q5_0 (`SIGNED` false) and Q8_0: per 32-value block, its words summed in
+/// 16 bits (four at a time for Q5_0, at most 4 · 2 · 31 · 127 = 31,496; one
+/// for Q8_0, at most 2 · 128 · 127 = 32,512) and widened; Q5_0's bias of 16
+/// taken off with the block's token sum; each block's sum times the row's
+/// block scale, and each unit's times the token's scale.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn small<const N: usize, const SIGNED: bool>(
+    rows: &Rows,
+    x: &Tokens,
+    t: usize,
+    blocks: Range<usize>,
+) -> [__m256; N] {
+    let chunk = if SIGNED { 1 } else { 4 };
+    let (ones, sixteen) = (_mm256_set1_epi16(1), _mm256_set1_epi16(16));
+    let mut acc = [_mm256_setzero_ps(); N];
+    for (i, b) in blocks.enumerate() {
+        let units: [_; N] = std::array::from_fn(|j| token_unit(x, t + j, b));
+        // SAFETY (every load below): `unpack` filled unit `i` of the rows,
+        // and `products` checked the tokens' superblock `b`.
+        unsafe {
+            let w = rows.w.as_ptr().add(i * UNIT);
+            let mut unit = [_mm256_setzero_ps(); N];
+            for k in 0..BLOCKS {
+                let mut sum = [_mm256_setzero_si256(); N];
+                for first in (8 * k..8 * k + 8).step_by(chunk) {
+                    let pairs = words::<N, SIGNED>(w, first..first + chunk, &units);
+                    for (sum, p) in sum.iter_mut().zip(pairs) {
+                        *sum = _mm256_add_epi32(*sum, _mm256_madd_epi16(p, ones));
+                    }
+                }
+                if !SIGNED {
+                    // 16 times the token's sums of the block's two groups.
+                    for (sum, u) in sum.iter_mut().zip(&units) {
+                        let sums = broadcast(u.1.add(2 * k));
+                        *sum = _mm256_sub_epi32(*sum, _mm256_madd_epi16(sixteen, sums));
+                    }
+                }
+                let d = _mm256_loadu_ps(rows.block_d.as_ptr().add((i * BLOCKS + k) * ROWS));
+                for (unit, sum) in unit.iter_mut().zip(sum) {
+                    *unit = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), d, *unit);
+                }
+            }
+            for (acc, (unit, u)) in acc.iter_mut().zip(unit.iter().zip(&units)) {
+                *acc = _mm256_fmadd_ps(*unit, _mm256_set1_ps(u.2), *acc);
             }
         }
     }

@@ -24,8 +24,9 @@
 //! own lane, and the group scales are applied once per superblock with one
 //! multiply-add. The offsets (Q4_K's mins, Q6_K's −32) are one more
 //! multiply-add per superblock against the token's group sums. Without
-//! AVX-512 VNNI (checked at run time) a portable loop computes the same
-//! integer sums.
+//! AVX-512 VNNI (checked at run time) the AVX2 kernel of
+//! [`super::avx2_rows`] takes eight rows at a time, and without AVX2 a
+//! portable loop computes the same integer sums.
 //!
 //! On this project's 2-core AVX-512 machine this runs at about half of
 //! candle's AMX tiles (prompt tokens/s); [`super::amx`] is used where AMX is
@@ -55,10 +56,8 @@ const TILE_TOKENS: usize = 32;
 /// 64 KiB) stay in the core's second-level cache, and the unpacked rows
 /// (2 x 2 KiB) in the first.
 const SPAN: usize = 8;
-/// The same for the AVX2 and portable kernels, which unpack one row at a
-/// time (128 KiB of inputs). On a Zen 3 core, 16 against 8 took Q6_K
-/// prompt products over 4,096 values from 44 to 52 GMAC/s (best of four
-/// alternating runs of 128 tokens); 2 and 4 were slower, 32 no faster.
+/// The same for the portable kernel, which unpacks one row at a time
+/// (128 KiB of inputs).
 const SPAN_ONE_ROW: usize = 16;
 
 /// The same for the AVX2 kernel of eight rows at a time
@@ -558,7 +557,10 @@ pub(crate) fn gemm(kind: Kind, w: &[u8], rows: usize, x: &Tokens) -> Result<Vec<
         #[cfg(target_arch = "x86_64")]
         let eight = avx2 && !vnni && avx2_rows::takes(kind);
         #[cfg(not(target_arch = "x86_64"))]
-        let eight = false;
+        let eight = {
+            let _ = (vnni, avx2);
+            false
+        };
         #[cfg(target_arch = "x86_64")]
         let mut rows8 = avx2_rows::Rows::new(if eight { SPAN_EIGHT_ROWS } else { 0 });
         let span_len = if vnni {
@@ -624,26 +626,8 @@ pub(crate) fn gemm(kind: Kind, w: &[u8], rows: usize, x: &Tokens) -> Result<Vec<
                 }
                 let row = &mut pair[0];
                 for r in range.clone() {
-                    let bytes = bytes_of(r, &span);
-                    let mut t = t0;
-                    #[cfg(target_arch = "x86_64")]
-                    if avx2 {
-                        avx2::unpack(kind, bytes, row);
-                        while t + avx2::TOKENS <= t1 {
-                            let ys = avx2::gemm_dots(kind, row, x, t, span.clone());
-                            for (j, y) in ys.into_iter().enumerate() {
-                                add(t + j, r, y);
-                            }
-                            t += avx2::TOKENS;
-                        }
-                        for t in t..t1 {
-                            add(t, r, avx2::gemm_dot(kind, row, x, t, span.clone()));
-                        }
-                        continue;
-                    }
-                    let _ = (vnni, avx2);
-                    unpack_portable(kind, bytes, row);
-                    for t in t..t1 {
+                    unpack_portable(kind, bytes_of(r, &span), row);
+                    for t in t0..t1 {
                         add(t, r, dot_portable(row, x, t, span.clone()));
                     }
                 }
@@ -770,17 +754,6 @@ mod tests {
                 for t in 0..tokens {
                     let portable = dot_portable(&row, &x, t, 0..width / QK_K);
                     assert!((got[t * rows + r] - portable).abs() <= 1e-5 * scale);
-                    // The AVX2 kernel alone and four tokens at a time, which
-                    // `gemm` takes only on the AVX2 path.
-                    #[cfg(target_arch = "x86_64")]
-                    if avx2::cpu_has_avx2() {
-                        let one = avx2::gemm_dot(kind, &row, &x, t, 0..width / QK_K);
-                        assert!((one - portable).abs() <= 1e-5 * scale, "{kind:?} {r} {t}");
-                        if t + avx2::TOKENS <= tokens {
-                            let four = avx2::gemm_dots(kind, &row, &x, t, 0..width / QK_K);
-                            assert_eq!(four[0], one, "{kind:?} {r} {t}");
-                        }
-                    }
                     // The AVX2 kernel of eight rows, whichever path is in
                     // use: the rows from `r` on (zeros past the last), four
                     // tokens at a time and one alone give each token the
