@@ -115,25 +115,41 @@ fn kv_head<const EIGHT: bool>(head: &KvHead, scores: &mut [f32], acc: &mut [f32]
     }
     // Each output value sums its weighted values position after position,
     // `CHUNK` values of a head at a time, so that the sums stay in
-    // registers while the positions stream past.
-    for (h, a) in acc.chunks_exact_mut(head_dim).enumerate() {
-        let weights = &scores[h * len..(h + 1) * len];
-        let mut c = 0;
-        while c + CHUNK <= head_dim {
-            let mut sums = [0f32; CHUNK];
-            for (&w, value) in weights.iter().zip(head.values.chunks_exact(head_dim)) {
-                axpy(&mut sums, w, &value[c..c + CHUNK]);
+    // registers while the positions stream past. The positions go in
+    // blocks whose values stay in the first-level cache while every query
+    // head of the group reads them: the values are read from memory once,
+    // not once per query head and chunk. A block's sums start from the
+    // previous block's, so each output value still adds its positions one
+    // after another from zero.
+    acc.fill(0.0);
+    let block = (VALUE_BLOCK_BYTES / (4 * head_dim)).max(1);
+    for p0 in (0..len).step_by(block) {
+        let p1 = len.min(p0 + block);
+        let values = &head.values[p0 * head_dim..p1 * head_dim];
+        for (h, a) in acc.chunks_exact_mut(head_dim).enumerate() {
+            let weights = &scores[h * len + p0..h * len + p1];
+            let mut c = 0;
+            while c + CHUNK <= head_dim {
+                let mut sums = [0f32; CHUNK];
+                sums.copy_from_slice(&a[c..c + CHUNK]);
+                for (&w, value) in weights.iter().zip(values.chunks_exact(head_dim)) {
+                    axpy(&mut sums, w, &value[c..c + CHUNK]);
+                }
+                a[c..c + CHUNK].copy_from_slice(&sums);
+                c += CHUNK;
             }
-            a[c..c + CHUNK].copy_from_slice(&sums);
-            c += CHUNK;
-        }
-        let rest = &mut a[c..];
-        rest.fill(0.0);
-        for (&w, value) in weights.iter().zip(head.values.chunks_exact(head_dim)) {
-            axpy(rest, w, &value[c..]);
+            let rest = &mut a[c..];
+            for (&w, value) in weights.iter().zip(values.chunks_exact(head_dim)) {
+                axpy(rest, w, &value[c..]);
+            }
         }
     }
 }
+
+/// Bytes of cached values read by every query head of a group before the
+/// next positions: a block of positions that stays in a first-level cache
+/// of 32 KiB beside the keys and weights.
+const VALUE_BLOCK_BYTES: usize = 16 * 1024;
 
 /// Output values summed together in [`kv_head`]: eight AVX2 registers, four
 /// AVX-512 ones, each summing its own values: eight sums in flight hide the
@@ -439,6 +455,37 @@ mod tests {
                     (a - b).abs() <= 1e-5,
                     "{shape:?} len {len} value {i}: {a} vs {b}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn each_value_adds_its_positions_in_order_across_blocks() {
+        // 300 positions of 64 values: five blocks of 64, the last partial;
+        // 7 query heads, as in the 0.5B model, and a head of 72 values
+        // (one chunk of 64 and a rest of 8).
+        for (head_dim, len) in [(64, 300), (72, 130)] {
+            let group = 7;
+            let q = random(group * head_dim, 11);
+            let (keys, values) = (random(len * head_dim, 12), random(len * head_dim, 13));
+            let head = KvHead {
+                keys: &keys,
+                values: &values,
+                qs: &q,
+                head_dim,
+                scale: 0.125,
+            };
+            let mut scores = vec![0f32; group * len];
+            let mut acc = vec![0f32; group * head_dim];
+            kv_head::<false>(&head, &mut scores, &mut acc);
+            for h in 0..group {
+                for i in 0..head_dim {
+                    let mut want = 0f32;
+                    for j in 0..len {
+                        want += scores[h * len + j] * values[j * head_dim + i];
+                    }
+                    assert_eq!(acc[h * head_dim + i].to_bits(), want.to_bits(), "{h} {i}");
+                }
             }
         }
     }
