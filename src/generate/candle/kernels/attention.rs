@@ -459,6 +459,36 @@ mod tests {
         }
     }
 
+    /// Random queries of `group` heads (times `q_scale`), keys and values
+    /// of `len` positions, from seeds `seed..seed + 3`.
+    fn random_head(
+        group: usize,
+        head_dim: usize,
+        len: usize,
+        seed: u64,
+        q_scale: f32,
+    ) -> [Vec<f32>; 3] {
+        let q = random(group * head_dim, seed)
+            .iter()
+            .map(|x| q_scale * x)
+            .collect();
+        [
+            q,
+            random(len * head_dim, seed + 1),
+            random(len * head_dim, seed + 2),
+        ]
+    }
+
+    fn head_of(data: &[Vec<f32>; 3], head_dim: usize) -> KvHead<'_> {
+        KvHead {
+            qs: &data[0],
+            keys: &data[1],
+            values: &data[2],
+            head_dim,
+            scale: 0.125,
+        }
+    }
+
     #[test]
     fn each_value_adds_its_positions_in_order_across_blocks() {
         // 300 positions of 64 values: five blocks of 64, the last partial;
@@ -466,15 +496,8 @@ mod tests {
         // (one chunk of 64 and a rest of 8).
         for (head_dim, len) in [(64, 300), (72, 130)] {
             let group = 7;
-            let q = random(group * head_dim, 11);
-            let (keys, values) = (random(len * head_dim, 12), random(len * head_dim, 13));
-            let head = KvHead {
-                keys: &keys,
-                values: &values,
-                qs: &q,
-                head_dim,
-                scale: 0.125,
-            };
+            let data = random_head(group, head_dim, len, 11, 1.0);
+            let (head, values) = (head_of(&data, head_dim), &data[2]);
             let mut scores = vec![0f32; group * len];
             let mut acc = vec![0f32; group * head_dim];
             kv_head::<false>(&head, &mut scores, &mut acc);
@@ -496,18 +519,9 @@ mod tests {
         // positions (24 values), and lengths around multiples of eight.
         for (head_dim, len) in [(128, 37), (64, 8), (64, 1), (64, 300), (24, 19)] {
             let group = 6;
-            let q: Vec<f32> = random(group * head_dim, 7)
-                .iter()
-                .map(|x| 4.0 * x)
-                .collect();
-            let (keys, values) = (random(len * head_dim, 8), random(len * head_dim, 9));
-            let head = KvHead {
-                keys: &keys,
-                values: &values,
-                qs: &q,
-                head_dim,
-                scale: 0.125,
-            };
+            let data = random_head(group, head_dim, len, 7, 4.0);
+            let head = head_of(&data, head_dim);
+            let (q, keys) = (&data[0], &data[1]);
             let run = |simd: Simd| {
                 let (mut scores, mut acc) = (vec![0f32; group * len], vec![0f32; group * head_dim]);
                 simd.run(&head, &mut scores, &mut acc);
