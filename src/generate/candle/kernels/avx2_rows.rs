@@ -94,12 +94,6 @@ impl Rows {
     }
 }
 
-/// Whether [`unpack`] and [`products`] take `kind`: every type the
-/// bundled models use.
-pub(super) fn takes(kind: Kind) -> bool {
-    matches!(kind, Kind::Q4K | Kind::Q6K | Kind::Q5_0 | Kind::Q8_0)
-}
-
 /// Two 16-bit values as one 32-bit lane, `lo` in the lower half.
 fn halves(lo: i32, hi: i32) -> i32 {
     (lo as u16 as u32 | (hi as u16 as u32) << 16) as i32
@@ -110,7 +104,7 @@ fn halves(lo: i32, hi: i32) -> i32 {
 /// into `out`; rows past `rows.len()`, and the missing blocks of a partial
 /// unit, are zeros.
 pub(super) fn unpack(kind: Kind, rows: &[&[u8]], out: &mut Rows) {
-    assert!(super::avx2::cpu_has_avx2() && takes(kind));
+    assert!(super::avx2::cpu_has_avx2());
     assert!(!rows.is_empty() && rows.len() <= ROWS);
     let bytes = rows[0].len();
     let units = bytes.div_ceil(kind.unit_bytes());

@@ -553,14 +553,19 @@ pub(crate) fn gemm(kind: Kind, w: &[u8], rows: usize, x: &Tokens) -> Result<Vec<
         &weights[span.start * unit..row_bytes.min(span.end * unit)]
     };
     candle_core::utils::barrier_pool().execute_chunked(rows, |range| {
-        let mut pair = [Row::new(SPAN_ONE_ROW), Row::new(SPAN)];
         #[cfg(target_arch = "x86_64")]
-        let eight = avx2 && !vnni && avx2_rows::takes(kind);
+        let eight = avx2 && !vnni;
         #[cfg(not(target_arch = "x86_64"))]
         let eight = {
-            let _ = (vnni, avx2);
+            let _ = avx2;
             false
         };
+        // The one-row buffers: both for the VNNI kernel, the first for the
+        // portable one, none for the AVX2 kernel.
+        let mut pair = [
+            Row::new(if eight { 0 } else { SPAN_ONE_ROW }),
+            Row::new(if vnni { SPAN } else { 0 }),
+        ];
         #[cfg(target_arch = "x86_64")]
         let mut rows8 = avx2_rows::Rows::new(if eight { SPAN_EIGHT_ROWS } else { 0 });
         let span_len = if vnni {
@@ -759,7 +764,7 @@ mod tests {
                     // tokens at a time and one alone give each token the
                     // same value.
                     #[cfg(target_arch = "x86_64")]
-                    if avx2::cpu_has_avx2() && avx2_rows::takes(kind) && t == 0 {
+                    if avx2::cpu_has_avx2() && t == 0 {
                         let mut eight = avx2_rows::Rows::new(width / QK_K);
                         let last = rows.min(r + avx2_rows::ROWS);
                         let spans: Vec<&[u8]> = (r..last)
