@@ -14,9 +14,9 @@
 //! One token ([`gemv_dot`]) reads the file's blocks in their natural order,
 //! prefetching ahead as the AVX-512 kernel does. Several tokens go through
 //! [`super::avx2_rows`], eight rows at a time, from the natural order that
-//! [`natural_unit`] unpacks. [`unpack`] stores a row in [`super::gemm`]'s
-//! lane order for the AVX-512 kernel's Q5_0 and Q8_0 rows, and the tokens
-//! are quantized in that order on both paths.
+//! [`natural_unit`] unpacks (with the 256-bit VNNI instructions where the
+//! CPU has AVX-512 VNNI); the tokens are quantized in [`super::gemm`]'s lane
+//! order.
 //!
 //! Every function here checks that the CPU has the features before the
 //! first instruction that needs them runs.
@@ -26,7 +26,7 @@
 use std::arch::x86_64::*;
 
 use super::blocks::{f16_at, prefetch_ahead, scales_mins, Kind, QK_K};
-use super::gemm::{Row, TokenParts, GROUPS};
+use super::gemm::TokenParts;
 use super::gemv::Q8K;
 
 /// Whether this CPU runs the kernels here (asked of the CPU once).
@@ -382,98 +382,6 @@ fn quantize_token_at(token: &[f32], part: &mut TokenParts) {
             store_lane_order(n, dst.as_mut_ptr().cast());
         }
     });
-}
-
-/// [`super::gemm`]'s row unpacking with AVX2: each unit's 256 integers as
-/// unsigned bytes in lane order, and its group scales and offsets.
-pub(super) fn unpack(kind: Kind, row: &[u8], out: &mut Row) {
-    assert_cpu();
-    let units = row.len().div_ceil(kind.unit_bytes());
-    assert!(out.w.len() >= units * QK_K);
-    for (b, unit) in row.chunks(kind.unit_bytes()).enumerate() {
-        // SAFETY: the CPU has the features (checked above); `unit` is whole
-        // blocks of `kind` and `out.w` has its 256 bytes (checked above).
-        unsafe { unpack_unit(kind, unit, out.w[b * QK_K..].as_mut_ptr()) };
-        group_scales(kind, unit, out, b);
-    }
-}
-
-/// [`super::gemm::group_scales`] of `unit` with AVX2 and F16C (the same
-/// floats), stored for unit `b` of `out`.
-pub(super) fn group_scales(kind: Kind, unit: &[u8], out: &mut Row, b: usize) {
-    assert_cpu();
-    let groups = b * GROUPS..(b + 1) * GROUPS;
-    let (scale, offset) = (&mut out.scale[groups.clone()], &mut out.offset[groups]);
-    // SAFETY: the CPU has the features (checked above); `scale` and
-    // `offset` have 16 floats each.
-    unsafe { group_scales_at(kind, unit, scale.as_mut_ptr(), offset.as_mut_ptr()) }
-}
-
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn group_scales_at(kind: Kind, unit: &[u8], scale: *mut f32, offset: *mut f32) {
-    // Each of 8 values twice: groups 2s and 2s + 1 share the scale of s.
-    let twice = |v: __m256| {
-        (
-            _mm256_permutevar8x32_ps(v, _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3)),
-            _mm256_permutevar8x32_ps(v, _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7)),
-        )
-    };
-    let bytes8 = |v: [u8; 8]| {
-        _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_set_epi64x(
-            0,
-            i64::from_le_bytes(v),
-        )))
-    };
-    let mul = |v: (__m256, __m256), by: f32| {
-        (
-            _mm256_mul_ps(v.0, _mm256_set1_ps(by)),
-            _mm256_mul_ps(v.1, _mm256_set1_ps(by)),
-        )
-    };
-    let (s, o) = match kind {
-        Kind::Q4K => {
-            let (sc, m) = scales_mins(&unit[4..16]);
-            let (d, dmin) = (f16_at(unit, 0), f16_at(unit, 2));
-            (mul(twice(bytes8(sc)), d), mul(twice(bytes8(m)), -dmin))
-        }
-        Kind::Q6K => {
-            // SAFETY: a Q6_K block has 16 scale bytes at 192.
-            let sc = unsafe { _mm_loadu_si128(unit[192..208].as_ptr().cast()) };
-            let wide = (
-                _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc)),
-                _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128::<8>(sc))),
-            );
-            let s = mul(wide, f16_at(unit, 208));
-            (s, mul(s, -32.0))
-        }
-        Kind::Q5_0 | Kind::Q8_0 => {
-            // The f16 scale of each 32-value block; zero past the end of a
-            // partial unit.
-            let mut d = [0u16; 8];
-            for (d, block) in d.iter_mut().zip(unit.chunks_exact(kind.block_bytes())) {
-                *d = u16::from_le_bytes([block[0], block[1]]);
-            }
-            // SAFETY: `d` is 16 bytes.
-            let d = _mm256_cvtph_ps(unsafe { _mm_loadu_si128(d.as_ptr().cast()) });
-            let s = twice(d);
-            (s, mul(s, -kind.bias()))
-        }
-    };
-    // SAFETY: the caller passes 16 floats at each.
-    unsafe {
-        _mm256_storeu_ps(scale, s.0);
-        _mm256_storeu_ps(scale.add(8), s.1);
-        _mm256_storeu_ps(offset, o.0);
-        _mm256_storeu_ps(offset.add(8), o.1);
-    }
-}
-
-/// The 256 integers of `unit` (missing 32-value blocks of a partial unit as
-/// zeros) at `dst` in lane order.
-#[target_feature(enable = "avx2,fma,f16c")]
-fn unpack_unit(kind: Kind, unit: &[u8], dst: *mut u8) {
-    // SAFETY: the caller passes 256 bytes at `dst`.
-    unsafe { store_lane_order(natural_unit(kind, unit), dst) }
 }
 
 /// The 256 integers of `unit` as unsigned bytes in natural order, 32 to a

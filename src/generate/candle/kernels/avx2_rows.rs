@@ -60,6 +60,8 @@ const BLOCKS: usize = QK_K / 32;
 /// Eight rows' span of superblocks, unpacked word by word.
 pub(super) struct Rows {
     kind: Kind,
+    /// Unpacked for the VNNI instructions (see [`unpack`]).
+    vnni: bool,
     /// Superblocks unpacked.
     units: usize,
     /// Per superblock, word `w` of the eight rows at `32 w`.
@@ -83,6 +85,7 @@ impl Rows {
     pub(super) fn new(units: usize) -> Self {
         Self {
             kind: Kind::Q4K,
+            vnni: false,
             units: 0,
             w: vec![0; units * UNIT],
             scale: vec![0; units * GROUPS * ROWS],
@@ -99,18 +102,36 @@ fn halves(lo: i32, hi: i32) -> i32 {
     (lo as u16 as u32 | (hi as u16 as u32) << 16) as i32
 }
 
+/// A row's scale in its lane: as it is for the VNNI kernels, which multiply
+/// 32-bit sums by it; else in both 16-bit halves, for `vpmaddwd`.
+fn scale_lane(scale: i32, vnni: bool) -> i32 {
+    if vnni {
+        scale
+    } else {
+        halves(scale, scale)
+    }
+}
+
 /// Unpacks the same span (whole blocks of `kind`, the same length; a span
 /// of Q5_0 or Q8_0 may end in part of a 256-value unit) of up to eight rows
 /// into `out`; rows past `rows.len()`, and the missing blocks of a partial
 /// unit, are zeros.
-pub(super) fn unpack(kind: Kind, rows: &[&[u8]], out: &mut Rows) {
+///
+/// With `vnni` (the CPU has AVX-512 VNNI and VL, checked) the rows are for
+/// [`products`] with the 256-bit VNNI instructions, and Q8_0's integers stay
+/// unsigned (biased by 128) as Q5_0's are (by 16): `vpdpbusd` multiplies
+/// unsigned weights by signed inputs into 32-bit sums, and the bias comes
+/// off with the token's block sums.
+pub(super) fn unpack(kind: Kind, rows: &[&[u8]], vnni: bool, out: &mut Rows) {
     assert!(super::avx2::cpu_has_avx2());
+    assert!(!vnni || super::path::cpu_has_vnni());
     assert!(!rows.is_empty() && rows.len() <= ROWS);
     let bytes = rows[0].len();
     let units = bytes.div_ceil(kind.unit_bytes());
     assert!(bytes.is_multiple_of(kind.block_bytes()) && rows.iter().all(|r| r.len() == bytes));
     assert!(out.w.len() >= units * UNIT && out.block_d.len() >= units * BLOCKS * ROWS);
     out.kind = kind;
+    out.vnni = vnni;
     out.units = units;
     for b in 0..units {
         let at = b * kind.unit_bytes()..bytes.min((b + 1) * kind.unit_bytes());
@@ -119,8 +140,8 @@ pub(super) fn unpack(kind: Kind, rows: &[&[u8]], out: &mut Rows) {
         // (checked above).
         unsafe {
             let n: [[__m256i; 8]; ROWS] = std::array::from_fn(|r| match rows.get(r) {
-                // Q8_0's integers as signed bytes again.
-                Some(row) if kind == Kind::Q8_0 => natural_unit(kind, &row[at.clone()])
+                // Q8_0's integers as signed bytes again, but for VNNI.
+                Some(row) if kind == Kind::Q8_0 && !vnni => natural_unit(kind, &row[at.clone()])
                     .map(|v| _mm256_xor_si256(v, _mm256_set1_epi8(-128))),
                 Some(row) => natural_unit(kind, &row[at.clone()]),
                 None => [_mm256_setzero_si256(); 8],
@@ -156,7 +177,7 @@ pub(super) fn unpack(kind: Kind, rows: &[&[u8]], out: &mut Rows) {
                 Kind::Q4K => {
                     let (sc, m) = scales_mins(&unit[4..16]);
                     for (s, &sc) in sc.iter().enumerate() {
-                        out.scale[lane(s)] = halves(sc.into(), sc.into());
+                        out.scale[lane(s)] = scale_lane(sc.into(), vnni);
                     }
                     for p in 0..4 {
                         out.pair[pair(p)] = halves(m[2 * p].into(), m[2 * p + 1].into());
@@ -167,7 +188,7 @@ pub(super) fn unpack(kind: Kind, rows: &[&[u8]], out: &mut Rows) {
                 _ => {
                     let sc = |g: usize| i32::from(unit[192 + g] as i8);
                     for g in 0..GROUPS {
-                        out.scale[lane(g)] = halves(sc(g), sc(g));
+                        out.scale[lane(g)] = scale_lane(sc(g), vnni);
                     }
                     for p in 0..GROUPS / 2 {
                         out.pair[pair(p)] = halves(sc(2 * p), sc(2 * p + 1));
@@ -218,6 +239,11 @@ unsafe fn store_words(n: &[[__m256i; 8]; ROWS], dst: *mut u8) {
 
 /// The eight rows' span (superblocks `blocks` of the tokens) times tokens
 /// `tokens`, each token's eight values given to `put`.
+///
+/// Rows unpacked for VNNI take the same kernels with the 256-bit VNNI
+/// instructions: `vpdpbusd` sums Q5_0's and Q8_0's words straight into 32
+/// bits, and `vpdpwssd` widens and adds in one step. The integer sums are
+/// the same, so the values are the same bits.
 pub(super) fn products(
     rows: &Rows,
     x: &Tokens,
@@ -226,6 +252,8 @@ pub(super) fn products(
     mut put: impl FnMut(usize, [f32; ROWS]),
 ) {
     assert!(super::avx2::cpu_has_avx2());
+    // `unpack` checked the CPU for rows unpacked for VNNI.
+    let vnni = rows.vnni;
     let per_token = x.inner / QK_K;
     assert!(blocks.len() == rows.units && blocks.end <= per_token);
     assert!(tokens.end * x.inner <= x.qs.len() && tokens.end * per_token <= x.d.len());
@@ -234,19 +262,31 @@ pub(super) fn products(
     // SAFETY (both calls): the CPU has the features, and every read is in
     // bounds (both checked above).
     while t + TOKENS <= tokens.end {
-        let ys = unsafe { tile::<TOKENS>(rows, x, t, blocks.clone()) };
+        let ys = unsafe {
+            if vnni {
+                tile_vnni::<TOKENS>(rows, x, t, blocks.clone())
+            } else {
+                tile::<TOKENS>(rows, x, t, blocks.clone())
+            }
+        };
         for (j, y) in ys.into_iter().enumerate() {
             put(t + j, y);
         }
         t += TOKENS;
     }
     for t in t..tokens.end {
-        let [y] = unsafe { tile::<1>(rows, x, t, blocks.clone()) };
+        let [y] = unsafe {
+            if vnni {
+                tile_vnni::<1>(rows, x, t, blocks.clone())
+            } else {
+                tile::<1>(rows, x, t, blocks.clone())
+            }
+        };
         put(t, y);
     }
 }
 
-/// Tokens `t..t + N` times the rows, by block type.
+/// Tokens `t..t + N` times the rows, by block type, with AVX2.
 ///
 /// # Safety
 /// The CPU has AVX2, FMA and F16C, and [`products`]' checks passed.
@@ -258,20 +298,68 @@ unsafe fn tile<const N: usize>(
     blocks: Range<usize>,
 ) -> [[f32; ROWS]; N] {
     // SAFETY: as the caller promises.
-    let acc = unsafe {
-        match rows.kind {
-            Kind::Q4K => kernel::<N, 8, 8, 4, GROUPS>(rows, x, t, blocks),
-            Kind::Q6K => kernel::<N, 2, 4, 8, 0>(rows, x, t, blocks),
-            Kind::Q5_0 => small::<N, false>(rows, x, t, blocks),
-            Kind::Q8_0 => small::<N, true>(rows, x, t, blocks),
+    unsafe { tile_of::<N, false>(rows, x, t, blocks) }
+}
+
+/// [`tile`] with the 256-bit AVX-512 VNNI instructions.
+///
+/// # Safety
+/// The CPU has AVX2, FMA, F16C, AVX-512 VNNI and VL, and [`products`]'
+/// checks passed.
+#[target_feature(enable = "avx2,fma,f16c,avx512vnni,avx512vl")]
+unsafe fn tile_vnni<const N: usize>(
+    rows: &Rows,
+    x: &Tokens,
+    t: usize,
+    blocks: Range<usize>,
+) -> [[f32; ROWS]; N] {
+    // SAFETY: as the caller promises.
+    unsafe { tile_of::<N, true>(rows, x, t, blocks) }
+}
+
+/// The body of [`tile`] and [`tile_vnni`]: inlined into each, so that its
+/// instructions are those of the caller's features.
+///
+/// # Safety
+/// As for [`tile`], and for [`tile_vnni`] when `VNNI`.
+#[inline(always)]
+unsafe fn tile_of<const N: usize, const VNNI: bool>(
+    rows: &Rows,
+    x: &Tokens,
+    t: usize,
+    blocks: Range<usize>,
+) -> [[f32; ROWS]; N] {
+    // SAFETY: as the caller promises.
+    unsafe {
+        let acc = match rows.kind {
+            Kind::Q4K => kernel::<N, 8, 8, 4, GROUPS, VNNI>(rows, x, t, blocks),
+            Kind::Q6K => kernel::<N, 2, 4, 8, 0, VNNI>(rows, x, t, blocks),
+            Kind::Q5_0 => small::<N, false, VNNI>(rows, x, t, blocks),
+            Kind::Q8_0 => small::<N, true, VNNI>(rows, x, t, blocks),
+        };
+        acc.map(|a| {
+            let mut out = [0f32; ROWS];
+            _mm256_storeu_ps(out.as_mut_ptr(), a);
+            out
+        })
+    }
+}
+
+/// `sum` plus the pairs of 16-bit values of `a` times those of `b`, summed
+/// pairwise into 32 bits (`vpdpwssd` when `VNNI`).
+///
+/// # Safety
+/// The CPU has AVX2, and AVX-512 VNNI and VL when `VNNI`.
+#[inline(always)]
+unsafe fn add_pairs<const VNNI: bool>(sum: __m256i, a: __m256i, b: __m256i) -> __m256i {
+    // SAFETY: as the caller promises.
+    unsafe {
+        if VNNI {
+            _mm256_dpwssd_epi32(sum, a, b)
+        } else {
+            _mm256_add_epi32(sum, _mm256_madd_epi16(a, b))
         }
-    };
-    acc.map(|a| {
-        let mut out = [0f32; ROWS];
-        // SAFETY: `out` has eight floats.
-        unsafe { _mm256_storeu_ps(out.as_mut_ptr(), a) };
-        out
-    })
+    }
 }
 
 /// Byte offset of natural word `w` (values 4w..4w + 4) in a token's
@@ -314,13 +402,14 @@ fn token_unit(x: &Tokens, t: usize, b: usize) -> (*const i8, *const i16, f32) {
 ///   mins against the halves' sums;
 /// - Q6_K: pairs of words (a 16-value group, 4 words, has one scale) and
 ///   eight pairs of scales against the groups' sums, `dmin` being 32 `d`.
-#[target_feature(enable = "avx2,fma,f16c")]
+#[inline(always)]
 unsafe fn kernel<
     const N: usize,
     const CHUNK: usize,
     const PER_SCALE: usize,
     const PAIRS: usize,
     const PAIRS_AT: usize,
+    const VNNI: bool,
 >(
     rows: &Rows,
     x: &Tokens,
@@ -338,10 +427,26 @@ unsafe fn kernel<
             for s in 0..WORDS / PER_SCALE {
                 let at = (i * GROUPS + s) * ROWS;
                 let scale = _mm256_loadu_si256(rows.scale.as_ptr().add(at).cast());
+                if VNNI {
+                    // The scale's words summed in 32 bits (at most 32 · 63 ·
+                    // 127), then times the scale.
+                    let mut ints = [_mm256_setzero_si256(); N];
+                    for word in s * PER_SCALE..(s + 1) * PER_SCALE {
+                        let v = _mm256_loadu_si256(w.add(32 * word).cast());
+                        for (ints, u) in ints.iter_mut().zip(&units) {
+                            let q = broadcast(u.0.add(lane_word(word)));
+                            *ints = _mm256_dpbusd_epi32(*ints, v, q);
+                        }
+                    }
+                    for (sum, ints) in sum.iter_mut().zip(ints) {
+                        *sum = _mm256_add_epi32(*sum, _mm256_mullo_epi32(ints, scale));
+                    }
+                    continue;
+                }
                 for first in (s * PER_SCALE..(s + 1) * PER_SCALE).step_by(CHUNK) {
                     let pairs = words::<N, false>(w, first..first + CHUNK, &units);
                     for (sum, p) in sum.iter_mut().zip(pairs) {
-                        *sum = _mm256_add_epi32(*sum, _mm256_madd_epi16(p, scale));
+                        *sum = add_pairs::<VNNI>(*sum, p, scale);
                     }
                 }
             }
@@ -351,7 +456,7 @@ unsafe fn kernel<
                 let two = _mm256_loadu_si256(rows.pair.as_ptr().add(at).cast());
                 for (o, u) in offsets.iter_mut().zip(&units) {
                     let sums = broadcast(u.1.add(PAIRS_AT + 2 * p));
-                    *o = _mm256_add_epi32(*o, _mm256_madd_epi16(two, sums));
+                    *o = add_pairs::<VNNI>(*o, two, sums);
                 }
             }
             let d = _mm256_loadu_ps(rows.d.as_ptr().add(i * ROWS));
@@ -374,8 +479,7 @@ unsafe fn kernel<
 /// # Safety
 /// The CPU has AVX2; `w` holds the words, and each unit's integers are
 /// a token's superblock.
-#[target_feature(enable = "avx2,fma,f16c")]
-#[inline]
+#[inline(always)]
 unsafe fn words<const N: usize, const SIGNED: bool>(
     w: *const u8,
     words: Range<usize>,
@@ -402,8 +506,12 @@ unsafe fn words<const N: usize, const SIGNED: bool>(
 /// for Q8_0, at most 2 · 128 · 127 = 32,512) and widened; Q5_0's bias of 16
 /// taken off with the block's token sum; each block's sum times the row's
 /// block scale, and each unit's times the token's scale.
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn small<const N: usize, const SIGNED: bool>(
+///
+/// With `VNNI` the words of both types are unsigned (Q8_0's biased by 128)
+/// and summed straight into 32 bits (at most 32 · 255 · 127), and the bias
+/// comes off the same way for both.
+#[inline(always)]
+unsafe fn small<const N: usize, const SIGNED: bool, const VNNI: bool>(
     rows: &Rows,
     x: &Tokens,
     t: usize,
@@ -411,6 +519,7 @@ unsafe fn small<const N: usize, const SIGNED: bool>(
 ) -> [__m256; N] {
     let chunk = if SIGNED { 1 } else { 4 };
     let (ones, sixteen) = (_mm256_set1_epi16(1), _mm256_set1_epi16(16));
+    let minus_bias = _mm256_set1_epi16(if SIGNED { -128 } else { -16 });
     let mut acc = [_mm256_setzero_ps(); N];
     for (i, b) in blocks.enumerate() {
         let units: [_; N] = std::array::from_fn(|j| token_unit(x, t + j, b));
@@ -421,17 +530,33 @@ unsafe fn small<const N: usize, const SIGNED: bool>(
             let mut unit = [_mm256_setzero_ps(); N];
             for k in 0..BLOCKS {
                 let mut sum = [_mm256_setzero_si256(); N];
-                for first in (8 * k..8 * k + 8).step_by(chunk) {
-                    let pairs = words::<N, SIGNED>(w, first..first + chunk, &units);
-                    for (sum, p) in sum.iter_mut().zip(pairs) {
-                        *sum = _mm256_add_epi32(*sum, _mm256_madd_epi16(p, ones));
+                if VNNI {
+                    for word in 8 * k..8 * k + 8 {
+                        let v = _mm256_loadu_si256(w.add(32 * word).cast());
+                        for (sum, u) in sum.iter_mut().zip(&units) {
+                            let q = broadcast(u.0.add(lane_word(word)));
+                            *sum = _mm256_dpbusd_epi32(*sum, v, q);
+                        }
                     }
-                }
-                if !SIGNED {
-                    // 16 times the token's sums of the block's two groups.
+                    // The bias times the token's sums of the block's two
+                    // groups.
                     for (sum, u) in sum.iter_mut().zip(&units) {
                         let sums = broadcast(u.1.add(2 * k));
-                        *sum = _mm256_sub_epi32(*sum, _mm256_madd_epi16(sixteen, sums));
+                        *sum = _mm256_dpwssd_epi32(*sum, minus_bias, sums);
+                    }
+                } else {
+                    for first in (8 * k..8 * k + 8).step_by(chunk) {
+                        let pairs = words::<N, SIGNED>(w, first..first + chunk, &units);
+                        for (sum, p) in sum.iter_mut().zip(pairs) {
+                            *sum = _mm256_add_epi32(*sum, _mm256_madd_epi16(p, ones));
+                        }
+                    }
+                    if !SIGNED {
+                        // 16 times the token's sums of the block's two groups.
+                        for (sum, u) in sum.iter_mut().zip(&units) {
+                            let sums = broadcast(u.1.add(2 * k));
+                            *sum = _mm256_sub_epi32(*sum, _mm256_madd_epi16(sixteen, sums));
+                        }
                     }
                 }
                 let d = _mm256_loadu_ps(rows.block_d.as_ptr().add((i * BLOCKS + k) * ROWS));

@@ -19,20 +19,16 @@
 //!
 //! Both sides store each superblock in *lane order*: its 64 four-byte words
 //! are transposed as a 16 × 4 matrix, so that lane `i` of each of the four
-//! 64-byte vectors holds four values of the same 16-value group `i`. One
-//! `vpdpbusd` per vector (AVX-512 VNNI) then accumulates every group in its
-//! own lane, and the group scales are applied once per superblock with one
-//! multiply-add. The offsets (Q4_K's mins, Q6_K's −32) are one more
-//! multiply-add per superblock against the token's group sums. Without
-//! AVX-512 VNNI (checked at run time) the AVX2 kernel of
-//! [`super::avx2_rows`] takes eight rows at a time, and without AVX2 a
-//! portable loop computes the same integer sums.
+//! 64-byte vectors holds four values of the same 16-value group `i`. With
+//! AVX2 (checked at run time) the kernel of [`super::avx2_rows`] takes
+//! eight rows at a time, with the 256-bit AVX-512 VNNI instructions where
+//! the CPU has them; without AVX2 a portable loop computes the same integer
+//! sums.
 //!
-//! On this project's 2-core AVX-512 machine this runs at about half of
-//! candle's AMX tiles (prompt tokens/s); [`super::amx`] is used where AMX is
-//! available. Upstream, this is candle's `QMatMul` keeping K-quant matrices
-//! on their compact blocks for several tokens, as `repack_x86::select`
-//! already does for a single Q6_K row.
+//! Where AMX is available [`super::amx`] takes the prompts instead.
+//! Upstream, this is candle's `QMatMul` keeping K-quant matrices on their
+//! compact blocks for several tokens, as `repack_x86::select` already does
+//! for a single Q6_K row.
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -49,19 +45,17 @@ use crate::error::Result;
 const GROUP: usize = 16;
 /// Groups per superblock, one per 32-bit lane of a 512-bit vector.
 pub(super) const GROUPS: usize = QK_K / GROUP;
-/// Tokens multiplied with each unpacked span of a row.
+/// Tokens multiplied with each unpacked span of a row by the portable
+/// kernel.
 const TILE_TOKENS: usize = 32;
-/// Superblocks of a row unpacked at a time by the AVX-512 VNNI kernel. The
-/// tile's inputs for them (32 tokens x 8 superblocks of 8-bit values,
-/// 64 KiB) stay in the core's second-level cache, and the unpacked rows
-/// (2 x 2 KiB) in the first.
-const SPAN: usize = 8;
-/// The same for the portable kernel, which unpacks one row at a time
-/// (128 KiB of inputs).
+/// Superblocks of a row unpacked at a time by the portable kernel, which
+/// unpacks one row at a time: the tile's inputs for them (32 tokens x 16
+/// superblocks of 8-bit values, 128 KiB) stay in the core's second-level
+/// cache.
 const SPAN_ONE_ROW: usize = 16;
 
-/// The same for the AVX2 kernel of eight rows at a time
-/// ([`avx2_rows`]): eight rows' span of 8 superblocks is 16 KiB.
+/// The same for the SIMD kernel of eight rows at a time ([`avx2_rows`]):
+/// eight rows' span of 8 superblocks is 16 KiB.
 const SPAN_EIGHT_ROWS: usize = 8;
 /// Tokens multiplied with each unpacked span of eight rows. That kernel
 /// reads each token's bytes once for eight rows, so a tile's inputs
@@ -86,8 +80,6 @@ pub(crate) struct Tokens {
     pub(super) d: Vec<f32>,
     /// Scale times the sum of each group's integers, 16 per superblock.
     pub(super) sums: Vec<f32>,
-    /// Minus the sum of each group's integers, 16 per superblock.
-    pub(super) neg: Vec<i32>,
     /// The sum of each group's integers, then of each 32-value half of a
     /// group pair: [`PAIR_SUMS`] per superblock.
     pub(super) pair_sums: Vec<i16>,
@@ -97,13 +89,7 @@ pub(crate) struct Tokens {
 pub(super) const PAIR_SUMS: usize = GROUPS + GROUPS / 2;
 
 /// One token's share of [`Tokens`]: its integers, scales and sums.
-pub(super) type TokenParts<'a> = (
-    &'a mut [i8],
-    &'a mut [f32],
-    &'a mut [f32],
-    &'a mut [i32],
-    &'a mut [i16],
-);
+pub(super) type TokenParts<'a> = (&'a mut [i8], &'a mut [f32], &'a mut [f32], &'a mut [i16]);
 
 impl Tokens {
     /// Quantizes `x`, `tokens` rows of `inner` values each (whole
@@ -116,7 +102,6 @@ impl Tokens {
             qs: vec![0; x.len()],
             d: vec![0.0; blocks],
             sums: vec![0.0; blocks * GROUPS],
-            neg: vec![0; blocks * GROUPS],
             pair_sums: vec![0; blocks * PAIR_SUMS],
         };
         let per = inner / QK_K;
@@ -125,9 +110,8 @@ impl Tokens {
             .chunks_mut(inner)
             .zip(out.d.chunks_mut(per))
             .zip(out.sums.chunks_mut(per * GROUPS))
-            .zip(out.neg.chunks_mut(per * GROUPS))
             .zip(out.pair_sums.chunks_mut(per * PAIR_SUMS))
-            .map(|((((q, d), s), n), p)| std::sync::Mutex::new((q, d, s, n, p)))
+            .map(|(((q, d), s), p)| std::sync::Mutex::new((q, d, s, p)))
             .collect();
         #[cfg(target_arch = "x86_64")]
         let avx2 = has_avx2();
@@ -164,7 +148,7 @@ impl Tokens {
 #[inline(always)]
 pub(super) fn quantize_token(
     token: &[f32],
-    (qs, ds, sums, neg, pairs): &mut TokenParts,
+    (qs, ds, sums, pairs): &mut TokenParts,
     to_lanes: impl Fn(&[i8; QK_K], &mut [i8]),
 ) {
     let mut natural = [0i8; QK_K];
@@ -176,7 +160,6 @@ pub(super) fn quantize_token(
         for (g, group) in natural.chunks_exact(GROUP).enumerate() {
             let sum = group.iter().map(|&q| q as i32).sum::<i32>();
             sums[b * GROUPS + g] = d * sum as f32;
-            neg[b * GROUPS + g] = -sum;
             // At most 16 · 127 = 2,032; a pair at most 4,064.
             pairs[g] = sum as i16;
         }
@@ -188,7 +171,7 @@ pub(super) fn quantize_token(
 
 /// One weight row unpacked: unsigned integers in lane order, and per group
 /// the scale of its integer sums and the offset per unit of token sum.
-pub(super) struct Row {
+struct Row {
     pub(super) w: Vec<u8>,
     pub(super) scale: Vec<f32>,
     pub(super) offset: Vec<f32>,
@@ -265,279 +248,6 @@ fn dot_portable(row: &Row, x: &Tokens, t: usize, blocks: Range<usize>) -> f32 {
     acc
 }
 
-/// Asserts what the SIMD kernels read: tokens `t..t + n` and the row's
-/// unpacked span of superblocks `blocks`.
-pub(super) fn check_span(row: &Row, x: &Tokens, t: usize, n: usize, blocks: &Range<usize>) {
-    let span = blocks.len();
-    let units = (t + n) * (x.inner / QK_K);
-    assert!(blocks.end <= x.inner / QK_K && (t + n) * x.inner <= x.qs.len());
-    assert!(units <= x.d.len() && units * GROUPS <= x.sums.len());
-    assert!(units * GROUPS <= x.neg.len());
-    assert!(row.w.len() >= span * QK_K && row.scale.len() >= span * GROUPS);
-    assert!(row.offset.len() >= span * GROUPS);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[allow(unsafe_code)]
-mod vnni {
-    use super::{Kind, Row, Tokens, GROUPS, QK_K};
-    use std::arch::x86_64::*;
-    use std::ops::Range;
-
-    /// Tokens multiplied together in [`dots`].
-    pub(super) const TOKENS: usize = 4;
-    /// Rows multiplied together in [`dots`].
-    pub(super) const ROWS: usize = 2;
-
-    /// Word indices that pick lane `i` of vector `k` in lane order from two
-    /// halves of the natural order: word `(4i + k) mod 32`.
-    const PICK: [[i32; 16]; 4] = {
-        let mut out = [[0; 16]; 4];
-        let mut k = 0;
-        while k < 4 {
-            let mut i = 0;
-            while i < 16 {
-                out[k][i] = ((4 * i + k) % 32) as i32;
-                i += 1;
-            }
-            k += 1;
-        }
-        out
-    };
-
-    /// [`super::unpack_portable`] with AVX-512.
-    pub(super) fn unpack(kind: Kind, row: &[u8], out: &mut Row) {
-        assert!(
-            super::super::path::cpu_has_vnni(),
-            "the AVX-512 VNNI kernels need a CPU that has them"
-        );
-        if matches!(kind, Kind::Q5_0 | Kind::Q8_0) {
-            // Every CPU with AVX-512 VNNI has AVX2, FMA and F16C.
-            return super::avx2::unpack(kind, row, out);
-        }
-        let blocks = row.len() / kind.block_bytes();
-        assert!(out.w.len() >= blocks * QK_K && out.scale.len() >= blocks * GROUPS);
-        for (b, block) in row.chunks_exact(kind.block_bytes()).enumerate() {
-            // SAFETY: the CPU has the features (checked above); `block` is
-            // one whole block and `out.w` has its 256 bytes (checked above).
-            unsafe {
-                match kind {
-                    Kind::Q4K => unpack_q4k(block, out.w[b * QK_K..].as_mut_ptr()),
-                    _ => unpack_q6k(block, out.w[b * QK_K..].as_mut_ptr()),
-                }
-            }
-            super::avx2::group_scales(kind, block, out, b);
-        }
-    }
-
-    /// Stores the natural-order vectors `n` (64 words) in lane order at `dst`.
-    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    unsafe fn store_lane_order(n: [__m512i; 4], dst: *mut u8) {
-        for (k, pick) in PICK.iter().enumerate() {
-            // SAFETY: `pick` is 16 words; `dst + 64k` has 64 bytes (the caller
-            // passes 256).
-            unsafe {
-                let idx = _mm512_loadu_si512(pick.as_ptr().cast());
-                let a = _mm512_permutex2var_epi32(n[0], idx, n[1]);
-                let b = _mm512_permutex2var_epi32(n[2], idx, n[3]);
-                _mm512_storeu_si512(
-                    dst.add(64 * k).cast(),
-                    _mm512_mask_blend_epi32(0xFF00, a, b),
-                );
-            }
-        }
-    }
-
-    /// The 256 integers of a Q4_K block (144 bytes) in lane order at `dst`.
-    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    unsafe fn unpack_q4k(block: &[u8], dst: *mut u8) {
-        let mask = _mm512_set1_epi8(0x0F);
-        // The same 32 bytes in both halves: low nibbles, then high nibbles.
-        let shifts = _mm512_inserti64x4::<1>(_mm512_setzero_si512(), _mm256_set1_epi16(4));
-        let qs = block[16..144].as_ptr();
-        let n = [0, 1, 2, 3].map(|c| {
-            // SAFETY: `qs + 32c` has 32 bytes (128 in a block).
-            let raw = unsafe { _mm256_loadu_si256(qs.add(32 * c).cast()) };
-            _mm512_and_si512(_mm512_srlv_epi16(_mm512_broadcast_i64x4(raw), shifts), mask)
-        });
-        // SAFETY: the caller passes 256 bytes at `dst`.
-        unsafe { store_lane_order(n, dst) }
-    }
-
-    /// The 256 integers of a Q6_K block (210 bytes) in lane order at `dst`.
-    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    unsafe fn unpack_q6k(block: &[u8], dst: *mut u8) {
-        let low4 = _mm512_set1_epi8(0x0F);
-        let bits45 = _mm512_set1_epi8(0x30);
-        let half = |lo: i16, hi: i16| {
-            _mm512_inserti64x4::<1>(
-                _mm512_castsi256_si512(_mm256_set1_epi16(lo)),
-                _mm256_set1_epi16(hi),
-            )
-        };
-        // Values 0..64 of a half take qh bits 0-1 and 2-3 up to bits 4-5;
-        // values 64..128 take bits 4-5 and 6-7 there.
-        let (up, down) = (half(4, 2), half(0, 2));
-        let mut n = [_mm512_setzero_si512(); 4];
-        for h in 0..2 {
-            // SAFETY: a block has 128 bytes of low bits and 64 of high bits.
-            let (ql, qh) = unsafe {
-                (
-                    _mm512_loadu_si512(block[64 * h..].as_ptr().cast()),
-                    _mm512_broadcast_i64x4(_mm256_loadu_si256(
-                        block[128 + 32 * h..].as_ptr().cast(),
-                    )),
-                )
-            };
-            let first = _mm512_and_si512(_mm512_sllv_epi16(qh, up), bits45);
-            let second = _mm512_and_si512(_mm512_srlv_epi16(qh, down), bits45);
-            n[2 * h] = _mm512_or_si512(_mm512_and_si512(ql, low4), first);
-            n[2 * h + 1] =
-                _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16::<4>(ql), low4), second);
-        }
-        // SAFETY: the caller passes 256 bytes at `dst`.
-        unsafe { store_lane_order(n, dst) }
-    }
-
-    /// The unpacked spans of `rows` (superblocks `blocks` of each, all of
-    /// `kind`) times the same values of tokens `tokens` (at most
-    /// [`TILE_TOKENS`](super::TILE_TOKENS)): `out[r][t - tokens.start]`.
-    /// `R` rows by [`TOKENS`] tokens at a time (then one token at a time),
-    /// so that each load of 64 weight bytes serves four products and each
-    /// load of 64 token bytes `R`.
-    pub(super) fn tile<const R: usize>(
-        kind: Kind,
-        rows: [&Row; R],
-        x: &Tokens,
-        tokens: Range<usize>,
-        blocks: Range<usize>,
-    ) -> [[f32; super::TILE_TOKENS]; R] {
-        assert!(
-            super::super::path::cpu_has_vnni(),
-            "the AVX-512 VNNI kernels need a CPU that has them"
-        );
-        assert!(tokens.len() <= super::TILE_TOKENS);
-        for row in rows {
-            super::check_span(row, x, tokens.start, tokens.len(), &blocks);
-        }
-        // SAFETY: the CPU has the features and every read is in bounds
-        // (both checked above).
-        unsafe {
-            match kind {
-                Kind::Q4K => tile_vnni::<R, 0>(rows, x, tokens, blocks),
-                Kind::Q5_0 => tile_vnni::<R, 4>(rows, x, tokens, blocks),
-                Kind::Q6K => tile_vnni::<R, 5>(rows, x, tokens, blocks),
-                Kind::Q8_0 => tile_vnni::<R, 7>(rows, x, tokens, blocks),
-            }
-        }
-    }
-
-    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    unsafe fn tile_vnni<const R: usize, const BIAS: u32>(
-        rows: [&Row; R],
-        x: &Tokens,
-        tokens: Range<usize>,
-        blocks: Range<usize>,
-    ) -> [[f32; super::TILE_TOKENS]; R] {
-        let mut out = [[0f32; super::TILE_TOKENS]; R];
-        let mut t = tokens.start;
-        while t < tokens.end {
-            let at = t - tokens.start;
-            // SAFETY: the caller checked tokens `tokens` and the spans.
-            if t + TOKENS <= tokens.end {
-                let ys = unsafe { dots_vnni::<R, TOKENS, BIAS>(rows, x, t, blocks.clone()) };
-                for (out, ys) in out.iter_mut().zip(ys) {
-                    out[at..at + TOKENS].copy_from_slice(&ys);
-                }
-                t += TOKENS;
-            } else {
-                let ys = unsafe { dots_vnni::<R, 1, BIAS>(rows, x, t, blocks.clone()) };
-                for (out, [y]) in out.iter_mut().zip(ys) {
-                    out[at] = y;
-                }
-                t += 1;
-            }
-        }
-        out
-    }
-
-    /// `BIAS` is the base-2 logarithm of a bias that each group's offset is
-    /// minus its scale times (Q5_0 16, Q6_K 32, Q8_0 128; 0 for Q4_K, whose
-    /// offsets are its mins). With a bias, each group's integer sum starts at
-    /// minus the bias times the token's group sum, so the offset needs no
-    /// float operation of its own (at most 16 · 255 · 127 + 128 · 16 · 127 in
-    /// 32 bits).
-    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    unsafe fn dots_vnni<const R: usize, const N: usize, const BIAS: u32>(
-        rows: [&Row; R],
-        x: &Tokens,
-        t: usize,
-        blocks: Range<usize>,
-    ) -> [[f32; N]; R] {
-        let per_token = x.inner / QK_K;
-        let mut acc = [[_mm512_setzero_ps(); N]; R];
-        // Plain loops only: closures here are not always inlined, and each
-        // call would take its vectors through memory.
-        for (i, b) in blocks.enumerate() {
-            let mut first = [0usize; N];
-            for (j, first) in first.iter_mut().enumerate() {
-                *first = (t + j) * per_token + b;
-            }
-            // SAFETY (all loads below): `dots` proved that each row has the
-            // span's superblocks of weights, scales and offsets and that
-            // tokens `t..t + N` are quantized.
-            let mut start = [_mm512_setzero_si512(); N];
-            if BIAS != 0 {
-                for (start, &first) in start.iter_mut().zip(&first) {
-                    let neg =
-                        unsafe { _mm512_loadu_si512(x.neg.as_ptr().add(first * GROUPS).cast()) };
-                    *start = _mm512_slli_epi32::<BIAS>(neg);
-                }
-            }
-            let mut ints = [start; R];
-            for k in 0..4 {
-                let mut w = [_mm512_setzero_si512(); R];
-                for (w, row) in w.iter_mut().zip(&rows) {
-                    *w =
-                        unsafe { _mm512_loadu_si512(row.w.as_ptr().add(i * QK_K + 64 * k).cast()) };
-                }
-                for (j, &first) in first.iter().enumerate() {
-                    let q = unsafe {
-                        _mm512_loadu_si512(x.qs.as_ptr().add(first * QK_K + 64 * k).cast())
-                    };
-                    for (ints, &w) in ints.iter_mut().zip(&w) {
-                        ints[j] = _mm512_dpbusd_epi32(ints[j], w, q);
-                    }
-                }
-            }
-            for ((acc, ints), row) in acc.iter_mut().zip(&ints).zip(&rows) {
-                let scale = unsafe { _mm512_loadu_ps(row.scale.as_ptr().add(i * GROUPS)) };
-                for ((acc, &ints), &first) in acc.iter_mut().zip(ints).zip(&first) {
-                    let d = unsafe { *x.d.get_unchecked(first) };
-                    let f = _mm512_mul_ps(_mm512_cvtepi32_ps(ints), _mm512_set1_ps(d));
-                    *acc = _mm512_fmadd_ps(f, scale, *acc);
-                    if BIAS == 0 {
-                        let (offset, sums) = unsafe {
-                            (
-                                _mm512_loadu_ps(row.offset.as_ptr().add(i * GROUPS)),
-                                _mm512_loadu_ps(x.sums.as_ptr().add(first * GROUPS)),
-                            )
-                        };
-                        *acc = _mm512_fmadd_ps(offset, sums, *acc);
-                    }
-                }
-            }
-        }
-        let mut out = [[0f32; N]; R];
-        for (out, acc) in out.iter_mut().zip(&acc) {
-            for (out, &acc) in out.iter_mut().zip(acc) {
-                *out = _mm512_reduce_add_ps(acc);
-            }
-        }
-        out
-    }
-}
-
 /// `x · Wᵀ` for the matrix `w` of `kind` (`rows` rows of whole blocks, as
 /// bytes): `x.len()` rows of `rows` values, rows split across the threads.
 pub(crate) fn gemm(kind: Kind, w: &[u8], rows: usize, x: &Tokens) -> Result<Vec<f32>> {
@@ -553,65 +263,30 @@ pub(crate) fn gemm(kind: Kind, w: &[u8], rows: usize, x: &Tokens) -> Result<Vec<
         &weights[span.start * unit..row_bytes.min(span.end * unit)]
     };
     candle_core::utils::barrier_pool().execute_chunked(rows, |range| {
-        #[cfg(target_arch = "x86_64")]
-        let eight = avx2 && !vnni;
-        #[cfg(not(target_arch = "x86_64"))]
-        let eight = {
-            let _ = avx2;
-            false
-        };
-        // The one-row buffers: both for the VNNI kernel, the first for the
-        // portable one, none for the AVX2 kernel.
-        let mut pair = [
-            Row::new(if eight { 0 } else { SPAN_ONE_ROW }),
-            Row::new(if vnni { SPAN } else { 0 }),
-        ];
-        #[cfg(target_arch = "x86_64")]
-        let mut rows8 = avx2_rows::Rows::new(if eight { SPAN_EIGHT_ROWS } else { 0 });
-        let span_len = if vnni {
-            SPAN
-        } else if eight {
-            SPAN_EIGHT_ROWS
-        } else {
-            SPAN_ONE_ROW
-        };
         // The tile's sums, token by token over the thread's rows, so that
         // they reach `out` as runs of neighbouring values.
         let width = range.len();
         if width == 0 {
             return;
         }
+        #[cfg(target_arch = "x86_64")]
+        let eight = avx2;
+        #[cfg(not(target_arch = "x86_64"))]
+        let eight = {
+            let _ = (avx2, vnni);
+            false
+        };
+        let mut row = Row::new(if eight { 0 } else { SPAN_ONE_ROW });
+        #[cfg(target_arch = "x86_64")]
+        let mut rows8 = avx2_rows::Rows::new(if eight { SPAN_EIGHT_ROWS } else { 0 });
+        let span_len = if eight { SPAN_EIGHT_ROWS } else { SPAN_ONE_ROW };
         let tile = if eight { TILE_EIGHT_ROWS } else { TILE_TOKENS };
         let mut sums = vec![0f32; tile.min(n) * width];
         for t0 in (0..n).step_by(tile) {
             let t1 = n.min(t0 + tile);
             sums.fill(0.0);
-            let mut add =
-                |t: usize, r: usize, y: f32| sums[(t - t0) * width + r - range.start] += y;
             for b0 in (0..blocks).step_by(span_len) {
                 let span = b0..blocks.min(b0 + span_len);
-                #[cfg(target_arch = "x86_64")]
-                if vnni {
-                    for r0 in range.clone().step_by(vnni::ROWS) {
-                        let [a, b] = &mut pair;
-                        vnni::unpack(kind, bytes_of(r0, &span), a);
-                        let mut put = |r: usize, ys: &[f32; TILE_TOKENS]| {
-                            for (t, &y) in (t0..t1).zip(ys) {
-                                add(t, r, y);
-                            }
-                        };
-                        if r0 + 1 < range.end {
-                            vnni::unpack(kind, bytes_of(r0 + 1, &span), b);
-                            let [ya, yb] = vnni::tile(kind, [a, b], x, t0..t1, span.clone());
-                            put(r0, &ya);
-                            put(r0 + 1, &yb);
-                        } else {
-                            let [y] = vnni::tile(kind, [a], x, t0..t1, span.clone());
-                            put(r0, &y);
-                        }
-                    }
-                    continue;
-                }
                 #[cfg(target_arch = "x86_64")]
                 if eight {
                     for r0 in range.clone().step_by(avx2_rows::ROWS) {
@@ -620,20 +295,22 @@ pub(crate) fn gemm(kind: Kind, w: &[u8], rows: usize, x: &Tokens) -> Result<Vec<
                         for (b, r) in bytes.iter_mut().zip(r0..r1) {
                             *b = bytes_of(r, &span);
                         }
-                        avx2_rows::unpack(kind, &bytes[..r1 - r0], &mut rows8);
+                        avx2_rows::unpack(kind, &bytes[..r1 - r0], vnni, &mut rows8);
+                        let first = r0 - range.start;
                         avx2_rows::products(&rows8, x, t0..t1, span.clone(), |t, ys| {
-                            for (r, y) in (r0..r1).zip(ys) {
-                                add(t, r, y);
+                            let at = (t - t0) * width + first;
+                            for (sum, y) in sums[at..at + (r1 - r0)].iter_mut().zip(ys) {
+                                *sum += y;
                             }
                         });
                     }
                     continue;
                 }
-                let row = &mut pair[0];
                 for r in range.clone() {
-                    unpack_portable(kind, bytes_of(r, &span), row);
+                    unpack_portable(kind, bytes_of(r, &span), &mut row);
                     for t in t0..t1 {
-                        add(t, r, dot_portable(row, x, t, span.clone()));
+                        let y = dot_portable(&row, x, t, span.clone());
+                        sums[(t - t0) * width + r - range.start] += y;
                     }
                 }
             }
@@ -707,22 +384,6 @@ mod tests {
                         "{kind:?} {r} {v}"
                     );
                 }
-                #[cfg(target_arch = "x86_64")]
-                if has_vnni() {
-                    let mut fast = Row::new(units);
-                    vnni::unpack(kind, &bytes[r * row_bytes..(r + 1) * row_bytes], &mut fast);
-                    assert_eq!(fast.w, row.w, "{kind:?} row {r}");
-                    assert_eq!(fast.scale, row.scale);
-                    assert_eq!(fast.offset, row.offset);
-                }
-                #[cfg(target_arch = "x86_64")]
-                if avx2::cpu_has_avx2() {
-                    let mut fast = Row::new(units);
-                    avx2::unpack(kind, &bytes[r * row_bytes..(r + 1) * row_bytes], &mut fast);
-                    assert_eq!(fast.w, row.w, "{kind:?} row {r}");
-                    assert_eq!(fast.scale, row.scale);
-                    assert_eq!(fast.offset, row.offset);
-                }
             }
         }
     }
@@ -770,12 +431,23 @@ mod tests {
                         let spans: Vec<&[u8]> = (r..last)
                             .map(|r| &bytes[r * row_bytes..(r + 1) * row_bytes])
                             .collect();
-                        avx2_rows::unpack(kind, &spans, &mut eight);
+                        avx2_rows::unpack(kind, &spans, false, &mut eight);
                         let blocks = 0..width / QK_K;
                         let mut all = vec![[0f32; avx2_rows::ROWS]; tokens];
                         avx2_rows::products(&eight, &x, 0..tokens, blocks.clone(), |u, ys| {
                             all[u] = ys;
                         });
+                        // With the VNNI instructions: the same integer sums,
+                        // so the same bits.
+                        if super::super::path::cpu_has_vnni() {
+                            let mut with = avx2_rows::Rows::new(width / QK_K);
+                            avx2_rows::unpack(kind, &spans, true, &mut with);
+                            let mut ys = vec![[0f32; avx2_rows::ROWS]; tokens];
+                            avx2_rows::products(&with, &x, 0..tokens, blocks.clone(), |u, y| {
+                                ys[u] = y;
+                            });
+                            assert_eq!(ys, all, "{kind:?} rows from {r} with VNNI");
+                        }
                         for (u, ys) in all.iter().enumerate() {
                             avx2_rows::products(&eight, &x, u..u + 1, blocks.clone(), |_, one| {
                                 assert_eq!(&one, ys, "{kind:?} rows from {r}, token {u}");
@@ -791,27 +463,6 @@ mod tests {
                                 let want = dot_portable(&row, &x, u, blocks.clone());
                                 assert!((y - want).abs() <= 1e-5 * scale, "{kind:?} {r} {k} {u}");
                             }
-                        }
-                    }
-                    // The VNNI kernel for one row and for two rows, over
-                    // four tokens and then one: each product in the same
-                    // order.
-                    #[cfg(target_arch = "x86_64")]
-                    if has_vnni() && t % TILE_TOKENS == 0 {
-                        let tokens = t..tokens.min(t + TILE_TOKENS);
-                        let blocks = 0..width / QK_K;
-                        let [one] = vnni::tile(kind, [&row], &x, tokens.clone(), blocks.clone());
-                        let mut next = Row::new(width / QK_K);
-                        let at = (r + 1) % rows * row_bytes;
-                        unpack_portable(kind, &bytes[at..at + row_bytes], &mut next);
-                        let [first, second] =
-                            vnni::tile(kind, [&row, &next], &x, tokens.clone(), blocks.clone());
-                        let [below] = vnni::tile(kind, [&next], &x, tokens.clone(), blocks);
-                        assert_eq!(first, one, "{kind:?} {r} {t}");
-                        assert_eq!(second, below, "{kind:?} {r} {t}");
-                        for (u, y) in tokens.zip(one) {
-                            let portable = dot_portable(&row, &x, u, 0..width / QK_K);
-                            assert!((y - portable).abs() <= 1e-5 * scale, "{kind:?} {r} {u}");
                         }
                     }
                 }
@@ -872,7 +523,7 @@ mod tests {
             assert_eq!(got.qs, plain.qs, "{path:?}");
             assert_eq!(got.d, plain.d, "{path:?}");
             assert_eq!(got.sums, plain.sums, "{path:?}");
-            assert_eq!(got.neg, plain.neg, "{path:?}");
+            assert_eq!(got.pair_sums, plain.pair_sums, "{path:?}");
         }
         assert_eq!(plain.qs[QK_K..QK_K + 4], [-127, -1, 2, -3]);
         assert_eq!(plain.d[1], -1.0);

@@ -141,9 +141,9 @@ pub(super) fn has_vnni() -> bool {
     in_use() >= KernelPath::Avx512 && cpu_has_vnni()
 }
 
-/// Whether this CPU runs the AVX-512 VNNI kernels (with AVX-512 BW, and the
-/// AVX2 kernels' features for the rows they unpack, which every AVX-512 CPU
-/// has).
+/// Whether this CPU runs the AVX-512 VNNI kernels (with AVX-512 BW and VL,
+/// and the AVX2 kernels' features for the rows they unpack, which every
+/// AVX-512 CPU has).
 pub(super) fn cpu_has_vnni() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
@@ -153,6 +153,7 @@ pub(super) fn cpu_has_vnni() -> bool {
                 && is_x86_feature_detected!("avx512f")
                 && is_x86_feature_detected!("avx512bw")
                 && is_x86_feature_detected!("avx512vnni")
+                && is_x86_feature_detected!("avx512vl")
                 && is_x86_feature_detected!("f16c")
         })
     }
