@@ -23,11 +23,19 @@
 //!   Q5_0 and Q8_0 have a float scale per 32-value block, so each block's
 //!   exact integer sum takes one multiply-add.
 //!
+//! On CPUs with AVX-512 VNNI the same kernels take its 256-bit instructions
+//! (with AVX-512 VL): `vpdpbusd` sums unsigned weight bytes times signed
+//! token bytes straight into 32 bits, so Q5_0 and Q8_0 (kept unsigned,
+//! biased by 128) need one instruction per word and token, and Q4_K's and
+//! Q6_K's scale groups are summed in 32 bits and multiplied by their
+//! scales (`vpmulld`); `vpdpwssd` takes the offsets. The 32 registers hold
+//! eight tokens' sums.
+//!
 //! The integer sums are exact, so each value differs from the portable
-//! kernel's only in the order of its float operations; and each token's
-//! value takes the same operations whether it is multiplied in a group of
-//! four tokens or alone, so a prompt gives the same values however it is
-//! split into passes.
+//! kernel's only in the order of its float operations, and is the same with
+//! or without VNNI; and each token's value takes the same operations
+//! whether it is multiplied in a group of tokens or alone, so a prompt gives
+//! the same values however it is split into passes.
 //!
 //! Bounds: a Q4_K weight is at most 15 and an input at most 127 in
 //! magnitude, so a `vpmaddubsw` pair is at most 3,810 and the eight of a
@@ -50,6 +58,9 @@ use super::gemm::{Tokens, GROUPS, PAIR_SUMS};
 pub(super) const ROWS: usize = 8;
 /// Tokens multiplied together with each loaded vector of weights.
 pub(super) const TOKENS: usize = 4;
+/// The same with the VNNI instructions: a CPU with AVX-512 VL has 32 vector
+/// registers, room for eight tokens' sums.
+const TOKENS_VNNI: usize = 8;
 /// Four-value words per superblock.
 const WORDS: usize = QK_K / 4;
 /// Bytes of eight rows' unpacked superblock.
@@ -261,6 +272,13 @@ pub(super) fn products(
     let mut t = tokens.start;
     // SAFETY (both calls): the CPU has the features, and every read is in
     // bounds (both checked above).
+    while vnni && t + TOKENS_VNNI <= tokens.end {
+        let ys = unsafe { tile_vnni::<TOKENS_VNNI>(rows, x, t, blocks.clone()) };
+        for (j, y) in ys.into_iter().enumerate() {
+            put(t + j, y);
+        }
+        t += TOKENS_VNNI;
+    }
     while t + TOKENS <= tokens.end {
         let ys = unsafe {
             if vnni {
