@@ -151,7 +151,7 @@ pub(super) fn unpack(kind: Kind, rows: &[&[u8]], vnni: bool, out: &mut Rows) {
         // (checked above).
         unsafe {
             let n: [[__m256i; 8]; ROWS] = std::array::from_fn(|r| match rows.get(r) {
-                // Q8_0's integers as signed bytes again, but for VNNI.
+                // Q8_0's integers as signed bytes again, except for VNNI.
                 Some(row) if kind == Kind::Q8_0 && !vnni => natural_unit(kind, &row[at.clone()])
                     .map(|v| _mm256_xor_si256(v, _mm256_set1_epi8(-128))),
                 Some(row) => natural_unit(kind, &row[at.clone()]),
@@ -363,23 +363,6 @@ unsafe fn tile_of<const N: usize, const VNNI: bool>(
     }
 }
 
-/// `sum` plus the pairs of 16-bit values of `a` times those of `b`, summed
-/// pairwise into 32 bits (`vpdpwssd` when `VNNI`).
-///
-/// # Safety
-/// The CPU has AVX2, and AVX-512 VNNI and VL when `VNNI`.
-#[inline(always)]
-unsafe fn add_pairs<const VNNI: bool>(sum: __m256i, a: __m256i, b: __m256i) -> __m256i {
-    // SAFETY: as the caller promises.
-    unsafe {
-        if VNNI {
-            _mm256_dpwssd_epi32(sum, a, b)
-        } else {
-            _mm256_add_epi32(sum, _mm256_madd_epi16(a, b))
-        }
-    }
-}
-
 /// Byte offset of natural word `w` (values 4w..4w + 4) in a token's
 /// superblock, which [`Tokens`] stores in lane order.
 #[inline(always)]
@@ -464,7 +447,7 @@ unsafe fn kernel<
                 for first in (s * PER_SCALE..(s + 1) * PER_SCALE).step_by(CHUNK) {
                     let pairs = words::<N, false>(w, first..first + CHUNK, &units);
                     for (sum, p) in sum.iter_mut().zip(pairs) {
-                        *sum = add_pairs::<VNNI>(*sum, p, scale);
+                        *sum = _mm256_add_epi32(*sum, _mm256_madd_epi16(p, scale));
                     }
                 }
             }
@@ -474,7 +457,11 @@ unsafe fn kernel<
                 let two = _mm256_loadu_si256(rows.pair.as_ptr().add(at).cast());
                 for (o, u) in offsets.iter_mut().zip(&units) {
                     let sums = broadcast(u.1.add(PAIRS_AT + 2 * p));
-                    *o = add_pairs::<VNNI>(*o, two, sums);
+                    *o = if VNNI {
+                        _mm256_dpwssd_epi32(*o, two, sums)
+                    } else {
+                        _mm256_add_epi32(*o, _mm256_madd_epi16(two, sums))
+                    };
                 }
             }
             let d = _mm256_loadu_ps(rows.d.as_ptr().add(i * ROWS));
