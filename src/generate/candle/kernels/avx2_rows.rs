@@ -431,14 +431,7 @@ unsafe fn kernel<
                 if VNNI {
                     // The scale's words summed in 32 bits (at most 32 · 63 ·
                     // 127), then times the scale.
-                    let mut ints = [_mm256_setzero_si256(); N];
-                    for word in s * PER_SCALE..(s + 1) * PER_SCALE {
-                        let v = _mm256_loadu_si256(w.add(32 * word).cast());
-                        for (ints, u) in ints.iter_mut().zip(&units) {
-                            let q = broadcast(u.0.add(lane_word(word)));
-                            *ints = _mm256_dpbusd_epi32(*ints, v, q);
-                        }
-                    }
+                    let ints = words_vnni::<N>(w, s * PER_SCALE..(s + 1) * PER_SCALE, &units);
                     for (sum, ints) in sum.iter_mut().zip(ints) {
                         *sum = _mm256_add_epi32(*sum, _mm256_mullo_epi32(ints, scale));
                     }
@@ -506,6 +499,32 @@ unsafe fn words<const N: usize, const SIGNED: bool>(
     pairs
 }
 
+/// Words `words` of the rows at `w` (unsigned) times the same words of each
+/// token, summed straight into 32 bits by `vpdpbusd`.
+///
+/// # Safety
+/// The CPU has AVX-512 VNNI and VL; `w` holds the words, and each unit's
+/// integers are a token's superblock.
+#[inline(always)]
+unsafe fn words_vnni<const N: usize>(
+    w: *const u8,
+    words: Range<usize>,
+    units: &[(*const i8, *const i16, f32); N],
+) -> [__m256i; N] {
+    let mut sums = [_mm256_setzero_si256(); N];
+    for word in words {
+        // SAFETY: as the caller promises.
+        unsafe {
+            let v = _mm256_loadu_si256(w.add(32 * word).cast());
+            for (sum, u) in sums.iter_mut().zip(units) {
+                let q = broadcast(u.0.add(lane_word(word)));
+                *sum = _mm256_dpbusd_epi32(*sum, v, q);
+            }
+        }
+    }
+    sums
+}
+
 /// Q5_0 (`SIGNED` false) and Q8_0: per 32-value block, its words summed in
 /// 16 bits (four at a time for Q5_0, at most 4 · 2 · 31 · 127 = 31,496; one
 /// for Q8_0, at most 2 · 128 · 127 = 32,512) and widened; Q5_0's bias of 16
@@ -536,13 +555,7 @@ unsafe fn small<const N: usize, const SIGNED: bool, const VNNI: bool>(
             for k in 0..BLOCKS {
                 let mut sum = [_mm256_setzero_si256(); N];
                 if VNNI {
-                    for word in 8 * k..8 * k + 8 {
-                        let v = _mm256_loadu_si256(w.add(32 * word).cast());
-                        for (sum, u) in sum.iter_mut().zip(&units) {
-                            let q = broadcast(u.0.add(lane_word(word)));
-                            *sum = _mm256_dpbusd_epi32(*sum, v, q);
-                        }
-                    }
+                    sum = words_vnni::<N>(w, 8 * k..8 * k + 8, &units);
                     // The bias times the token's sums of the block's two
                     // groups.
                     for (sum, u) in sum.iter_mut().zip(&units) {
