@@ -120,8 +120,9 @@ pub const LANE_PROMPT_ALLOWANCE: usize = 1024;
 
 /// The most lanes, up to `requested`, whose KV caches fit in `max_memory`
 /// beside the weights, and a note for the report when that is fewer than
-/// asked. A lane holds at most `positions` positions; its cache doubles
-/// when full, so up to twice that many are counted. Without a limit, or
+/// asked. A lane holds at most `positions` positions; its cache is made for
+/// a prompt and 256 positions more, and grows by half when full, so twice
+/// that many bounds it. Without a limit, or
 /// where the lanes share one cache (`memory` `None`), `requested` stands.
 pub fn lanes_within(
     requested: usize,

@@ -73,11 +73,16 @@ struct Resident {
 }
 
 impl Resident {
+    /// From the kernel's counters in `/proc/self/status`, which cost
+    /// nothing to read (`smaps_rollup` walks the page tables of the whole
+    /// mapped model: read every 20 ms, that took a core's time from the
+    /// products being measured).
     fn now() -> Option<Self> {
-        Self::parse(&std::fs::read_to_string("/proc/self/smaps_rollup").ok()?)
+        Self::parse(&std::fs::read_to_string("/proc/self/status").ok()?)
     }
 
-    /// Reads `Rss:` and `Anonymous:` (in kB) of an `smaps_rollup` text.
+    /// Reads `RssAnon:`, `RssFile:` and `RssShmem:` (in kB) of a
+    /// `/proc/PID/status` text.
     fn parse(text: &str) -> Option<Self> {
         let field = |name: &str| -> Option<u64> {
             let line = text.lines().find(|l| l.starts_with(name))?;
@@ -90,10 +95,9 @@ impl Resident {
                     * 1024,
             )
         };
-        let (rss, anon) = (field("Rss:")?, field("Anonymous:")?);
         Some(Self {
-            anon,
-            file: rss.saturating_sub(anon),
+            anon: field("RssAnon:")?,
+            file: field("RssFile:")? + field("RssShmem:").unwrap_or(0),
         })
     }
 
@@ -103,6 +107,46 @@ impl Resident {
             anon: self.anon.max(other.anon),
             file: self.file.max(other.file),
         }
+    }
+}
+
+/// The most resident memory of each part while it runs, read every
+/// [`SAMPLE_EVERY`] on a thread of its own: a prompt pass's activations
+/// come and go between the runs, so what is left after each run is not the
+/// peak.
+struct Sampler {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<Resident>,
+}
+
+/// How often [`Sampler`] reads `/proc/self/status`.
+const SAMPLE_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
+
+impl Sampler {
+    fn start() -> Self {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut most = Resident::default();
+            loop {
+                most = most.max(Resident::now().unwrap_or_default());
+                if flag.load(Ordering::Relaxed) {
+                    return most;
+                }
+                std::thread::sleep(SAMPLE_EVERY);
+            }
+        });
+        Self { stop, thread }
+    }
+
+    /// The most of each part seen, this moment included.
+    fn finish(self) -> Resident {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread
+            .join()
+            .unwrap_or_default()
+            .max(Resident::now().unwrap_or_default())
     }
 }
 
@@ -149,17 +193,15 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
         ids.extend(g.encode(&text)?);
     }
     ids.truncate(a.prompt_tokens);
+    let sampler = Sampler::start();
     for _ in 0..a.warmup {
         g.bench(&ids, a.gen_tokens.min(8))?;
     }
-    // Sampled after each run: the most of each part seen.
-    let mut resident = Resident::now().unwrap_or_default();
     let (mut pp, mut tg) = (Vec::new(), Vec::new());
     for _ in 0..a.runs.max(1) {
         let (p, t) = g.bench(&ids, a.gen_tokens)?;
         pp.push(a.prompt_tokens as f64 / p);
         tg.push(a.gen_tokens as f64 / t);
-        resident = resident.max(Resident::now().unwrap_or_default());
     }
     let parallel = if a.parallel.is_empty() {
         serde_json::Value::Null
@@ -167,7 +209,6 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
         let mut rows = Vec::new();
         for &n in &a.parallel {
             let (alone, together) = g.bench_parallel(&ids, a.gen_tokens, n.max(1))?;
-            resident = resident.max(Resident::now().unwrap_or_default());
             let tokens = (n.max(1) * a.gen_tokens) as f64;
             rows.push(serde_json::json!({
                 "sequences": n,
@@ -186,7 +227,6 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
         let prompts = Prompts::embedded();
         let t1 = Instant::now();
         let d = Summarizer::new(&prompts, SummarizeOptions::default()).run(&mut g, &art)?;
-        resident = resident.max(Resident::now().unwrap_or_default());
         (
             Some(t1.elapsed().as_secs_f64()),
             Some(art.word_count),
@@ -205,6 +245,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
             0.0
         }
     };
+    let resident = sampler.finish();
     let rss = peak_rss().unwrap_or(0);
     let report = serde_json::json!({
         "model": r.id, "threads": engine::threads(), "kernels": crate::generate::candle::kernel_path()?.name(), "load_secs": load,
@@ -230,11 +271,11 @@ mod tests {
 
     #[test]
     fn resident_memory_splits_into_anonymous_and_file_pages() {
-        let text = "55d0-7ffd ---p 00000000 00:00 0 [rollup]\nRss:              900 kB\n\
-                    Pss:              800 kB\nAnonymous:        300 kB\nSwap: 0 kB\n";
+        let text = "VmHWM:\t    1000 kB\nVmRSS:\t     900 kB\nRssAnon:\t     300 kB\n\
+                    RssFile:\t     550 kB\nRssShmem:\t      50 kB\n";
         let r = Resident::parse(text).unwrap();
         assert_eq!((r.anon, r.file), (300 * 1024, 600 * 1024));
-        assert_eq!(Resident::parse("Rss: 1 kB\n"), None);
+        assert_eq!(Resident::parse("VmRSS: 1 kB\n"), None);
         let m = r.max(Resident {
             anon: 400 * 1024,
             file: 0,
