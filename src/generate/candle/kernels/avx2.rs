@@ -66,6 +66,30 @@ pub(super) fn gemv_dot(kind: Kind, row: &[u8], x: &Q8K) -> f32 {
     unsafe { dots_of::<1>(kind, row, [x])[0] }
 }
 
+/// [`gemv_dot`] of each of the `out.len()` rows of `row_bytes` in `rows`
+/// with `x`, into `out`: one call for a thread's share of a matrix, so that
+/// a kernel's constants are made once, not for every row.
+pub(super) fn gemv_rows(kind: Kind, rows: &[u8], row_bytes: usize, x: &Q8K, out: &mut [f32]) {
+    assert!(rows.len() == row_bytes * out.len());
+    let Some(first) = rows.get(..row_bytes).filter(|r| !r.is_empty()) else {
+        return;
+    };
+    check_gemv(kind, first, x);
+    // SAFETY: as in `gemv_dot`: every row is as long as the one checked.
+    unsafe { rows_of(kind, rows, row_bytes, x, out) }
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+fn rows_of(kind: Kind, rows: &[u8], row_bytes: usize, x: &Q8K, out: &mut [f32]) {
+    let rows = rows.chunks_exact(row_bytes).zip(out);
+    match kind {
+        Kind::Q4K => rows.for_each(|(row, y)| *y = dot_q4k(row, [x])[0]),
+        Kind::Q6K => rows.for_each(|(row, y)| *y = dot_q6k(row, [x])[0]),
+        Kind::Q5_0 => rows.for_each(|(row, y)| *y = dot_small::<true, 1>(row, [x])[0]),
+        Kind::Q8_0 => rows.for_each(|(row, y)| *y = dot_small::<false, 1>(row, [x])[0]),
+    }
+}
+
 /// One row times each of `xs`, into `out`: the values of [`gemv_dot`] for
 /// each input alone. Each block is unpacked once for up to four inputs (its
 /// integers, and Q4_K's and Q6_K's scales), so that the inputs of a decode
@@ -127,6 +151,7 @@ fn two_scales(lo: i16, hi: i16) -> __m256i {
 /// unpacked once for all of them; each input's value is computed in the
 /// same order as with `T` = 1.
 #[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
 fn dot_q4k<const T: usize>(row: &[u8], xs: [&Q8K; T]) -> [f32; T] {
     let mask = _mm256_set1_epi8(0x0F);
     let mut acc = [_mm256_setzero_ps(); T];
@@ -181,6 +206,7 @@ fn dot_q4k<const T: usize>(row: &[u8], xs: [&Q8K; T]) -> [f32; T] {
 /// unpacked once for all of them; each input's value is computed in the
 /// same order as with `T` = 1.
 #[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
 fn dot_q6k<const T: usize>(row: &[u8], xs: [&Q8K; T]) -> [f32; T] {
     let bytes = Kind::Q6K.block_bytes();
     let (low4, bits45) = (_mm256_set1_epi8(0x0F), _mm256_set1_epi8(0x30));
@@ -291,6 +317,7 @@ fn fifth_bits(bits: u32) -> __m256i {
 /// summed in a vector. Each block is unpacked once for all the inputs, and
 /// each input's value is computed in the same order as with `T` = 1.
 #[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
 fn dot_small<const Q5: bool, const T: usize>(row: &[u8], xs: [&Q8K; T]) -> [f32; T] {
     let (bytes, unit_bytes) = if Q5 { (22, 176) } else { (34, 272) };
     let low4 = _mm256_set1_epi8(0x0F);

@@ -237,6 +237,50 @@ mod vnni {
         }
     }
 
+    /// [`dot`] of each of the `out.len()` rows of `row_bytes` in `rows`
+    /// with `x`, into `out`: one call for a thread's share of a matrix, so
+    /// that a kernel's constants are made once, not for every row.
+    pub(super) fn dot_rows(kind: Kind, rows: &[u8], row_bytes: usize, x: &Q8K, out: &mut [f32]) {
+        assert!(rows.len() == row_bytes * out.len());
+        let Some(first) = rows.get(..row_bytes).filter(|r| !r.is_empty()) else {
+            return;
+        };
+        check(kind, first, x);
+        // SAFETY: as in `dot`: every row is as long as the one checked.
+        unsafe {
+            match kind {
+                Kind::Q4K => q4k_rows(rows, row_bytes, x, out),
+                Kind::Q6K => q6k_rows(rows, row_bytes, x, out),
+                Kind::Q5_0 => pairs_rows::<true>(rows, row_bytes, x, out),
+                Kind::Q8_0 => pairs_rows::<false>(rows, row_bytes, x, out),
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    fn q4k_rows(rows: &[u8], row_bytes: usize, x: &Q8K, out: &mut [f32]) {
+        for (row, y) in rows.chunks_exact(row_bytes).zip(out) {
+            // SAFETY: the CPU has the features (checked by `dot_rows`).
+            *y = unsafe { q4k_body::<1>(row, [x]) }[0];
+        }
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    fn q6k_rows(rows: &[u8], row_bytes: usize, x: &Q8K, out: &mut [f32]) {
+        for (row, y) in rows.chunks_exact(row_bytes).zip(out) {
+            // SAFETY: as in `q4k_rows`.
+            *y = unsafe { q6k_body(row, x) };
+        }
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni,f16c")]
+    fn pairs_rows<const Q5: bool>(rows: &[u8], row_bytes: usize, x: &Q8K, out: &mut [f32]) {
+        for (row, y) in rows.chunks_exact(row_bytes).zip(out) {
+            // SAFETY: as in `q4k_rows`.
+            *y = unsafe { pairs_body::<Q5, 1>(row, [x]) }[0];
+        }
+    }
+
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
     fn dot_q4k(row: &[u8], x: &Q8K) -> f32 {
         dot_q4k_many::<1>(row, [x])[0]
@@ -247,15 +291,23 @@ mod vnni {
     /// same order as alone.
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
     fn dot_q4k_many<const T: usize>(row: &[u8], xs: [&Q8K; T]) -> [f32; T] {
+        // SAFETY: the CPU has the features the body's instructions need.
+        unsafe { q4k_body(row, xs) }
+    }
+
+    /// The body of [`dot_q4k_many`] and [`q4k_rows`], inlined into each so
+    /// that its instructions are those of the caller's features and its
+    /// constants are made once for all the rows.
+    ///
+    /// # Safety
+    /// The CPU has AVX-512 F, BW and VNNI, and `check` passed.
+    #[inline(always)]
+    unsafe fn q4k_body<const T: usize>(row: &[u8], xs: [&Q8K; T]) -> [f32; T] {
         let mask = _mm512_set1_epi8(0x0F);
         // Lanes 0..8 of each product take the scale of its first sub-block,
-        // lanes 8..16 that of its second (in the order of `PAIRED`).
-        let pick = [(0, 2), (1, 3), (4, 6), (5, 7)].map(|(a, b)| {
-            _mm512_inserti64x4::<1>(
-                _mm512_castsi256_si512(_mm256_set1_epi32(a)),
-                _mm256_set1_epi32(b),
-            )
-        });
+        // lanes 8..16 that of its second (in the order of `PAIRED`). No
+        // closures here: they would not have the caller's features.
+        let pick = words(&SUB_BLOCK_PICK);
         let mut accf = [_mm512_setzero_ps(); T];
         let mut accm = [_mm256_setzero_ps(); T];
         let bytes = Kind::Q4K.block_bytes();
@@ -316,6 +368,42 @@ mod vnni {
         out
     }
 
+    /// The four rows of `table` as vectors.
+    ///
+    /// # Safety
+    /// The CPU has AVX-512 F.
+    #[inline(always)]
+    unsafe fn words(table: &[[i32; 16]; 4]) -> [__m512i; 4] {
+        // SAFETY: each row is 16 words: 64-byte loads in bounds.
+        unsafe {
+            [
+                _mm512_loadu_si512(table[0].as_ptr().cast()),
+                _mm512_loadu_si512(table[1].as_ptr().cast()),
+                _mm512_loadu_si512(table[2].as_ptr().cast()),
+                _mm512_loadu_si512(table[3].as_ptr().cast()),
+            ]
+        }
+    }
+
+    /// Word indices that give lanes 0..8 of a Q4_K product the scale of its
+    /// first sub-block and lanes 8..16 that of its second, for the four
+    /// pairs of sub-blocks in the order of `PAIRED`: (0, 2), (1, 3), (4, 6),
+    /// (5, 7).
+    const SUB_BLOCK_PICK: [[i32; 16]; 4] = {
+        let pairs = [(0, 2), (1, 3), (4, 6), (5, 7)];
+        let mut out = [[0; 16]; 4];
+        let mut k = 0;
+        while k < 4 {
+            let mut l = 0;
+            while l < 16 {
+                out[k][l] = if l < 8 { pairs[k].0 } else { pairs[k].1 };
+                l += 1;
+            }
+            k += 1;
+        }
+        out
+    };
+
     /// Word indices that give lane `l` of a Q6_K product of 64 values `k`
     /// (four values, of group `4k + l / 4`) its group's scale.
     const GROUP_PICK: [[i32; 16]; 4] = {
@@ -334,6 +422,16 @@ mod vnni {
 
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
     fn dot_q6k(row: &[u8], x: &Q8K) -> f32 {
+        // SAFETY: the CPU has the features the body's instructions need.
+        unsafe { q6k_body(row, x) }
+    }
+
+    /// The body of [`dot_q6k`] and [`q6k_rows`] (see [`q4k_body`]).
+    ///
+    /// # Safety
+    /// As for [`q4k_body`].
+    #[inline(always)]
+    unsafe fn q6k_body(row: &[u8], x: &Q8K) -> f32 {
         let bytes = Kind::Q6K.block_bytes();
         let (low4, bits45) = (_mm512_set1_epi8(0x0F), _mm512_set1_epi8(0x30));
         let low16 = _mm512_set1_epi32(0xFFFF);
@@ -350,8 +448,7 @@ mod vnni {
             _mm512_castsi256_si512(_mm256_set1_epi16(0)),
             _mm256_set1_epi16(2),
         );
-        // SAFETY: each row of `GROUP_PICK` is 16 words: 64-byte loads in bounds.
-        let pick = GROUP_PICK.map(|p| unsafe { _mm512_loadu_si512(p.as_ptr().cast()) });
+        let pick = words(&GROUP_PICK);
         let mut accf = _mm512_setzero_ps();
         for (b, block) in row.chunks_exact(bytes).enumerate() {
             prefetch_ahead(block, bytes);
@@ -425,6 +522,17 @@ mod vnni {
         row: &[u8],
         xs: [&Q8K; T],
     ) -> [f32; T] {
+        // SAFETY: the CPU has the features the body's instructions need.
+        unsafe { pairs_body::<Q5, T>(row, xs) }
+    }
+
+    /// The body of [`dot_pairs_many`] and [`pairs_rows`] (see
+    /// [`q4k_body`]).
+    ///
+    /// # Safety
+    /// The CPU has AVX-512 F, BW and VNNI and F16C, and `check` passed.
+    #[inline(always)]
+    unsafe fn pairs_body<const Q5: bool, const T: usize>(row: &[u8], xs: [&Q8K; T]) -> [f32; T] {
         let (bytes, unit_bytes) = if Q5 { (22, 176) } else { (34, 272) };
         let low4 = _mm512_set1_epi8(0x0F);
         let (sixteen, flip) = (_mm512_set1_epi8(16), _mm512_set1_epi8(-128));
@@ -491,7 +599,11 @@ mod vnni {
                 *acc = _mm512_fmadd_ps(part, _mm512_set1_ps(x.d[b]), *acc);
             }
         }
-        acc.map(|acc| _mm512_reduce_add_ps(acc))
+        let mut out = [0f32; T];
+        for t in 0..T {
+            out[t] = _mm512_reduce_add_ps(acc[t]);
+        }
+        out
     }
 }
 
@@ -505,6 +617,20 @@ fn dot(kind: Kind, row: &[u8], x: &Q8K, path: Simd) -> f32 {
     }
     let _ = path;
     dot_portable(kind, row, x)
+}
+
+/// Each of the `out.len()` rows of `row_bytes` in `rows` times `x`, into
+/// `out`, with the kernels of `path`: the values of [`dot`].
+fn dot_rows(kind: Kind, rows: &[u8], row_bytes: usize, x: &Q8K, path: Simd, out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    match path {
+        Simd::Vnni => return vnni::dot_rows(kind, rows, row_bytes, x, out),
+        Simd::Avx2 => return super::avx2::gemv_rows(kind, rows, row_bytes, x, out),
+        Simd::None => {}
+    }
+    for (row, y) in rows.chunks_exact(row_bytes.max(1)).zip(out.iter_mut()) {
+        *y = dot(kind, row, x, path);
+    }
 }
 
 /// One row of `kind` blocks times each of `xs`, into `ys`, with the kernels
@@ -573,6 +699,16 @@ pub(crate) fn gemv(kind: Kind, w: &[u8], rows: usize, xs: &[Q8K]) -> Result<Vec<
     // Each value is stored once, by the one thread that computes its row.
     let out: Vec<AtomicU32> = (0..rows * xs.len()).map(|_| AtomicU32::new(0)).collect();
     candle_core::utils::barrier_pool().execute_chunked(rows, |range| {
+        if let [x] = xs {
+            // One input: the thread's rows in one call.
+            let mut ys = vec![0f32; range.len()];
+            let part = &w[range.start * row_bytes..range.end * row_bytes];
+            dot_rows(kind, part, row_bytes, x, path, &mut ys);
+            for (o, y) in out[range].iter().zip(&ys) {
+                o.store(y.to_bits(), Ordering::Relaxed);
+            }
+            return;
+        }
         let mut ys = vec![0f32; xs.len()];
         for r in range {
             let row = &w[r * row_bytes..(r + 1) * row_bytes];
