@@ -144,7 +144,20 @@ pub(super) fn unpack(kind: Kind, rows: &[&[u8]], vnni: bool, out: &mut Rows) {
     out.kind = kind;
     out.vnni = vnni;
     out.units = units;
-    for b in 0..units {
+    // SAFETY: the CPU has the features (checked above).
+    unsafe { unpack_units(kind, rows, vnni, out) }
+}
+
+/// The body of [`unpack`], compiled for AVX2 so that the unit's unpacking
+/// and the stores are inlined into it (a function without the features
+/// called each intrinsic on its own).
+///
+/// # Safety
+/// The CPU has AVX2, FMA and F16C, and [`unpack`]'s checks passed.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn unpack_units(kind: Kind, rows: &[&[u8]], vnni: bool, out: &mut Rows) {
+    let bytes = rows[0].len();
+    for b in 0..out.units {
         let at = b * kind.unit_bytes()..bytes.min((b + 1) * kind.unit_bytes());
         // SAFETY: the CPU has the features (checked above); every row's unit
         // is whole blocks of `kind`, and `out.w` has the unit's bytes
