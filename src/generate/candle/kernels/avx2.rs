@@ -83,8 +83,18 @@ pub(super) fn gemv_rows(kind: Kind, rows: &[u8], row_bytes: usize, x: &Q8K, out:
 fn rows_of(kind: Kind, rows: &[u8], row_bytes: usize, x: &Q8K, out: &mut [f32]) {
     let rows = rows.chunks_exact(row_bytes).zip(out);
     match kind {
-        Kind::Q4K => rows.for_each(|(row, y)| *y = dot_q4k(row, [x])[0]),
-        Kind::Q6K => rows.for_each(|(row, y)| *y = dot_q6k(row, [x])[0]),
+        // SAFETY: the CPU has the features (checked by `gemv_rows`).
+        Kind::Q4K => {
+            for (row, y) in rows {
+                *y = unsafe { q4k_body(row, [x]) }[0];
+            }
+        }
+        // SAFETY: as for Q4_K.
+        Kind::Q6K => {
+            for (row, y) in rows {
+                *y = unsafe { q6k_body(row, [x]) }[0];
+            }
+        }
         Kind::Q5_0 => rows.for_each(|(row, y)| *y = dot_small::<true, 1>(row, [x])[0]),
         Kind::Q8_0 => rows.for_each(|(row, y)| *y = dot_small::<false, 1>(row, [x])[0]),
     }
@@ -151,8 +161,20 @@ fn two_scales(lo: i16, hi: i16) -> __m256i {
 /// unpacked once for all of them; each input's value is computed in the
 /// same order as with `T` = 1.
 #[target_feature(enable = "avx2,fma,f16c")]
-#[inline]
 fn dot_q4k<const T: usize>(row: &[u8], xs: [&Q8K; T]) -> [f32; T] {
+    // SAFETY: the CPU has the features the body's instructions need.
+    unsafe { q4k_body(row, xs) }
+}
+
+/// The body of [`dot_q4k`] and of [`rows_of`]'s Q4_K rows, inlined into
+/// each so that its instructions are those of the caller's features and its
+/// constants are made once for all the rows (no closures: they would not
+/// have the caller's features).
+///
+/// # Safety
+/// The CPU has AVX2, FMA and F16C, and [`check_gemv`] passed for each input.
+#[inline(always)]
+unsafe fn q4k_body<const T: usize>(row: &[u8], xs: [&Q8K; T]) -> [f32; T] {
     let mask = _mm256_set1_epi8(0x0F);
     let mut acc = [_mm256_setzero_ps(); T];
     let mut accm = [_mm256_setzero_ps(); T];
@@ -199,15 +221,29 @@ fn dot_q4k<const T: usize>(row: &[u8], xs: [&Q8K; T]) -> [f32; T] {
             accm[t] = _mm256_fmadd_ps(summ, _mm256_set1_ps(dmin), accm[t]);
         }
     }
-    std::array::from_fn(|t| sum8(acc[t]) - sum8(accm[t]))
+    let mut out = [0f32; T];
+    for t in 0..T {
+        out[t] = sum8(acc[t]) - sum8(accm[t]);
+    }
+    out
 }
 
 /// Q6_K blocks times each of `T` inputs, each block's values and scales
 /// unpacked once for all of them; each input's value is computed in the
 /// same order as with `T` = 1.
 #[target_feature(enable = "avx2,fma,f16c")]
-#[inline]
 fn dot_q6k<const T: usize>(row: &[u8], xs: [&Q8K; T]) -> [f32; T] {
+    // SAFETY: the CPU has the features the body's instructions need.
+    unsafe { q6k_body(row, xs) }
+}
+
+/// The body of [`dot_q6k`] and of [`rows_of`]'s Q6_K rows (see
+/// [`q4k_body`]).
+///
+/// # Safety
+/// As for [`q4k_body`].
+#[inline(always)]
+unsafe fn q6k_body<const T: usize>(row: &[u8], xs: [&Q8K; T]) -> [f32; T] {
     let bytes = Kind::Q6K.block_bytes();
     let (low4, bits45) = (_mm256_set1_epi8(0x0F), _mm256_set1_epi8(0x30));
     let mut acc = [_mm256_setzero_ps(); T];
@@ -224,7 +260,8 @@ fn dot_q6k<const T: usize>(row: &[u8], xs: [&Q8K; T]) -> [f32; T] {
         };
         // The offset of 32: minus 32 times each group's scale times the sum
         // of its 16 inputs.
-        let mut sumi = xs.map(|x| {
+        let mut sumi = [_mm256_setzero_si256(); T];
+        for (x, sumi) in xs.iter().zip(sumi.iter_mut()) {
             // SAFETY: `x.sums16` has 16 values per block (checked by the
             // callers).
             unsafe {
@@ -233,9 +270,9 @@ fn dot_q6k<const T: usize>(row: &[u8], xs: [&Q8K; T]) -> [f32; T] {
                     _mm256_mullo_epi32(lo, _mm256_loadu_si256(s.cast())),
                     _mm256_mullo_epi32(hi, _mm256_loadu_si256(s.add(8).cast())),
                 );
-                _mm256_slli_epi32::<5>(_mm256_sub_epi32(_mm256_setzero_si256(), o))
+                *sumi = _mm256_slli_epi32::<5>(_mm256_sub_epi32(_mm256_setzero_si256(), o));
             }
-        });
+        }
         for h in 0..2 {
             // SAFETY: `ql` is bytes 0..128 of the block, `qh` 128..192.
             let (ql0, ql1, qh) = unsafe {
@@ -285,7 +322,11 @@ fn dot_q6k<const T: usize>(row: &[u8], xs: [&Q8K; T]) -> [f32; T] {
             acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi[t]), _mm256_set1_ps(d), acc[t]);
         }
     }
-    acc.map(|a| sum8(a))
+    let mut out = [0f32; T];
+    for t in 0..T {
+        out[t] = sum8(acc[t]);
+    }
+    out
 }
 
 /// The 32 bits of `bits` as 32 bytes, 0x10 where the bit is set (Q5_0's
