@@ -11,19 +11,10 @@
 //! instruction set the kernel paths take (the binary itself is built for
 //! plain x86-64).
 //!
-//! The cache holds keys and values as f16, as llama.cpp's does: a decode
-//! step after a 1,000-token prompt reads every cached position of every
-//! layer, 63 MB a token in f32 for the 1.5B model. Each block of positions
-//! is widened to f32 (exactly) into a buffer in the first-level cache, and
-//! the products run on it as before.
-//!
 //! Upstream, this is a fused single-query attention for candle's CPU backend
 //! (`candle-nn`'s `ops`), which has one for Metal and CUDA only.
 
 use std::sync::atomic::{AtomicU32, Ordering};
-
-use half::f16;
-use half::slice::HalfFloatSliceExt;
 
 use super::blocks::floats;
 use crate::error::{Error, Result};
@@ -71,8 +62,8 @@ fn axpy(out: &mut [f32], w: f32, v: &[f32]) {
 /// One key/value head's share of a decode step: the query heads that use
 /// it, and its cached keys and values.
 struct KvHead<'a> {
-    keys: &'a [f16],
-    values: &'a [f16],
+    keys: &'a [f32],
+    values: &'a [f32],
     qs: &'a [f32],
     head_dim: usize,
     scale: f32,
@@ -88,39 +79,27 @@ struct KvHead<'a> {
 /// gives it.
 #[inline(always)]
 #[allow(unsafe_code)]
-fn kv_head<const EIGHT: bool>(
-    head: &KvHead,
-    scores: &mut [f32],
-    acc: &mut [f32],
-    wide: &mut Vec<f32>,
-) {
+fn kv_head<const EIGHT: bool>(head: &KvHead, scores: &mut [f32], acc: &mut [f32]) {
     let (len, head_dim) = (head.keys.len() / head.head_dim, head.head_dim);
-    let block = block_positions(head_dim);
-    wide.resize(block * head_dim, 0.0);
-    for p0 in (0..len).step_by(block) {
-        let p1 = len.min(p0 + block);
-        let keys = &mut wide[..(p1 - p0) * head_dim];
-        widen::<EIGHT>(&head.keys[p0 * head_dim..p1 * head_dim], keys);
-        let mut done = 0;
-        #[cfg(target_arch = "x86_64")]
-        if EIGHT && head_dim.is_multiple_of(LANES) {
-            for (b, eight) in keys.chunks_exact(8 * head_dim).enumerate() {
-                for (h, qh) in head.qs.chunks_exact(head_dim).enumerate() {
-                    // SAFETY: `EIGHT` is set only by the callers compiled
-                    // for AVX2 (`kv_head_avx2`, `kv_head_avx512`), which run
-                    // only where the CPU has it.
-                    let dots = unsafe { eight_dots(qh, eight) };
-                    for (i, d) in dots.into_iter().enumerate() {
-                        scores[h * len + p0 + 8 * b + i] = d * head.scale;
-                    }
-                }
-                done += 8;
-            }
-        }
-        for (j, key) in keys.chunks_exact(head_dim).enumerate().skip(done) {
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if EIGHT && head_dim.is_multiple_of(LANES) {
+        for (b, keys) in head.keys.chunks_exact(8 * head_dim).enumerate() {
             for (h, qh) in head.qs.chunks_exact(head_dim).enumerate() {
-                scores[h * len + p0 + j] = dot(qh, key) * head.scale;
+                // SAFETY: `EIGHT` is set only by the callers compiled for
+                // AVX2 (`kv_head_avx2`, `kv_head_avx512`), which run only
+                // where the CPU has it.
+                let dots = unsafe { eight_dots(qh, keys) };
+                for (i, d) in dots.into_iter().enumerate() {
+                    scores[h * len + 8 * b + i] = d * head.scale;
+                }
             }
+            done += 8;
+        }
+    }
+    for (j, key) in head.keys.chunks_exact(head_dim).enumerate().skip(done) {
+        for (h, qh) in head.qs.chunks_exact(head_dim).enumerate() {
+            scores[h * len + j] = dot(qh, key) * head.scale;
         }
     }
     for row in scores.chunks_exact_mut(len) {
@@ -143,11 +122,10 @@ fn kv_head<const EIGHT: bool>(
     // previous block's, so each output value still adds its positions one
     // after another from zero.
     acc.fill(0.0);
+    let block = (VALUE_BLOCK_BYTES / (4 * head_dim)).max(1);
     for p0 in (0..len).step_by(block) {
         let p1 = len.min(p0 + block);
-        let values = &mut wide[..(p1 - p0) * head_dim];
-        widen::<EIGHT>(&head.values[p0 * head_dim..p1 * head_dim], values);
-        let values = &*values;
+        let values = &head.values[p0 * head_dim..p1 * head_dim];
         for (h, a) in acc.chunks_exact_mut(head_dim).enumerate() {
             let weights = &scores[h * len + p0..h * len + p1];
             let mut c = 0;
@@ -166,38 +144,6 @@ fn kv_head<const EIGHT: bool>(
             }
         }
     }
-}
-
-/// `src` widened to f32 into `dst` (exactly, on every path). With `EIGHT`
-/// (callers compiled for AVX2 and F16C) eight values an instruction,
-/// inlined; otherwise through `half`, which converts a slice in calls of
-/// eight values.
-#[inline(always)]
-#[allow(unsafe_code)]
-fn widen<const EIGHT: bool>(src: &[f16], dst: &mut [f32]) {
-    assert!(src.len() == dst.len());
-    #[cfg(target_arch = "x86_64")]
-    if EIGHT {
-        use std::arch::x86_64::{_mm256_cvtph_ps, _mm256_storeu_ps, _mm_loadu_si128};
-        let whole = src.len() / 8 * 8;
-        for i in (0..whole).step_by(8) {
-            // SAFETY: `i + 8 <= len` for both slices (checked above), and
-            // `EIGHT` is set only by callers compiled for AVX2 and F16C.
-            unsafe {
-                let h = _mm_loadu_si128(src.as_ptr().add(i).cast());
-                _mm256_storeu_ps(dst.as_mut_ptr().add(i), _mm256_cvtph_ps(h));
-            }
-        }
-        src[whole..].convert_to_f32_slice(&mut dst[whole..]);
-        return;
-    }
-    src.convert_to_f32_slice(dst);
-}
-
-/// Positions widened to f32 at a time: [`VALUE_BLOCK_BYTES`] of them, in
-/// whole eights (the keys' products go eight positions at a time).
-fn block_positions(head_dim: usize) -> usize {
-    (VALUE_BLOCK_BYTES / (4 * head_dim.max(1)) / 8 * 8).max(8)
 }
 
 /// Bytes of cached values read by every query head of a group before the
@@ -235,29 +181,29 @@ impl Simd {
     }
 
     #[allow(unsafe_code)]
-    fn run(self, head: &KvHead, scores: &mut [f32], acc: &mut [f32], wide: &mut Vec<f32>) {
+    fn run(self, head: &KvHead, scores: &mut [f32], acc: &mut [f32]) {
         match self {
-            Simd::Plain => kv_head::<false>(head, scores, acc, wide),
+            Simd::Plain => kv_head::<false>(head, scores, acc),
             // SAFETY: the path is only chosen where the CPU has the
             // features (`has_avx2`, `has_vnni`).
             #[cfg(target_arch = "x86_64")]
-            Simd::Avx2 => unsafe { kv_head_avx2(head, scores, acc, wide) },
+            Simd::Avx2 => unsafe { kv_head_avx2(head, scores, acc) },
             #[cfg(target_arch = "x86_64")]
-            Simd::Avx512 => unsafe { kv_head_avx512(head, scores, acc, wide) },
+            Simd::Avx512 => unsafe { kv_head_avx512(head, scores, acc) },
         }
     }
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma,f16c")]
-fn kv_head_avx2(head: &KvHead, scores: &mut [f32], acc: &mut [f32], wide: &mut Vec<f32>) {
-    kv_head::<true>(head, scores, acc, wide);
+#[target_feature(enable = "avx2,fma")]
+fn kv_head_avx2(head: &KvHead, scores: &mut [f32], acc: &mut [f32]) {
+    kv_head::<true>(head, scores, acc);
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,f16c")]
-fn kv_head_avx512(head: &KvHead, scores: &mut [f32], acc: &mut [f32], wide: &mut Vec<f32>) {
-    kv_head::<true>(head, scores, acc, wide);
+#[target_feature(enable = "avx512f")]
+fn kv_head_avx512(head: &KvHead, scores: &mut [f32], acc: &mut [f32]) {
+    kv_head::<true>(head, scores, acc);
 }
 
 /// [`dot`] of `q` with each of the eight keys that follow one another in
@@ -324,8 +270,8 @@ unsafe fn eight_dots(q: &[f32], keys: &[f32]) -> [f32; 8] {
 /// `len` positions (head `g`'s at `g · stride`) fit `shape`.
 fn one_token_checks(
     q_len: usize,
-    k: &[f16],
-    v: &[f16],
+    k: &[f32],
+    v: &[f32],
     len: usize,
     stride: usize,
     shape: Heads,
@@ -336,7 +282,7 @@ fn one_token_checks(
         head_dim,
     } = shape;
     let fits =
-        |cache: &[f16]| kv_heads > 0 && cache.len() >= (kv_heads - 1) * stride + len * head_dim;
+        |cache: &[f32]| kv_heads > 0 && cache.len() >= (kv_heads - 1) * stride + len * head_dim;
     if kv_heads == 0
         || !heads.is_multiple_of(kv_heads)
         || q_len != heads * head_dim
@@ -356,12 +302,12 @@ fn one_token_checks(
 /// The attention output of one query token, `heads × head_dim` values in
 /// head order, for `q` (`heads × head_dim`, rotary embedding applied) over
 /// the first `len` positions of the caches `k` and `v`: each
-/// `kv_heads × stride` values, head `g`'s position `j` at
+/// `kv_heads × stride` floats, head `g`'s position `j` at
 /// `g · stride + j · head_dim`.
 pub(crate) fn one_token(
     q: &[f32],
-    k: &[f16],
-    v: &[f16],
+    k: &[f32],
+    v: &[f32],
     len: usize,
     stride: usize,
     shape: Heads,
@@ -379,7 +325,6 @@ pub(crate) fn one_token(
     candle_core::utils::barrier_pool().execute_chunked(kv_heads, |range| {
         let mut scores = vec![0f32; group * len];
         let mut acc = vec![0f32; group * head_dim];
-        let mut wide = Vec::new();
         for g in range {
             let head = KvHead {
                 keys: &k[g * stride..g * stride + len * head_dim],
@@ -388,7 +333,7 @@ pub(crate) fn one_token(
                 head_dim,
                 scale,
             };
-            simd.run(&head, &mut scores, &mut acc, &mut wide);
+            simd.run(&head, &mut scores, &mut acc);
             let first = g * group * head_dim;
             for (o, a) in out[first..first + group * head_dim].iter().zip(&acc) {
                 o.store(a.to_bits(), Ordering::Relaxed);
@@ -407,8 +352,8 @@ pub(crate) fn one_token(
 /// `seq × heads × head_dim` values, token after token.
 pub(crate) fn many_tokens(
     q: &[f32],
-    k: &[f16],
-    v: &[f16],
+    k: &[f32],
+    v: &[f32],
     first: usize,
     stride: usize,
     shape: Heads,
@@ -437,7 +382,6 @@ pub(crate) fn many_tokens(
     candle_core::utils::barrier_pool().execute_chunked(kv_heads * seq, |range| {
         let mut scores = vec![0f32; group * len];
         let mut acc = vec![0f32; group * head_dim];
-        let mut wide = Vec::new();
         for item in range {
             let (g, t) = (item / seq, item % seq);
             let n = first + t + 1;
@@ -449,7 +393,7 @@ pub(crate) fn many_tokens(
                 head_dim,
                 scale,
             };
-            simd.run(&head, &mut scores[..group * n], &mut acc, &mut wide);
+            simd.run(&head, &mut scores[..group * n], &mut acc);
             for (o, a) in out[at..at + group * head_dim].iter().zip(&acc) {
                 o.store(a.to_bits(), Ordering::Relaxed);
             }
@@ -502,9 +446,9 @@ mod tests {
                 .iter()
                 .map(|x| 4.0 * x)
                 .collect();
-            let (k, v) = (halves(n, 2), halves(n, 3));
+            let (k, v) = (random(n, 2), random(n, 3));
             let got = one_token(&q, &k, &v, len, len * shape.head_dim, shape).unwrap();
-            let want = candle_attention(&q, &widen(&k), &widen(&v), len, shape);
+            let want = candle_attention(&q, &k, &v, len, shape);
             assert_eq!(got.len(), want.len());
             for (i, (a, b)) in got.iter().zip(&want).enumerate() {
                 assert!(
@@ -515,15 +459,6 @@ mod tests {
         }
     }
 
-    /// `n` random values in f16, from `seed`.
-    fn halves(n: usize, seed: u64) -> Vec<f16> {
-        random(n, seed).into_iter().map(f16::from_f32).collect()
-    }
-
-    fn widen(h: &[f16]) -> Vec<f32> {
-        h.iter().map(|x| x.to_f32()).collect()
-    }
-
     /// Random queries of `group` heads (times `q_scale`), keys and values
     /// of `len` positions, from seeds `seed..seed + 3`.
     fn random_head(
@@ -532,23 +467,23 @@ mod tests {
         len: usize,
         seed: u64,
         q_scale: f32,
-    ) -> (Vec<f32>, Vec<f16>, Vec<f16>) {
+    ) -> [Vec<f32>; 3] {
         let q = random(group * head_dim, seed)
             .iter()
             .map(|x| q_scale * x)
             .collect();
-        (
+        [
             q,
-            halves(len * head_dim, seed + 1),
-            halves(len * head_dim, seed + 2),
-        )
+            random(len * head_dim, seed + 1),
+            random(len * head_dim, seed + 2),
+        ]
     }
 
-    fn head_of(data: &(Vec<f32>, Vec<f16>, Vec<f16>), head_dim: usize) -> KvHead<'_> {
+    fn head_of(data: &[Vec<f32>; 3], head_dim: usize) -> KvHead<'_> {
         KvHead {
-            qs: &data.0,
-            keys: &data.1,
-            values: &data.2,
+            qs: &data[0],
+            keys: &data[1],
+            values: &data[2],
             head_dim,
             scale: 0.125,
         }
@@ -562,10 +497,10 @@ mod tests {
         for (head_dim, len) in [(64, 300), (72, 130)] {
             let group = 7;
             let data = random_head(group, head_dim, len, 11, 1.0);
-            let (head, values) = (head_of(&data, head_dim), widen(&data.2));
+            let (head, values) = (head_of(&data, head_dim), &data[2]);
             let mut scores = vec![0f32; group * len];
             let mut acc = vec![0f32; group * head_dim];
-            kv_head::<false>(&head, &mut scores, &mut acc, &mut Vec::new());
+            kv_head::<false>(&head, &mut scores, &mut acc);
             for h in 0..group {
                 for i in 0..head_dim {
                     let mut want = 0f32;
@@ -586,10 +521,10 @@ mod tests {
             let group = 6;
             let data = random_head(group, head_dim, len, 7, 4.0);
             let head = head_of(&data, head_dim);
-            let (q, keys) = (&data.0, widen(&data.1));
+            let (q, keys) = (&data[0], &data[1]);
             let run = |simd: Simd| {
                 let (mut scores, mut acc) = (vec![0f32; group * len], vec![0f32; group * head_dim]);
-                simd.run(&head, &mut scores, &mut acc, &mut Vec::new());
+                simd.run(&head, &mut scores, &mut acc);
                 (scores, acc)
             };
             let plain = run(Simd::Plain);
@@ -630,7 +565,7 @@ mod tests {
         // A cache with room for 64 positions, 23 cached before a pass of 9.
         let (cap, first, seq) = (64, 23, 9);
         let stride = cap * shape.head_dim;
-        let (k, v) = (halves(2 * stride, 4), halves(2 * stride, 5));
+        let (k, v) = (random(2 * stride, 4), random(2 * stride, 5));
         let q: Vec<f32> = random(seq * width, 6).iter().map(|x| 4.0 * x).collect();
         let got = many_tokens(&q, &k, &v, first, stride, shape).unwrap();
         for t in 0..seq {
@@ -656,10 +591,10 @@ mod tests {
         };
         let (len, cap) = (5, 8);
         let q = random(4 * 16, 4);
-        let (k, v) = (halves(2 * cap * 16, 5), halves(2 * cap * 16, 6));
+        let (k, v) = (random(2 * cap * 16, 5), random(2 * cap * 16, 6));
         let got = one_token(&q, &k, &v, len, cap * 16, shape).unwrap();
         // The same positions copied into a cache of exactly `len`.
-        let pack = |c: &[f16]| -> Vec<f16> {
+        let pack = |c: &[f32]| -> Vec<f32> {
             (0..2)
                 .flat_map(|g| c[g * cap * 16..g * cap * 16 + len * 16].to_vec())
                 .collect()
@@ -676,7 +611,7 @@ mod tests {
             head_dim: 16,
         };
         let q = random(64, 7);
-        let kv = halves(2 * 5 * 16, 8);
+        let kv = random(2 * 5 * 16, 8);
         assert!(one_token(&q, &kv, &kv, 6, 5 * 16, shape).is_err());
         assert!(one_token(&q[..60], &kv, &kv, 5, 5 * 16, shape).is_err());
         assert!(one_token(&q, &kv, &kv, 0, 5 * 16, shape).is_err());
