@@ -231,8 +231,8 @@ const RECENT_PROMPTS: usize = 8;
 /// it outgrew) back to the system. glibc's allocator keeps freed blocks of
 /// a few MB for later: after a prompt pass and a digest that made the
 /// process's private memory 0.36× the 1.5B model's file where the live
-/// buffers take 0.26×. Once a prompt pass costs a few milliseconds
-/// against its seconds.
+/// buffers take 0.26×. Called once a prompt pass, it costs a few
+/// milliseconds against the pass's seconds.
 fn return_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: `malloc_trim` only releases free memory of the allocator's
@@ -559,6 +559,13 @@ impl Qwen2 {
         let slot = &self.slots[self.slot];
         let mut shared = common(&slot.tokens[..slot.prompt], ids).min(limit);
         self.slots[self.slot].keep(shared);
+        // Made before a kept beginning is restored, so that it too is
+        // copied into the prompt's one buffer.
+        let room = ids.len() + DECODE_ROOM;
+        for kv in &mut self.slots[self.slot].layers {
+            kv.k.reserve(room, (self.kv_heads, self.head_dim), device)?;
+            kv.v.reserve(room, (self.kv_heads, self.head_dim), device)?;
+        }
         self.prefixes.clock += 1;
         if let Some((i, n)) = self.prefixes.best(ids) {
             let n = n.min(limit);
@@ -566,11 +573,6 @@ impl Qwen2 {
                 self.restore(i, n)?;
                 shared = n;
             }
-        }
-        let room = ids.len() + DECODE_ROOM;
-        for kv in &mut self.slots[self.slot].layers {
-            kv.k.reserve(room, (self.kv_heads, self.head_dim), device)?;
-            kv.v.reserve(room, (self.kv_heads, self.head_dim), device)?;
         }
         // Long prompts go in slices, which bounds the attention scores held
         // at once to PREFILL_SLICE rows. The slices are of equal size, so no
