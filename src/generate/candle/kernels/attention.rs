@@ -74,22 +74,29 @@ struct KvHead<'a> {
 /// whatever the caller is compiled for; their float order does not depend
 /// on the vector width, so every path gives the same bits.
 ///
-/// With `EIGHT` (only where the CPU has AVX2) the scores of eight positions
-/// at a time come from [`eight_dots`], which gives each exactly what [`dot`]
-/// gives it.
+/// With `EIGHT` set to [`AVX2`] or [`AVX512`] (only where the CPU has that
+/// instruction set) the scores of eight positions at a time come from
+/// [`eight_dots`] or [`eight_dots_avx512`], which give each exactly what
+/// [`dot`] gives it.
 #[inline(always)]
 #[allow(unsafe_code)]
-fn kv_head<const EIGHT: bool>(head: &KvHead, scores: &mut [f32], acc: &mut [f32]) {
+fn kv_head<const EIGHT: u8>(head: &KvHead, scores: &mut [f32], acc: &mut [f32]) {
     let (len, head_dim) = (head.keys.len() / head.head_dim, head.head_dim);
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
-    if EIGHT && head_dim.is_multiple_of(LANES) {
+    if EIGHT != PLAIN && head_dim.is_multiple_of(LANES) {
         for (b, keys) in head.keys.chunks_exact(8 * head_dim).enumerate() {
             for (h, qh) in head.qs.chunks_exact(head_dim).enumerate() {
                 // SAFETY: `EIGHT` is set only by the callers compiled for
-                // AVX2 (`kv_head_avx2`, `kv_head_avx512`), which run only
-                // where the CPU has it.
-                let dots = unsafe { eight_dots(qh, keys) };
+                // AVX2 (`kv_head_avx2`) or AVX-512 (`kv_head_avx512`),
+                // which run only where the CPU has it.
+                let dots = unsafe {
+                    if EIGHT == AVX512 {
+                        eight_dots_avx512(qh, keys)
+                    } else {
+                        eight_dots(qh, keys)
+                    }
+                };
                 for (i, d) in dots.into_iter().enumerate() {
                     scores[h * len + 8 * b + i] = d * head.scale;
                 }
@@ -151,6 +158,13 @@ fn kv_head<const EIGHT: bool>(head: &KvHead, scores: &mut [f32], acc: &mut [f32]
 /// of 32 KiB beside the keys and weights.
 const VALUE_BLOCK_BYTES: usize = 16 * 1024;
 
+/// [`kv_head`]'s scores: plain loops only.
+const PLAIN: u8 = 0;
+/// [`kv_head`]'s scores: eight positions at a time in AVX2 registers.
+const AVX2: u8 = 1;
+/// [`kv_head`]'s scores: eight positions at a time in AVX-512 registers.
+const AVX512: u8 = 2;
+
 /// Output values summed together in [`kv_head`]: eight AVX2 registers, four
 /// AVX-512 ones, each summing its own values: eight sums in flight hide the
 /// latency of each addition.
@@ -183,7 +197,7 @@ impl Simd {
     #[allow(unsafe_code)]
     fn run(self, head: &KvHead, scores: &mut [f32], acc: &mut [f32]) {
         match self {
-            Simd::Plain => kv_head::<false>(head, scores, acc),
+            Simd::Plain => kv_head::<PLAIN>(head, scores, acc),
             // SAFETY: the path is only chosen where the CPU has the
             // features (`has_avx2`, `has_vnni`).
             #[cfg(target_arch = "x86_64")]
@@ -197,13 +211,13 @@ impl Simd {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn kv_head_avx2(head: &KvHead, scores: &mut [f32], acc: &mut [f32]) {
-    kv_head::<true>(head, scores, acc);
+    kv_head::<AVX2>(head, scores, acc);
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 fn kv_head_avx512(head: &KvHead, scores: &mut [f32], acc: &mut [f32]) {
-    kv_head::<true>(head, scores, acc);
+    kv_head::<AVX512>(head, scores, acc);
 }
 
 /// [`dot`] of `q` with each of the eight keys that follow one another in
@@ -234,35 +248,95 @@ unsafe fn eight_dots(q: &[f32], keys: &[f32]) -> [f32; 8] {
             }
         }
     }
-    // Rows become columns: lane `i` of vector `l` is key `i`'s sum `l`.
-    let transpose = |r: [__m256; 8]| {
-        let t = [0, 2, 4, 6].map(|i| {
-            (
-                _mm256_unpacklo_ps(r[i], r[i + 1]),
-                _mm256_unpackhi_ps(r[i], r[i + 1]),
-            )
-        });
-        let u = [0, 2].map(|i| {
-            [
-                _mm256_shuffle_ps::<0x44>(t[i].0, t[i + 1].0),
-                _mm256_shuffle_ps::<0xEE>(t[i].0, t[i + 1].0),
-                _mm256_shuffle_ps::<0x44>(t[i].1, t[i + 1].1),
-                _mm256_shuffle_ps::<0xEE>(t[i].1, t[i + 1].1),
-            ]
-        });
-        let low = [0, 1, 2, 3].map(|l| _mm256_permute2f128_ps::<0x20>(u[0][l], u[1][l]));
-        let high = [0, 1, 2, 3].map(|l| _mm256_permute2f128_ps::<0x31>(u[0][l], u[1][l]));
-        [
-            low[0], low[1], low[2], low[3], high[0], high[1], high[2], high[3],
-        ]
-    };
-    let mut sum = _mm256_setzero_ps();
-    for (l, v) in transpose(lo).into_iter().chain(transpose(hi)).enumerate() {
-        sum = if l == 0 { v } else { _mm256_add_ps(sum, v) };
+    // SAFETY: the caller runs where the CPU has AVX2.
+    unsafe { in_dot_order(lo, hi) }
+}
+
+/// [`eight_dots`] in AVX-512 registers: each key's sixteen running sums in
+/// one register (32 of them leave room for all eight keys without spilling
+/// to the stack), split into the halves that [`eight_dots`] keeps apart,
+/// then added in the same order.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[allow(unsafe_code)]
+unsafe fn eight_dots_avx512(q: &[f32], keys: &[f32]) -> [f32; 8] {
+    use std::arch::x86_64::*;
+    let n = q.len();
+    assert!(n.is_multiple_of(LANES) && keys.len() == 8 * n);
+    let (qp, kp) = (q.as_ptr(), keys.as_ptr());
+    let mut sums = [_mm512_setzero_ps(); 8];
+    for c in (0..n).step_by(LANES) {
+        // SAFETY: as in `eight_dots`.
+        unsafe {
+            let qv = _mm512_loadu_ps(qp.add(c));
+            for (i, s) in sums.iter_mut().enumerate() {
+                *s = _mm512_add_ps(*s, _mm512_mul_ps(qv, _mm512_loadu_ps(kp.add(i * n + c))));
+            }
+        }
+    }
+    let mut lo = [_mm256_setzero_ps(); 8];
+    let mut hi = [_mm256_setzero_ps(); 8];
+    for i in 0..8 {
+        lo[i] = _mm512_castps512_ps256(sums[i]);
+        hi[i] = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(sums[i])));
+    }
+    // SAFETY: the CPU has AVX-512F, and so AVX2.
+    unsafe { in_dot_order(lo, hi) }
+}
+
+/// The dot products of eight keys from their running sums (`lo`: sums 0 to
+/// 7 of key `i` in `lo[i]`, `hi`: sums 8 to 15), added in [`dot`]'s order.
+/// Inlined into callers compiled for AVX2 or more.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+#[allow(unsafe_code)]
+unsafe fn in_dot_order(
+    lo: [std::arch::x86_64::__m256; 8],
+    hi: [std::arch::x86_64::__m256; 8],
+) -> [f32; 8] {
+    use std::arch::x86_64::*;
+    // SAFETY: the caller runs where the CPU has AVX2.
+    let (lo, hi) = unsafe { (transpose(lo), transpose(hi)) };
+    let mut sum = lo[0];
+    for v in lo[1..].iter().chain(&hi) {
+        sum = _mm256_add_ps(sum, *v);
     }
     let mut out = [0f32; 8];
     // SAFETY: `out` holds eight floats.
     unsafe { _mm256_storeu_ps(out.as_mut_ptr(), sum) };
+    out
+}
+
+/// Rows become columns: lane `i` of vector `l` of the result is lane `l` of
+/// `r[i]`. Written without closures, which would not be compiled for the
+/// caller's instruction set.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+#[allow(unsafe_code)]
+unsafe fn transpose(r: [std::arch::x86_64::__m256; 8]) -> [std::arch::x86_64::__m256; 8] {
+    use std::arch::x86_64::*;
+    let mut t = [(_mm256_setzero_ps(), _mm256_setzero_ps()); 4];
+    for (k, t) in t.iter_mut().enumerate() {
+        *t = (
+            _mm256_unpacklo_ps(r[2 * k], r[2 * k + 1]),
+            _mm256_unpackhi_ps(r[2 * k], r[2 * k + 1]),
+        );
+    }
+    let mut u = [[_mm256_setzero_ps(); 4]; 2];
+    for (k, u) in u.iter_mut().enumerate() {
+        let (a, b) = (t[2 * k], t[2 * k + 1]);
+        *u = [
+            _mm256_shuffle_ps::<0x44>(a.0, b.0),
+            _mm256_shuffle_ps::<0xEE>(a.0, b.0),
+            _mm256_shuffle_ps::<0x44>(a.1, b.1),
+            _mm256_shuffle_ps::<0xEE>(a.1, b.1),
+        ];
+    }
+    let mut out = [_mm256_setzero_ps(); 8];
+    for l in 0..4 {
+        out[l] = _mm256_permute2f128_ps::<0x20>(u[0][l], u[1][l]);
+        out[l + 4] = _mm256_permute2f128_ps::<0x31>(u[0][l], u[1][l]);
+    }
     out
 }
 
@@ -500,7 +574,7 @@ mod tests {
             let (head, values) = (head_of(&data, head_dim), &data[2]);
             let mut scores = vec![0f32; group * len];
             let mut acc = vec![0f32; group * head_dim];
-            kv_head::<false>(&head, &mut scores, &mut acc);
+            kv_head::<PLAIN>(&head, &mut scores, &mut acc);
             for h in 0..group {
                 for i in 0..head_dim {
                     let mut want = 0f32;
@@ -549,6 +623,12 @@ mod tests {
                 #[allow(unsafe_code)]
                 let eight = unsafe { eight_dots(&q[..head_dim], &keys[..8 * head_dim]) };
                 assert_eq!(eight.as_slice(), &direct[..8]);
+                if super::super::path::cpu_has_vnni() {
+                    // SAFETY: the CPU has AVX-512 (checked).
+                    #[allow(unsafe_code)]
+                    let wide = unsafe { eight_dots_avx512(&q[..head_dim], &keys[..8 * head_dim]) };
+                    assert_eq!(wide.as_slice(), &direct[..8]);
+                }
             }
             assert_eq!(direct.len(), len);
         }
