@@ -336,12 +336,15 @@ const PROSE_LINE_CHARS: usize = 50;
 
 /// True when `paragraphs` read like an article: some running text
 /// (sentences of five words or more, or long paragraphs; counted in
-/// characters), making up at least a quarter of the whole, rather than a
-/// page of short menu and link lines.
+/// characters, each character of a script written without spaces as
+/// three), making up at least a quarter of the whole, rather than a page of
+/// short menu and link lines.
 fn looks_like_article(paragraphs: &[String]) -> bool {
     let (mut all, mut prose) = (0, 0);
     for p in paragraphs {
-        let chars = non_space_chars(p);
+        // A character of Chinese or Thai carries about what three letters
+        // of a spaced script do.
+        let chars = non_space_chars(p) + 2 * furniture::unspaced_chars(p);
         all += chars;
         if chars >= PROSE_LINE_CHARS || (count_words(p) >= 5 && crate::segment::ends_sentence(p)) {
             prose += chars;

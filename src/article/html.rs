@@ -111,7 +111,8 @@ pub(super) struct Extracted {
     pub unwrapped: Option<String>,
 }
 
-/// Fewest words the main extractor must find before its reading is used.
+/// Fewest words the main extractor must find before its reading is used
+/// (each character counted as a word in scripts written without spaces).
 const MIN_EXTRACTED_WORDS: usize = 25;
 
 /// Extracts title, body and metadata from an HTML page or fragment with
@@ -138,7 +139,7 @@ fn extract_page(html: &str) -> Extracted {
     let parsed = dom_smoothie::Readability::new(html, None, Some(cfg)).and_then(|mut r| r.parse());
     let canonical = canonical_url(html);
     match parsed {
-        Ok(a) if a.text_content.split_whitespace().count() >= MIN_EXTRACTED_WORDS => {
+        Ok(a) if super::furniture::reading_units(&a.text_content) >= MIN_EXTRACTED_WORDS => {
             let opt = |s: Option<String>| s.map(|s| squash(&s)).filter(|s| !s.is_empty());
             let title = opt(Some(a.title.clone())).map(|t| prefer_h1(&t, html));
             let mut body = paragraphs(&a.text_content);

@@ -336,6 +336,34 @@ fn a_page_of_links_is_no_article_unless_furniture_is_kept() {
 }
 
 #[test]
+fn pages_in_scripts_without_spaces_are_read_and_their_menus_are_not_articles() {
+    // Chinese lines of 20-odd characters, one or two "words" each by
+    // spaces and without a full stop: each is a clause of running text.
+    let lines = [
+        "一波波接續性低溫寒流報到 已將山後一帶層層山巒披上嫣紅的彩衣",
+        "道路一路上雲氣山嵐滯留山頭 順路下切蜿蜒道路後不久即抵達國小",
+        "營地美如其名偌大楓香樹早已呈現金黃 泛紅色彩也是人們喜愛之地",
+        "第二次造訪發現到營區變了 印象中以前的招牌換成了原木招牌",
+        "營區內除了露營、民宿、餐飲項目多了許多原木飾品更有加乘效果",
+        "每年十二月向來是攝影班外拍的絕佳場所之一 楓紅期間人潮眾多",
+    ];
+    let body: String = lines.iter().map(|l| format!("<p>{l}</p>")).collect();
+    let page = format!(
+        "<html><head><title>營地賞楓</title></head><body><nav><a href=\"/\">首页</a> \
+         <a href=\"/t\">科技</a> <a href=\"/f\">金融</a></nav><article><h1>營地賞楓</h1>{body}\
+         </article></body></html>"
+    );
+    let a = read_str("page.html", &page).unwrap();
+    for l in lines {
+        assert!(a.body.contains(l), "{l} missing from {:?}", a.body);
+    }
+    assert!(!a.body.contains("金融"), "{:?}", a.body);
+    let menu = "首页\n科技\n要闻\n金融\n视频\n数码\n太空\n探索\n登录\n";
+    let e = read_str("menu.txt", menu).unwrap_err().to_string();
+    assert!(e.starts_with("menu.txt: no article found"), "{e}");
+}
+
+#[test]
 fn html_metadata_is_read_with_the_article() {
     let page = r#"<!doctype html><html lang="en"><head>
 <title>Floods hit Swat valley | The Daily Site</title>
