@@ -770,7 +770,8 @@ impl Qwen2 {
         self.rotary_for(pos + ids.len(), device)?;
         let seq = ids.len();
         let mut x = self.embed.embedding(ids, device)?.unsqueeze(0)?;
-        let mask = if seq > 1 {
+        // Only candle's attention (off the CPU, or not in f32) takes a mask.
+        let mask = if seq > 1 && !own_attention(&x) {
             Some(causal_mask(seq, pos, device)?)
         } else {
             None
@@ -931,6 +932,12 @@ fn attention_steps(
         .forward(&Tensor::from_vec(y, (b, n, hidden), x.device())?)
 }
 
+/// True when attention over `t`'s values runs on [`kernels::attention`]
+/// (f32 on the CPU), which needs no mask; candle's products otherwise.
+fn own_attention(t: &Tensor) -> bool {
+    t.device().is_cpu() && t.dtype() == DType::F32
+}
+
 fn attention(
     layer: &Layer,
     x: &Tensor,
@@ -948,7 +955,7 @@ fn attention(
     let (q, k, v) = queries_keys_values(layer, x, (cos, sin), shape)?;
     let k = cache.k.append(&k)?;
     let v = cache.v.append(&v)?;
-    if b == 1 && x.device().is_cpu() && q.dtype() == DType::F32 {
+    if b == 1 && own_attention(&q) {
         // Each token over the positions up to its own, as a decode step
         // computes it: the values do not depend on the pass they are in.
         let q: Vec<f32> = q
@@ -978,6 +985,16 @@ fn attention(
     // without chunks).
     let group = heads / kv_heads;
     let kv_len = k.dim(2)?;
+    // A pass of several tokens needs its mask here; the caller makes one
+    // for the passes it knows come here.
+    let made;
+    let mask = match mask {
+        None if seq > 1 => {
+            made = causal_mask(seq, kv_len - seq, x.device())?;
+            Some(&made)
+        }
+        mask => mask,
+    };
     let mut ys = Vec::with_capacity(seq.div_ceil(QUERY_CHUNK));
     for start in (0..seq).step_by(QUERY_CHUNK) {
         let n = QUERY_CHUNK.min(seq - start);
