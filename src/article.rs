@@ -342,9 +342,9 @@ const PROSE_LINE_CHARS: usize = 50;
 fn looks_like_article(paragraphs: &[String]) -> bool {
     let (mut all, mut prose) = (0, 0);
     for p in paragraphs {
-        // A character of Chinese or Thai carries about what three letters
-        // of a spaced script do.
-        let chars = non_space_chars(p) + 2 * furniture::unspaced_chars(p);
+        // A character of Chinese or Japanese carries about what three
+        // letters of a spaced script do.
+        let chars = non_space_chars(p) + 2 * furniture::char_tally(p).2;
         all += chars;
         if chars >= PROSE_LINE_CHARS || (count_words(p) >= 5 && crate::segment::ends_sentence(p)) {
             prose += chars;

@@ -411,35 +411,12 @@ fn is_consent(p: &str) -> bool {
     .any(|w| lower.contains(w))
 }
 
-/// Words of `s` as [`words`] counts them, plus one for each character of a
-/// script written without spaces between words (Chinese, Japanese kana,
-/// Thai, Lao, Myanmar, Khmer), where one space-separated "word" can be a
-/// whole sentence.
+/// Words of `s` as [`words`] counts them, plus one for each character of
+/// the scripts written without spaces between words (from U+3000 on, as
+/// [`char_tally`] counts them: Chinese, Japanese), where one space-separated
+/// "word" can be a whole sentence.
 pub(super) fn reading_units(s: &str) -> usize {
-    words(s) + unspaced_chars(s)
-}
-
-/// Characters of `s` in scripts written without spaces between words.
-pub(super) fn unspaced_chars(s: &str) -> usize {
-    // Those scripts are all past U+0800, whose characters take three bytes
-    // or more in UTF-8, led by a byte of 0xE0 or above: text without such a
-    // byte (English, Urdu, Pashto) has none, found by a scan of its bytes.
-    if !s.bytes().any(|b| b >= 0xE0) {
-        return 0;
-    }
-    s.chars().filter(|&c| is_unspaced(c)).count()
-}
-
-/// A letter of a script written without spaces between words.
-fn is_unspaced(c: char) -> bool {
-    matches!(c as u32,
-        0x0E00..=0x0EFF // Thai, Lao
-        | 0x1000..=0x109F // Myanmar
-        | 0x1780..=0x17FF // Khmer
-        | 0x3040..=0x30FF // Hiragana, Katakana
-        | 0x3400..=0x4DBF // CJK extension A
-        | 0x4E00..=0x9FFF // CJK unified ideographs
-        | 0xF900..=0xFAFF) // CJK compatibility ideographs
+    words(s) + char_tally(s).2
 }
 
 /// Words of `s`, split at whitespace: the count of [`split_words`].

@@ -112,7 +112,8 @@ pub(super) struct Extracted {
 }
 
 /// Fewest words the main extractor must find before its reading is used
-/// (each character counted as a word in scripts written without spaces).
+/// (each character counted as a word in the scripts written without
+/// spaces).
 const MIN_EXTRACTED_WORDS: usize = 25;
 
 /// Extracts title, body and metadata from an HTML page or fragment with
