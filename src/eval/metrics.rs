@@ -1,4 +1,4 @@
-//! Quality metrics: ROUGE-1/2/L F1 (rouge-score's scoring, with a Unicode
+//! Quality metrics: ROUGE-1/2/L/Lsum F1 (rouge-score's scoring, with a Unicode
 //! tokenizer for Urdu and Pashto), chrF++ and BLEU (sacreBLEU's definitions:
 //! chrF with 6 character and 2 word n-gram orders and β = 2; BLEU with the
 //! 13a tokenizer and exponential smoothing). Checked against the Python
@@ -101,6 +101,86 @@ pub fn rouge_l(candidate: &str, reference: &str) -> Prf {
         prev = cur;
     }
     prf(prev[r.len()] as f64, c.len() as f64, r.len() as f64)
+}
+
+/// ROUGE-Lsum, rouge-score's summary-level LCS: candidate and reference are
+/// read as sentences, one a line; each reference sentence takes the union of
+/// its longest common subsequences with every candidate sentence, and a
+/// token counts at most as often as it occurs in both texts. Unlike
+/// [`rouge_l`], sentences given in another order than the reference's still
+/// count.
+pub fn rouge_lsum(candidate: &str, reference: &str) -> Prf {
+    let sentences = |t: &str| -> Vec<Vec<String>> {
+        t.split('\n')
+            .filter(|s| !s.is_empty())
+            .map(rouge_tokens)
+            .collect()
+    };
+    let (cand, refs) = (sentences(candidate), sentences(reference));
+    let n: usize = cand.iter().map(Vec::len).sum();
+    let m: usize = refs.iter().map(Vec::len).sum();
+    if n == 0 || m == 0 {
+        return Prf::default();
+    }
+    let counts = |sents: &[Vec<String>]| {
+        let mut c: HashMap<String, usize> = HashMap::new();
+        for t in sents.iter().flatten() {
+            *c.entry(t.clone()).or_insert(0) += 1;
+        }
+        c
+    };
+    let (mut left_c, mut left_r) = (counts(&cand), counts(&refs));
+    let mut hits = 0usize;
+    for r in &refs {
+        let mut in_union = vec![false; r.len()];
+        for c in &cand {
+            for i in lcs_indices(r, c) {
+                in_union[i] = true;
+            }
+        }
+        for (t, _) in r.iter().zip(&in_union).filter(|(_, u)| **u) {
+            let (Some(lc), Some(lr)) = (left_c.get_mut(t), left_r.get_mut(t)) else {
+                continue;
+            };
+            if *lc > 0 && *lr > 0 {
+                hits += 1;
+                *lc -= 1;
+                *lr -= 1;
+            }
+        }
+    }
+    prf(hits as f64, n as f64, m as f64)
+}
+
+/// The positions in `r` of one longest common subsequence of `r` and `c`,
+/// read back from the table as rouge-score does (on a tie, the step that
+/// drops a token of `r`).
+fn lcs_indices(r: &[String], c: &[String]) -> Vec<usize> {
+    let w = c.len() + 1;
+    let mut t = vec![0usize; (r.len() + 1) * w];
+    for i in 1..=r.len() {
+        for j in 1..=c.len() {
+            t[i * w + j] = if r[i - 1] == c[j - 1] {
+                t[(i - 1) * w + j - 1] + 1
+            } else {
+                t[(i - 1) * w + j].max(t[i * w + j - 1])
+            };
+        }
+    }
+    let (mut i, mut j, mut out) = (r.len(), c.len(), Vec::new());
+    while i > 0 && j > 0 {
+        if r[i - 1] == c[j - 1] {
+            out.push(i - 1);
+            i -= 1;
+            j -= 1;
+        } else if t[i * w + j - 1] > t[(i - 1) * w + j] {
+            j -= 1;
+        } else {
+            i -= 1;
+        }
+    }
+    out.reverse();
+    out
 }
 
 const PUNCTS: &str = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";

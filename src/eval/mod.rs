@@ -130,6 +130,10 @@ pub struct Scores {
     pub rouge2: f64,
     /// ROUGE-L F1.
     pub rouge_l: f64,
+    /// ROUGE-Lsum F1 (summary-level LCS over sentences, see
+    /// [`metrics::rouge_lsum`]).
+    #[serde(default)]
+    pub rouge_lsum: f64,
     /// Mean words in the candidate.
     pub mean_words: f64,
 }
@@ -145,12 +149,32 @@ fn uncovered_lines(summary: &str, reference: &str) -> String {
         .join("\n")
 }
 
-/// ROUGE-L F1 (×100) of each pair.
-fn rouge_l_each(pairs: &[(String, String)]) -> Vec<f64> {
+/// `text` with one sentence a line, as ROUGE-Lsum reads it: each line
+/// split into its sentences.
+fn sentence_lines(text: &str) -> String {
+    text.lines()
+        .flat_map(segment::split)
+        .map(|s| s.text)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// ROUGE-Lsum between a candidate and a reference, each read as sentences.
+fn rouge_lsum(candidate: &str, reference: &str) -> metrics::Prf {
+    metrics::rouge_lsum(&sentence_lines(candidate), &sentence_lines(reference))
+}
+
+/// ROUGE-L and ROUGE-Lsum F1 (×100) of each pair.
+fn rouge_l_each(pairs: &[(String, String)]) -> (Vec<f64>, Vec<f64>) {
     pairs
         .iter()
-        .map(|(c, r)| 100.0 * metrics::rouge_l(c, r).f1)
-        .collect()
+        .map(|(c, r)| {
+            (
+                100.0 * metrics::rouge_l(c, r).f1,
+                100.0 * rouge_lsum(c, r).f1,
+            )
+        })
+        .unzip()
 }
 
 fn score(pairs: &[(String, String)]) -> Scores {
@@ -160,12 +184,14 @@ fn score(pairs: &[(String, String)]) -> Scores {
         s.rouge1 += metrics::rouge_n(c, r, 1).f1;
         s.rouge2 += metrics::rouge_n(c, r, 2).f1;
         s.rouge_l += metrics::rouge_l(c, r).f1;
+        s.rouge_lsum += rouge_lsum(c, r).f1;
         s.mean_words += c.split_whitespace().count() as f64;
     }
     Scores {
         rouge1: 100.0 * s.rouge1 / n,
         rouge2: 100.0 * s.rouge2 / n,
         rouge_l: 100.0 * s.rouge_l / n,
+        rouge_lsum: 100.0 * s.rouge_lsum / n,
         mean_words: s.mean_words / n,
     }
 }
@@ -200,6 +226,14 @@ pub struct Report {
     /// its paired 95 % bootstrap interval: an interval above 0 is a gain
     /// that is not noise.
     pub summary_minus_lead3: metrics::Interval,
+    /// The same two figures with ROUGE-Lsum, the summary-level ROUGE-L
+    /// that CNN/DailyMail results are usually given in: a summary that
+    /// states the reference's points in another order is not penalized.
+    #[serde(default)]
+    pub summary_rouge_lsum: metrics::Interval,
+    /// The summary's ROUGE-Lsum less lead-3's, with its paired interval.
+    #[serde(default)]
+    pub summary_minus_lead3_lsum: metrics::Interval,
     /// Share of key facts judged grounded.
     pub grounding_rate: f64,
     /// Key facts that were unsupported and replaced by a grounded rewrite
@@ -471,10 +505,15 @@ pub fn report(data: &str, model: &str, examples: &[Example], results: &[ArticleR
     rep.facts_added = score(&added);
     rep.facts_added_documents = added.len();
     rep.lead3 = score(&lead);
-    let (ours_l, lead_l) = (rouge_l_each(&summaries), rouge_l_each(&lead));
-    rep.summary_rouge_l = metrics::bootstrap(&ours_l, metrics::BOOTSTRAP_RESAMPLES);
-    let diff: Vec<f64> = ours_l.iter().zip(&lead_l).map(|(a, b)| a - b).collect();
-    rep.summary_minus_lead3 = metrics::bootstrap(&diff, metrics::BOOTSTRAP_RESAMPLES);
+    let ((ours_l, ours_lsum), (lead_l, lead_lsum)) =
+        (rouge_l_each(&summaries), rouge_l_each(&lead));
+    let interval = |v: &[f64]| metrics::bootstrap(v, metrics::BOOTSTRAP_RESAMPLES);
+    let less =
+        |a: &[f64], b: &[f64]| interval(&a.iter().zip(b).map(|(a, b)| a - b).collect::<Vec<_>>());
+    rep.summary_rouge_l = interval(&ours_l);
+    rep.summary_minus_lead3 = less(&ours_l, &lead_l);
+    rep.summary_rouge_lsum = interval(&ours_lsum);
+    rep.summary_minus_lead3_lsum = less(&ours_lsum, &lead_lsum);
     rep.grounding_rate = share(grounded, facts);
     rep.numbers_grounded_rate = share(numbers_ok, done);
     rep.facts_per_digest = share(facts, done);
@@ -487,13 +526,21 @@ pub fn report(data: &str, model: &str, examples: &[Example], results: &[ArticleR
 pub fn table(r: &Report) -> String {
     let row = |name: &str, s: &Scores| {
         format!(
-            "{name:<10} {:>8.2} {:>8.2} {:>8.2} {:>10.1}\n",
-            s.rouge1, s.rouge2, s.rouge_l, s.mean_words
+            "{name:<10} {:>8.2} {:>8.2} {:>8.2} {:>10.2} {:>8.1}\n",
+            s.rouge1, s.rouge2, s.rouge_l, s.rouge_lsum, s.mean_words
         )
     };
     let mut t = format!(
-        "{} documents from {} with {}\n\n{:<10} {:>8} {:>8} {:>8} {:>10}\n",
-        r.documents, r.data, r.model, "system", "ROUGE-1", "ROUGE-2", "ROUGE-L", "words"
+        "{} documents from {} with {}\n\n{:<10} {:>8} {:>8} {:>8} {:>10} {:>8}\n",
+        r.documents,
+        r.data,
+        r.model,
+        "system",
+        "ROUGE-1",
+        "ROUGE-2",
+        "ROUGE-L",
+        "ROUGE-Lsum",
+        "words"
     );
     t.push_str(&row("khulasa", &r.khulasa));
     t.push_str(&row("  summary", &r.summary_only));
@@ -506,6 +553,11 @@ pub fn table(r: &Report) -> String {
     let (s, d) = (r.summary_rouge_l, r.summary_minus_lead3);
     t.push_str(&format!(
         "\nsummary ROUGE-L {:.2} (95% interval {:.2} to {:.2}); summary less lead-3, article by article: {:+.2} ({:+.2} to {:+.2})\n",
+        s.mean, s.low, s.high, d.mean, d.low, d.high
+    ));
+    let (s, d) = (r.summary_rouge_lsum, r.summary_minus_lead3_lsum);
+    t.push_str(&format!(
+        "summary ROUGE-Lsum {:.2} (95% interval {:.2} to {:.2}); summary less lead-3: {:+.2} ({:+.2} to {:+.2})\n",
         s.mean, s.low, s.high, d.mean, d.low, d.high
     ));
     t.push_str(&format!(

@@ -38,6 +38,36 @@ fn rouge_matches_rouge_score_to_1e6() {
 }
 
 #[test]
+fn rouge_lsum_matches_rouge_score_to_1e6() {
+    let cases = fixture("metrics_cases.json");
+    let reference = fixture("metrics_reference.json");
+    let cases = cases["rouge_lsum"].as_array().unwrap();
+    let want = reference["rouge_lsum"].as_array().unwrap();
+    assert_eq!(cases.len(), want.len());
+    for (c, w) in cases.iter().zip(want) {
+        let (cand, refr) = (c["cand"].as_str().unwrap(), c["ref"].as_str().unwrap());
+        let ours = rouge_lsum(cand, refr);
+        for (got, want) in [ours.precision, ours.recall, ours.f1]
+            .iter()
+            .zip(w.as_array().unwrap())
+        {
+            let want = want.as_f64().unwrap();
+            assert!(
+                (got - want).abs() < 1e-6,
+                "rougeLsum on {cand:?}: {got} vs {want}"
+            );
+        }
+    }
+    // Sentences in another order count in ROUGE-Lsum, not in ROUGE-L.
+    let (a, b) = (
+        "Schools stayed shut.\nRain closed roads.",
+        "Rain closed roads.\nSchools stayed shut.",
+    );
+    assert!((rouge_lsum(a, b).f1 - 1.0).abs() < 1e-12);
+    assert!(rouge_l(a, b).f1 < 0.7);
+}
+
+#[test]
 fn chrf_and_bleu_match_sacrebleu() {
     let cases = fixture("metrics_cases.json");
     let reference = fixture("metrics_reference.json");
