@@ -164,36 +164,36 @@ fn rouge_lsum(candidate: &str, reference: &str) -> metrics::Prf {
     metrics::rouge_lsum(&sentence_lines(candidate), &sentence_lines(reference))
 }
 
-/// ROUGE-L and ROUGE-Lsum F1 (×100) of each pair.
-fn rouge_l_each(pairs: &[(String, String)]) -> (Vec<f64>, Vec<f64>) {
+/// The scores (F1 ×100, and the candidate's words) of each pair of
+/// candidate and reference.
+fn score_each(pairs: &[(String, String)]) -> Vec<Scores> {
     pairs
         .iter()
-        .map(|(c, r)| {
-            (
-                100.0 * metrics::rouge_l(c, r).f1,
-                100.0 * rouge_lsum(c, r).f1,
-            )
+        .map(|(c, r)| Scores {
+            rouge1: 100.0 * metrics::rouge_n(c, r, 1).f1,
+            rouge2: 100.0 * metrics::rouge_n(c, r, 2).f1,
+            rouge_l: 100.0 * metrics::rouge_l(c, r).f1,
+            rouge_lsum: 100.0 * rouge_lsum(c, r).f1,
+            mean_words: c.split_whitespace().count() as f64,
         })
-        .unzip()
+        .collect()
+}
+
+/// The mean of each score over the pairs.
+fn mean(each: &[Scores]) -> Scores {
+    let n = each.len().max(1) as f64;
+    let sum = |f: fn(&Scores) -> f64| each.iter().map(f).sum::<f64>() / n;
+    Scores {
+        rouge1: sum(|s| s.rouge1),
+        rouge2: sum(|s| s.rouge2),
+        rouge_l: sum(|s| s.rouge_l),
+        rouge_lsum: sum(|s| s.rouge_lsum),
+        mean_words: sum(|s| s.mean_words),
+    }
 }
 
 fn score(pairs: &[(String, String)]) -> Scores {
-    let n = pairs.len().max(1) as f64;
-    let mut s = Scores::default();
-    for (c, r) in pairs {
-        s.rouge1 += metrics::rouge_n(c, r, 1).f1;
-        s.rouge2 += metrics::rouge_n(c, r, 2).f1;
-        s.rouge_l += metrics::rouge_l(c, r).f1;
-        s.rouge_lsum += rouge_lsum(c, r).f1;
-        s.mean_words += c.split_whitespace().count() as f64;
-    }
-    Scores {
-        rouge1: 100.0 * s.rouge1 / n,
-        rouge2: 100.0 * s.rouge2 / n,
-        rouge_l: 100.0 * s.rouge_l / n,
-        rouge_lsum: 100.0 * s.rouge_lsum / n,
-        mean_words: s.mean_words / n,
-    }
+    mean(&score_each(pairs))
 }
 
 /// The evaluation report.
@@ -501,12 +501,21 @@ pub fn report(data: &str, model: &str, examples: &[Example], results: &[ArticleR
     let share = |n: usize, d: usize| if d > 0 { n as f64 / d as f64 } else { 0.0 };
     rep.documents = done;
     rep.khulasa = score(&ours);
-    rep.summary_only = score(&summaries);
+    let summary_each = score_each(&summaries);
+    rep.summary_only = mean(&summary_each);
     rep.facts_added = score(&added);
     rep.facts_added_documents = added.len();
-    rep.lead3 = score(&lead);
-    let ((ours_l, ours_lsum), (lead_l, lead_lsum)) =
-        (rouge_l_each(&summaries), rouge_l_each(&lead));
+    let lead_each = score_each(&lead);
+    rep.lead3 = mean(&lead_each);
+    let of = |each: &[Scores], f: fn(&Scores) -> f64| each.iter().map(f).collect::<Vec<_>>();
+    let (ours_l, lead_l) = (
+        of(&summary_each, |s| s.rouge_l),
+        of(&lead_each, |s| s.rouge_l),
+    );
+    let (ours_lsum, lead_lsum) = (
+        of(&summary_each, |s| s.rouge_lsum),
+        of(&lead_each, |s| s.rouge_lsum),
+    );
     let interval = |v: &[f64]| metrics::bootstrap(v, metrics::BOOTSTRAP_RESAMPLES);
     let less =
         |a: &[f64], b: &[f64]| interval(&a.iter().zip(b).map(|(a, b)| a - b).collect::<Vec<_>>());
