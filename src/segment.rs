@@ -16,14 +16,14 @@ pub(crate) const ABBREVIATIONS: &[&str] = &[
 ];
 
 const TERMINATORS: &[char] = &['.', '!', '?', '۔', '؟', '…'];
-const CLOSERS: &[char] = &['"', '\'', '”', '’', ')', ']', '»', '›'];
+const CLOSERS: &[char] = &['"', '\'', '”', '’', ')', ']', '»', '›', '」', '』', '）'];
 
 /// True when `s` ends like a sentence: a full stop, question or exclamation
-/// mark (Latin or Arabic script), possibly followed by closing quotes or
-/// brackets.
+/// mark (Latin or Arabic script, or the full-width marks of Chinese and
+/// Japanese), possibly followed by closing quotes or brackets.
 pub(crate) fn ends_sentence(s: &str) -> bool {
     s.trim_end_matches(CLOSERS)
-        .ends_with(['.', '!', '?', '۔', '؟'])
+        .ends_with(['.', '!', '?', '۔', '؟', '。', '！', '？'])
 }
 
 /// A sentence: its text and byte span in the source.

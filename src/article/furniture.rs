@@ -508,13 +508,20 @@ fn space_at(b: &[u8], i: usize) -> (bool, usize) {
 }
 
 /// Characters of `s` that are not whitespace, ASCII digits, characters
-/// from U+3000 on (the scripts written without spaces), and commas (Latin
-/// and Arabic), in one byte scan.
+/// from U+3000 on (the scripts written without spaces), and commas (Latin,
+/// Arabic, and the full-width and enumeration commas of Chinese and
+/// Japanese), in one byte scan.
 pub(super) fn char_tally(s: &str) -> (usize, usize, usize, usize) {
     let b = s.as_bytes();
-    // `،` (U+060C) is D8 8C; U+3000 is E3 80 80, and every character from
-    // it on leads with E3 or more.
-    let arabic_comma = |i: usize| b[i] == 0xD8 && b.get(i + 1) == Some(&0x8C);
+    // `،` (U+060C) is D8 8C, `，` (U+FF0C) EF BC 8C and `、` (U+3001) E3 80
+    // 81; U+3000 is E3 80 80, and every character from it on leads with E3
+    // or more.
+    let arabic_comma = |i: usize| {
+        matches!(
+            b[i..],
+            [0xD8, 0x8C, ..] | [0xEF, 0xBC, 0x8C, ..] | [0xE3, 0x80, 0x81, ..]
+        )
+    };
     if !has_unicode_space(b) {
         // Each byte counts on its own: a character is a byte that is not
         // a continuation byte (10xxxxxx) or an ASCII space. The counts of
@@ -533,7 +540,7 @@ pub(super) fn char_tally(s: &str) -> (usize, usize, usize, usize) {
             dense += usize::from(n[2]);
             commas += usize::from(n[3]);
         }
-        if b.contains(&0xD8) {
+        if dense > 0 || b.contains(&0xD8) {
             commas += (0..b.len()).filter(|&i| arabic_comma(i)).count();
         }
         return (chars, digits, dense, commas);
@@ -549,6 +556,21 @@ pub(super) fn char_tally(s: &str) -> (usize, usize, usize, usize) {
         i += len;
     }
     (chars, digits, dense, commas)
+}
+
+/// A line's size in words: its [`words`], or for text in scripts written
+/// without spaces (Chinese, Japanese) one word for every two characters.
+pub(super) fn size(s: &str) -> usize {
+    let spaced = words(s);
+    if s.is_ascii() {
+        return spaced;
+    }
+    spaced.max(dense_words(char_tally(s).2))
+}
+
+/// Words in `dense` characters of a script written without spaces.
+pub(super) fn dense_words(dense: usize) -> usize {
+    dense / 2
 }
 
 /// The words of `s`, as `str::split_whitespace` gives them, found by the
@@ -964,7 +986,7 @@ pub(super) fn strip_with(
         } else {
             p
         };
-        let n = words(&p);
+        let n = size(&p);
         let why = rule(i, &p, n);
         in_comments |= why == Some(COMMENTS);
         let reason = if in_comments {

@@ -132,20 +132,7 @@ impl std::hash::Hasher for LineHasher {
     }
 }
 
-/// A line's size in words; text in scripts written without spaces (Chinese,
-/// Japanese) counts one word for every two characters.
-fn words(s: &str) -> usize {
-    let spaced = furniture::words(s);
-    if s.is_ascii() {
-        return spaced;
-    }
-    spaced.max(dense_words(s))
-}
-
-/// Words of text written without spaces: one for every two characters.
-fn dense_words(s: &str) -> usize {
-    furniture::char_tally(s).2 / 2
-}
+use furniture::size as words;
 
 /// The function words of every language the reader knows, by the FNV-1a
 /// hash of their bytes (see [`word_hashes`]); no two of them share one (a
@@ -334,7 +321,7 @@ type LineFacts = ([f64; FEATURES], Option<&'static str>, u64, usize);
 fn own_features_and_rule(p: &str, first: bool, stems: Option<&mut Vec<u64>>) -> LineFacts {
     let ([n, stop, latin, caps, link_words], key) = tally(furniture::split_words(p), stems);
     let (chars, digits, dense, commas) = furniture::char_tally(p);
-    let size = n.max(dense / 2);
+    let size = n.max(furniture::dense_words(dense));
     let mut f = [0.0; FEATURES];
     f[0] = 1.0;
     f[1] = (1.0 + size as f64).ln() / 3.0;
@@ -342,11 +329,11 @@ fn own_features_and_rule(p: &str, first: bool, stems: Option<&mut Vec<u64>>) -> 
     f[3] = share(stop, n);
     f[4] = share(caps, latin);
     f[5] = f64::from(u8::from(link_words > 0 || links_in_text(p)));
-    let rule = furniture::rule_sized(p, n, first);
+    let rule = furniture::rule_sized(p, size, first);
     f[6] = f64::from(u8::from(rule.is_some()));
     f[7] = share(digits, chars);
     f[12] = (1.0 + commas as f64).ln();
-    f[13] = f64::from(u8::from(n <= 3));
+    f[13] = f64::from(u8::from(size <= 3));
     f[15] = f64::from(u8::from(is_list_item(p)));
     (f, rule, key, size)
 }
@@ -754,9 +741,9 @@ fn headline_like(l: &str) -> bool {
 }
 
 /// Whether `l` is a trail of section names (`Home › World`, `News » Asia`,
-/// `کور > نړۍ`), never a headline.
+/// `کور > نړۍ`, `首页 >> 新闻`), never a headline.
 fn breadcrumb(l: &str) -> bool {
-    l.contains(['›', '»', '→']) || l.contains(" > ")
+    l.contains(['›', '»', '→']) || l.contains(" > ") || l.contains(" >> ")
 }
 
 /// Lines on each side of a headline searched for its byline or date.

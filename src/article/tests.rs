@@ -364,6 +364,36 @@ fn pages_in_scripts_without_spaces_are_read_and_their_menus_are_not_articles() {
 }
 
 #[test]
+fn a_pasted_chinese_page_keeps_its_paragraphs_and_headline() {
+    // Paragraphs without spaces that end in `。`: a few "words" each by
+    // spaces, running text by their characters and full stops.
+    let paragraphs = [
+        "　　翱翔于距地球数千公里的太空中，进入广袤漆黑的未知领域，是一项艰苦卓绝的工作。这让人感到巨大压力。",
+        "　　不幸的是，对于希望能喝上一杯的太空探险者，那些将他们送上太空的政府机构普遍禁止他们染指酒精饮料。",
+        "　　事实是，历史上酒与太空探险有一种复杂的关系。让我们来看看喝了酒的航天员究竟会发生什么。",
+        "　　人们普遍认为，当一个人所处的海拔越高，喝醉后会越容易感到头昏。但这种说法可能不是正确的。",
+        "　　在这项研究中，十七名男子被要求在地面和一间模拟高海拔的房间内喝下一些伏特加，然后完成各种任务。",
+    ];
+    let page = format!(
+        "首页\n时政\n国际\n科技\n教育\n首页 >> 科技频道 >> 探索者 >> 正文\n\
+         宇航员在太空中喝酒会怎么样\n2017-03-10 09:58　来源：科学人\n\n{}\n\n\
+         分享\n版权声明：转载须经版权人书面授权并注明来源\n关于我们 | 联系我们 | 法律声明\n",
+        paragraphs.join("\n\n")
+    );
+    let a = read_str("page.txt", &page).unwrap();
+    for p in paragraphs {
+        assert!(
+            a.body.contains(p.trim_start_matches('　')),
+            "{p} missing from {:?}",
+            a.body
+        );
+    }
+    assert!(!a.body.contains("版权声明"), "{:?}", a.body);
+    assert!(!a.body.contains("时政"), "{:?}", a.body);
+    assert_eq!(a.title.as_deref(), Some("宇航员在太空中喝酒会怎么样"));
+}
+
+#[test]
 fn html_metadata_is_read_with_the_article() {
     let page = r#"<!doctype html><html lang="en"><head>
 <title>Floods hit Swat valley | The Daily Site</title>

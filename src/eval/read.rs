@@ -191,15 +191,13 @@ impl Page {
 }
 
 /// True when two titles have the same words, either one also read without
-/// a trailing site or author part (`Headline | Site`, `Headline - Site`),
-/// as a page's `<title>` carries it.
+/// its trailing site, section or author parts (`Headline | Site`,
+/// `Headline - Site`, `标题_频道_网站`), as a page's `<title>` carries them.
 fn same_title(ours: &str, expected: &str) -> bool {
     let forms = |t: &str| {
         let mut v = vec![rouge_tokens(t)];
-        for sep in [" | ", " - ", " – ", " — ", " :: "] {
-            if let Some((head, _)) = t.rsplit_once(sep) {
-                v.push(rouge_tokens(head));
-            }
+        for sep in [" | ", " - ", " – ", " — ", " :: ", "_"] {
+            v.extend(t.match_indices(sep).map(|(i, _)| rouge_tokens(&t[..i])));
         }
         v
     };
@@ -446,6 +444,11 @@ mod tests {
         assert!(same_title("Floods in Swat", "Floods in Swat | Dawn"));
         assert!(same_title("Floods in Swat - Dawn", "Floods in Swat"));
         assert!(!same_title("Floods in Sindh", "Floods in Swat | Dawn"));
+        assert!(same_title(
+            "斯瓦特发生洪水",
+            "斯瓦特发生洪水_国际频道_新闻网"
+        ));
+        assert!(!same_title("国际频道", "斯瓦特发生洪水_国际频道_新闻网"));
         assert!(!same_title("", ""));
     }
 
