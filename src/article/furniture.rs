@@ -30,10 +30,6 @@ const FURNITURE_STARTS: &[&str] = &[
     "tweet",
     "email this",
     "print",
-    "facebook",
-    "twitter",
-    "whatsapp",
-    "linkedin",
     "copy link",
     "subscribe",
     "sign up",
@@ -134,6 +130,43 @@ const FURNITURE_STARTS: &[&str] = &[
     "تازه شوی",
     "وروستی ځل",
 ];
+/// Services whose names open a row of share links (`Facebook Twitter
+/// Email`), and also headlines and sentences about them (`Facebook fined
+/// over data breach`); see [`service_links`].
+const SERVICES: &[&str] = &[
+    "facebook",
+    "twitter",
+    "whatsapp",
+    "linkedin",
+    "instagram",
+    "youtube",
+    "pinterest",
+];
+
+/// Words that follow a service's name in a row of share links.
+const SERVICE_LINK_WORDS: &[&str] = &[
+    "google+", "email", "e-mail", "rss", "share", "print", "copy",
+];
+
+/// Whether `p`, whose lower-cased start is `lower`, is a row of share or
+/// follow links that opens with a service's name: the name with at most
+/// two more words (`Twitter (@mozilla)`, `Facebook Conversations`), or
+/// followed by another service or link word. A line that goes on about
+/// the service (`Twitter Lite se estrena en 11 países`) is not.
+fn service_links(p: &str, lower: &str) -> bool {
+    if !SERVICES.iter().any(|s| lower.starts_with(s)) {
+        return false;
+    }
+    let mut ws = split_words(p);
+    let second = ws.nth(1);
+    let more = ws.nth(1).is_some();
+    !more
+        || second.is_some_and(|w| {
+            let w = w.to_lowercase();
+            SERVICES.iter().any(|s| w.starts_with(s)) || SERVICE_LINK_WORDS.contains(&w.as_str())
+        })
+}
+
 /// Paragraphs that open the comments: everything after them is dropped.
 const COMMENT_MARKERS: &[&str] = &[
     "comments",
@@ -928,6 +961,7 @@ fn starts_like_furniture(p: &str) -> bool {
     })[usize::from(first)]
     .iter()
     .any(|s| lower.starts_with(s))
+        || service_links(p, lower)
 }
 
 fn opens_comments(bare: &str) -> bool {
@@ -1076,6 +1110,8 @@ mod tests {
             "vertical\x0Btab\x0Cfeed\r\n",
             "\u{a0}lead and trail\u{3000}",
             "عدد، و، ثلاثة",
+            "北京，上海、广州 12,3。",
+            "北京，上海、广州\u{3000}12,3。",
         ] {
             let ours: Vec<&str> = split_words(s).collect();
             let std: Vec<&str> = s.split_whitespace().collect();
@@ -1084,7 +1120,7 @@ mod tests {
             let chars = s.chars().filter(|c| !c.is_whitespace()).count();
             let digits = s.chars().filter(char::is_ascii_digit).count();
             let dense = s.chars().filter(|&c| c >= '\u{3000}').count();
-            let commas = s.matches([',', '،']).count();
+            let commas = s.matches([',', '،', '，', '、']).count();
             assert_eq!(char_tally(s), (chars, digits, dense, commas), "{s:?}");
         }
     }
@@ -1096,6 +1132,29 @@ mod tests {
             "ISLAMABAD (Reuters) - Pakistan's central bank raised its key rate by 100 basis points on Monday.",
         ]);
         assert_eq!(kept.len(), 2);
+    }
+
+    #[test]
+    fn share_rows_are_furniture_and_news_about_the_services_is_not() {
+        for row in [
+            "Facebook",
+            "Twitter (@mozilla)",
+            "Facebook Twitter Google+ Mobile RSS",
+            "WhatsApp Email Print",
+        ] {
+            assert_eq!(
+                rule(row, false),
+                Some("share, sign-up or page prompt"),
+                "{row}"
+            );
+        }
+        for news in [
+            "Facebook Is Tracking Me Even Though I’m Not on Facebook",
+            "Twitter Lite se estrena en 11 países de América Latina",
+            "Facebook declined to comment.",
+        ] {
+            assert_eq!(rule(news, false), None, "{news}");
+        }
     }
 
     #[test]
