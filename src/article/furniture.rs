@@ -591,6 +591,19 @@ pub(super) fn char_tally(s: &str) -> (usize, usize, usize, usize) {
     (chars, digits, dense, commas)
 }
 
+/// `1. Finland`, `2) Norway`: an item of a numbered list, which in a story
+/// is the story's (a ranking, steps), however short; not a date or a
+/// number (`21.dez.2018`, `08.04.2015 12:46`, `13.0%`).
+pub(super) fn numbered(p: &str) -> bool {
+    let t = p.trim_start();
+    let digits = t.bytes().take_while(u8::is_ascii_digit).count();
+    let rest = &t[digits..];
+    digits > 0
+        && digits <= 3
+        && rest.starts_with(['.', ')'])
+        && rest[1..].starts_with(char::is_whitespace)
+}
+
 /// A line's size in words: its [`words`], or for text in scripts written
 /// without spaces (Chinese, Japanese) one word for every two characters.
 pub(super) fn size(s: &str) -> usize {
@@ -1034,7 +1047,8 @@ pub(super) fn strip_with(
             in_links = false;
             why.or_else(|| {
                 let short = n <= 2 || (i > 0 && n <= 3);
-                (short && !ends_sentence(&p)).then_some("short line, not running text")
+                (short && !ends_sentence(&p) && !numbered(&p))
+                    .then_some("short line, not running text")
             })
         };
         mask.push(reason.is_none());
@@ -1132,6 +1146,30 @@ mod tests {
             "ISLAMABAD (Reuters) - Pakistan's central bank raised its key rate by 100 basis points on Monday.",
         ]);
         assert_eq!(kept.len(), 2);
+    }
+
+    #[test]
+    fn a_numbered_list_in_a_story_is_kept_and_dates_are_not_list_items() {
+        let (kept, removed) = strip_vec(&[
+            "The report ranks 30 rich countries by how much a child's chances depend on their parents' income.",
+            "1. Finland",
+            "2. Norway",
+            "3) Australia",
+            "Menu",
+            "The United States came 28th, the report said, below every country in western Europe.",
+        ]);
+        assert_eq!(kept.len(), 5, "{kept:?}");
+        assert_eq!(removed.len(), 1);
+        assert_eq!(removed[0].text, "Menu");
+        for not_item in [
+            "21.dez.2018 às 12h55",
+            "08.04.2015 12:46",
+            "13.0%",
+            "1.Finland",
+            "2024. Year",
+        ] {
+            assert!(!numbered(not_item), "{not_item}");
+        }
     }
 
     #[test]

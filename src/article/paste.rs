@@ -340,10 +340,7 @@ fn own_features_and_rule(p: &str, first: bool, stems: Option<&mut Vec<u64>>) -> 
 
 /// `1. Finland`, `- item`, `• item`: a line of a list.
 fn is_list_item(p: &str) -> bool {
-    let t = p.trim_start();
-    let digits = t.chars().take_while(char::is_ascii_digit).count();
-    (digits > 0 && digits <= 3 && t[digits..].starts_with(['.', ')']))
-        || t.starts_with(['•', '-', '–', '*', '·'])
+    furniture::numbered(p) || p.trim_start().starts_with(['•', '-', '–', '*', '·'])
 }
 
 /// The features of every line of a page, neighbours and the first
