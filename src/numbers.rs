@@ -12,9 +12,18 @@ pub fn latin_digit(c: char) -> Option<u8> {
 }
 
 /// Every number in `text`, normalized: Latin digits, thousands separators
-/// (`,` and `٬`) removed, decimal point (`.` or `٫`) kept as `.`.
+/// (`,` and `٬`) removed, decimal point (`.` or `٫`) kept as `.`. A
+/// separator groups 3 digits (`2,600`), or 2 before another separator
+/// (lakh grouping, `1,50,000`); other commas between digits (`8,9`) end
+/// the number.
 pub fn extract(text: &str) -> Vec<String> {
     let chars: Vec<char> = text.chars().collect();
+    let is_digit = |i: usize| chars.get(i).and_then(|c| latin_digit(*c)).is_some();
+    let group = |i: usize| {
+        let n = (i + 1..).take_while(|&j| is_digit(j)).count();
+        let next = chars.get(i + 1 + n).copied();
+        n == 3 || (n == 2 && matches!(next, Some(',' | '٬')) && is_digit(i + 2 + n))
+    };
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut i = 0;
@@ -23,8 +32,8 @@ pub fn extract(text: &str) -> Vec<String> {
         if let Some(d) = latin_digit(c) {
             cur.push(d as char);
         } else if !cur.is_empty()
-            && matches!(c, ',' | '.' | '٫' | '٬')
-            && chars.get(i + 1).and_then(|n| latin_digit(*n)).is_some()
+            && (matches!(c, '.' | '٫') || (matches!(c, ',' | '٬') && group(i)))
+            && is_digit(i + 1)
         {
             if matches!(c, '.' | '٫') {
                 cur.push('.');
@@ -51,5 +60,9 @@ mod tests {
             vec!["2600", "1.5", "10.30", "2024", "34", "48"]
         );
         assert_eq!(extract("Sentence ends 12. Next"), vec!["12"]);
+        assert_eq!(
+            extract("Rs1,50,000 and ۱٬۵۰۰ but 8,9th and 1,2345 and 3,50."),
+            vec!["150000", "1500", "8", "9", "1", "2345", "3", "50"]
+        );
     }
 }

@@ -97,10 +97,40 @@ impl NumberSet {
             .is_ok()
     }
 
+    /// True when a source number starts with the digits `prefix` and the
+    /// digits it has after them can be written in groups after a thousands
+    /// separator: with `group` digits already in the current group (the one
+    /// after the separator), groups of 2 or 3 (lakh grouping, `1,50,000`)
+    /// and a last group of 3. With `group` 0 the separator is about to be
+    /// written.
+    fn groups_fit(&self, prefix: &[u8], group: u8) -> bool {
+        let i = self.sorted.partition_point(|s| s.as_bytes() < prefix);
+        self.sorted[i..]
+            .iter()
+            .take_while(|s| s.as_bytes().starts_with(prefix))
+            .any(|s| {
+                let rest = s.as_bytes()[prefix.len()..]
+                    .iter()
+                    .take_while(|b| b.is_ascii_digit())
+                    .count();
+                groups_fit(usize::from(group) + rest, usize::from(group))
+            })
+    }
+
     /// The numbers, sorted.
     pub fn numbers(&self) -> &[String] {
         &self.sorted
     }
+}
+
+/// Whether `digits` digits after a thousands separator, the first `done`
+/// of them already written in the current group, split into groups of 2 or
+/// 3 with a last group of 3.
+fn groups_fit(digits: usize, done: usize) -> bool {
+    let ends = |u: usize| u == 3 || u >= 5;
+    (done <= 3 && digits == 3)
+        || (done <= 2 && digits >= 2 && ends(digits - 2))
+        || (done <= 3 && digits >= 3 && ends(digits - 3))
 }
 
 /// Grammar positions between strings.
@@ -193,6 +223,10 @@ struct StrState {
     num: [u8; 24],
     num_len: u8,
     num_sep: u8,
+    /// Digits written since the number's last thousands separator (`None`
+    /// before its first): every group after one has 2 (lakh grouping,
+    /// `1,50,000`) or 3 digits, and the last has 3, so `8,9` is no number.
+    num_group: Option<u8>,
     run: Run,
     /// The value of the last finished run, when it was a number: the base of
     /// a scale word that follows ("8 million").
@@ -548,12 +582,15 @@ impl<'n> DigestMachine<'n> {
         if let Some(d) = digit {
             let mut buf = self.s.num;
             let mut n = len;
+            let mut group = self.s.num_group;
             if self.s.num_sep != 0 && n > 0 {
                 if self.s.num_sep == b'.' {
                     buf[n] = b'.';
                     n += 1;
+                    group = None;
+                } else {
+                    group = Some(0);
                 }
-                self.s.num_sep = 0;
             }
             if n + 1 >= buf.len() {
                 return false;
@@ -563,26 +600,38 @@ impl<'n> DigestMachine<'n> {
             if !set.has_prefix(&buf[..n]) {
                 return false;
             }
+            if let Some(g) = group.as_mut() {
+                *g += 1;
+                if *g > 3 || !set.groups_fit(&buf[..n], *g) {
+                    return false;
+                }
+            }
             self.s.num = buf;
             self.s.num_len = n as u8;
+            self.s.num_sep = 0;
+            self.s.num_group = group;
             return true;
         }
         if len > 0 && (c == ',' || c == '.' || c == '٫' || c == '٬') && self.s.num_sep == 0 {
             // A separator either ends a complete number (punctuation) or
             // continues one that the source has.
             let decimal = c == '.' || c == '٫';
+            // The group after a separator is whole before the next
+            // separator (a lakh group of 2 only before another), a decimal
+            // point or the number's end.
+            let group = self.s.num_group;
+            if group.is_some_and(|g| g < 2 || (decimal && g != 3)) {
+                return false;
+            }
             let mut buf = self.s.num;
             let continues = if decimal && len + 1 < buf.len() {
                 buf[len] = b'.';
                 set.has_prefix(&buf[..len + 1])
             } else {
-                !decimal
-                    && set
-                        .sorted
-                        .iter()
-                        .any(|n| n.len() > len && n.as_bytes().starts_with(&buf[..len]))
+                !decimal && set.groups_fit(&buf[..len], 0)
             };
-            if !continues && !set.contains(&buf[..len]) {
+            let ends = matches!(group, None | Some(3)) && set.contains(&buf[..len]);
+            if !continues && !ends {
                 return false;
             }
             self.s.num_sep = if decimal { b'.' } else { b',' };
@@ -591,6 +640,7 @@ impl<'n> DigestMachine<'n> {
         let ok = self.number_ends();
         self.s.num_len = 0;
         self.s.num_sep = 0;
+        self.s.num_group = None;
         ok
     }
 
@@ -682,7 +732,9 @@ impl<'n> DigestMachine<'n> {
     fn number_ends(&self) -> bool {
         let len = self.s.num_len as usize;
         match self.numbers {
-            Some(set) if len > 0 => set.contains(&self.s.num[..len]),
+            Some(set) if len > 0 => {
+                matches!(self.s.num_group, None | Some(3)) && set.contains(&self.s.num[..len])
+            }
             _ => true,
         }
     }

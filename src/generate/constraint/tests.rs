@@ -143,6 +143,15 @@ fn numbers_must_come_from_source() {
     assert!(!accepts(d, Some(&set), &with("140 villages")));
     assert!(!accepts(d, Some(&set), &with("1 village")));
     assert!(accepts(d, None, &with("140 villages")));
+    // A comma groups three digits, or two before another (lakh grouping).
+    let set = NumberSet::from_source("Sturridge scored in the 89th minute; Rs150000 and 2,600");
+    assert!(accepts(d, Some(&set), &with("In the 89th minute")));
+    assert!(!accepts(d, Some(&set), &with("In the 8,9th minute")));
+    assert!(accepts(d, Some(&set), &with("Rs1,50,000 paid")));
+    assert!(accepts(d, Some(&set), &with("Rs150,000 paid")));
+    assert!(!accepts(d, Some(&set), &with("Rs15,0000 paid")));
+    assert!(!accepts(d, Some(&set), &with("Rs1,500,00 paid")));
+    assert!(!accepts(d, Some(&set), &with("26,00 homes")));
 }
 
 #[test]
