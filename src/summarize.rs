@@ -863,7 +863,7 @@ fn runs(text: &str) -> std::collections::HashSet<String> {
 const COPY_WORDS: usize = 4;
 
 /// [`near_duplicate`] on two texts.
-fn same_fact(a: &str, b: &str) -> bool {
+pub(crate) fn same_fact(a: &str, b: &str) -> bool {
     let set = |t: &str| crate::ground::words(t).into_iter().collect();
     near_duplicate(&set(a), &set(b))
 }

@@ -47,6 +47,9 @@ pub(crate) trait Passes {
     fn prefill(&mut self, prompt: &[u32]) -> Result<(Vec<f32>, usize)>;
     /// Runs `token` at `pos`; its logits.
     fn step(&mut self, token: u32, pos: usize) -> Result<Vec<f32>>;
+    /// Whether a step may go back to an earlier position, the cache
+    /// forgetting the positions from there on (see [`FACT_RETRIES`]).
+    fn can_rewind(&self) -> bool;
 }
 
 /// A model's passes run in place.
@@ -61,6 +64,9 @@ impl Passes for Local<'_> {
     }
     fn step(&mut self, token: u32, pos: usize) -> Result<Vec<f32>> {
         self.model.forward(&[token], pos, self.device)
+    }
+    fn can_rewind(&self) -> bool {
+        self.model.can_rewind()
     }
 }
 
@@ -89,6 +95,14 @@ pub(crate) fn run(
     // the summary's words and names, but no field may loop on itself.
     let mut scope_start = 0usize;
     let mut field = machine.and_then(|m| m.field());
+    // Where the key fact being written began, the tokens of those written,
+    // and tokens banned at an output index (a fact written again).
+    let rewind = passes.can_rewind();
+    let mut fact_open: Option<FactStart> = None;
+    let mut facts: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut bans: Vec<(usize, u32)> = Vec::new();
+    let mut retries = 0usize;
+    let mut rewritten: Vec<String> = Vec::new();
     // The machine and output length at the last safe point, for a forced
     // close that must not split a character, an escape or a number.
     let mut whole = (machine, 0usize);
@@ -111,6 +125,7 @@ pub(crate) fn run(
             req.sampling.repeat_last_n,
         );
         let banned = ngram_bans(scope, req.sampling.no_repeat_ngram);
+        let here = ids.len();
         let grammar = |id: u32| -> bool {
             match &machine {
                 Some(m) => vocab
@@ -120,7 +135,7 @@ pub(crate) fn run(
                 None => true,
             }
         };
-        let allowed = |id: u32| !banned.contains(&id) && grammar(id);
+        let allowed = |id: u32| !banned.contains(&id) && !bans.contains(&(here, id)) && grammar(id);
         let (t, p) = (req.sampling.temperature, req.sampling.top_p);
         // The repetition rules give way where they would leave no valid token
         // (e.g. the only number the source allows here repeats an earlier fact).
@@ -157,16 +172,69 @@ pub(crate) fn run(
         if let Some(m) = machine.as_mut() {
             m.feed(b);
             bytes.extend_from_slice(b);
-            if m.is_done() {
-                stop = StopReason::EndOfTurn;
-                break;
-            }
             if m.at_safe_point() {
                 whole = (Some(*m), bytes.len());
             }
             if m.field() != field {
+                // A key fact that says what an earlier one said is written
+                // again from the last token the two share, that token
+                // banned there.
+                if let Some(start) = fact_open.take() {
+                    let written = start.ids..ids.len();
+                    let again = (rewind && retries < FACT_RETRIES)
+                        .then(|| repeated_at(&ids, &written, &facts, vocab))
+                        .flatten();
+                    if let Some((at, earlier)) = again {
+                        retries += 1;
+                        if retries == 1 {
+                            rewritten.push(format!(
+                                "key fact {} repeated key fact {} and was written again",
+                                facts.len() + 1,
+                                earlier + 1
+                            ));
+                        }
+                        // Bans after the new turning point were for the
+                        // text that follows it, which is written anew.
+                        bans.retain(|b| b.0 <= at);
+                        bans.push((at, ids[at]));
+                        ids.truncate(at);
+                        let mut restored = start.machine;
+                        bytes.truncate(start.bytes);
+                        whole = start.whole;
+                        for &id in &ids[start.ids..] {
+                            let b = token_bytes(vocab, id);
+                            restored.feed(b);
+                            bytes.extend_from_slice(b);
+                            if restored.at_safe_point() {
+                                whole = (Some(restored), bytes.len());
+                            }
+                        }
+                        *m = restored;
+                        field = m.field();
+                        scope_start = start.ids;
+                        fact_open = Some(start);
+                        pos = prompt.len() + ids.len();
+                        logits = passes.step(ids[at - 1], pos - 1)?;
+                        continue;
+                    }
+                    facts.push(written);
+                    retries = 0;
+                    bans.clear();
+                }
                 field = m.field();
                 scope_start = ids.len();
+                if matches!(field, Some(Field::Fact(_))) {
+                    fact_open = Some(FactStart {
+                        ids: ids.len(),
+                        machine: *m,
+                        bytes: bytes.len(),
+                        whole,
+                    });
+                }
+            }
+            if m.is_done() {
+                stop = StopReason::EndOfTurn;
+                break;
             }
         } else if b.contains(&b'\n') {
             scope_start = ids.len();
@@ -174,7 +242,7 @@ pub(crate) fn run(
         logits = passes.step(next, pos)?;
         pos += 1;
     }
-    let mut notes = Vec::new();
+    let mut notes = rewritten;
     if relaxed > 0 {
         notes.push(format!(
             "the no-repeat rule was relaxed {relaxed} time(s) where it left no valid token"
@@ -289,6 +357,76 @@ fn penalize(logits: &mut [f32], ids: &[u32], penalty: f32, last_n: usize) {
     }
 }
 
+/// Times a key fact that repeats an earlier one is written again before it
+/// is kept as it is (the digest then drops it as a duplicate, saying so).
+const FACT_RETRIES: usize = 3;
+
+/// Where a key fact began: its first output token, and the constraint's
+/// state, output length and last safe point there.
+#[derive(Clone, Copy)]
+struct FactStart<'n> {
+    ids: usize,
+    machine: DigestMachine<'n>,
+    bytes: usize,
+    whole: (Option<DigestMachine<'n>>, usize),
+}
+
+fn token_bytes<'v>(vocab: &'v Vocab<'_>, id: u32) -> &'v [u8] {
+    vocab
+        .token_bytes
+        .get(id as usize)
+        .map_or(&[][..], Vec::as_slice)
+}
+
+/// When the key fact written in `ids[written]` says what one of the
+/// `earlier` facts says (the same words, see [`crate::summarize::same_fact`]):
+/// the output index of the token to ban there, and which earlier fact it
+/// repeats. The token banned is the last one the two begin with, or the
+/// fact's first word when it copies the other whole or opens otherwise.
+/// `None` when it repeats none.
+fn repeated_at(
+    ids: &[u32],
+    written: &std::ops::Range<usize>,
+    earlier: &[std::ops::Range<usize>],
+    vocab: &Vocab<'_>,
+) -> Option<(usize, usize)> {
+    let text = |r: &std::ops::Range<usize>| -> String {
+        let b: Vec<u8> = ids[r.clone()]
+            .iter()
+            .flat_map(|&id| token_bytes(vocab, id).iter().copied())
+            .collect();
+        String::from_utf8_lossy(&b).into_owned()
+    };
+    let this = text(written);
+    earlier.iter().enumerate().find_map(|(k, e)| {
+        if !crate::summarize::same_fact(&this, &text(e)) {
+            return None;
+        }
+        let shared = ids[written.clone()]
+            .iter()
+            .zip(&ids[e.clone()])
+            .take_while(|(a, b)| a == b)
+            .count();
+        // Its first word, where a fact that copies another whole (or
+        // shares no opening with it) is turned elsewhere.
+        let first = written
+            .clone()
+            .find(|&i| {
+                token_bytes(vocab, ids[i])
+                    .iter()
+                    .any(|b| b.is_ascii_alphanumeric() || *b >= 0x80)
+            })
+            .unwrap_or(written.start);
+        let last_shared = written.start + shared.max(1) - 1;
+        let at = if shared + 1 < written.len() && last_shared > first {
+            last_shared
+        } else {
+            first
+        };
+        Some((at, k))
+    })
+}
+
 /// Tokens that would repeat an n-gram already generated.
 pub(crate) fn ngram_bans(ids: &[u32], n: usize) -> Vec<u32> {
     if n < 2 || ids.len() < n {
@@ -374,6 +512,40 @@ mod tests {
         assert_eq!(ngram_bans(&[1, 2, 3, 1, 2], 3), vec![3]);
         assert!(ngram_bans(&[1, 2, 3, 4], 3).is_empty());
         assert!(ngram_bans(&[1, 2], 0).is_empty());
+    }
+
+    #[test]
+    fn a_fact_that_repeats_an_earlier_one_is_turned_where_they_part() {
+        let toks: Vec<Vec<u8>> = [
+            ", \"", "Floods", " hit", " Swat", " on", " Monday", ".\"", " in", " Swat", " valley",
+            " Schools", " closed",
+        ]
+        .iter()
+        .map(|t| t.as_bytes().to_vec())
+        .collect();
+        let vocab = Vocab {
+            token_bytes: &toks,
+            full_stops: &[],
+            eos: &[],
+            context_length: 100,
+        };
+        // Fact 1: `, "Floods hit Swat on Monday."`.
+        let first = [0, 1, 2, 3, 4, 5, 6];
+        let facts = vec![std::ops::Range { start: 0, end: 7 }];
+        // A copy of it, whole: turned at its first word.
+        let ids: Vec<u32> = first.iter().chain(&first).copied().collect();
+        assert_eq!(repeated_at(&ids, &(7..14), &facts, &vocab), Some((8, 0)));
+        // The same words after the same opening: turned at the last token
+        // the two begin with (" Swat").
+        let ids: Vec<u32> = first
+            .iter()
+            .chain(&[0, 1, 2, 3, 7, 9, 4, 5, 6])
+            .copied()
+            .collect();
+        assert_eq!(repeated_at(&ids, &(7..16), &facts, &vocab), Some((10, 0)));
+        // Another fact is kept as it is.
+        let ids: Vec<u32> = first.iter().chain(&[0, 10, 11, 4, 5, 6]).copied().collect();
+        assert_eq!(repeated_at(&ids, &(7..13), &facts, &vocab), None);
     }
 
     #[test]

@@ -140,6 +140,12 @@ impl Model {
             .to_vec1::<f32>()?)
     }
 
+    /// Whether a step may go back to an earlier position (Qwen2's cache
+    /// forgets the later ones; the others' caches only grow).
+    pub(crate) fn can_rewind(&self) -> bool {
+        matches!(self, Model::Qwen2(_))
+    }
+
     /// The Qwen2 model, whose decode steps can run several sequences at
     /// once (see [`Qwen2::forward_steps`]); `None` for the others.
     pub(crate) fn batched(&mut self) -> Option<&mut Qwen2> {

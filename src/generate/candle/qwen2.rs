@@ -38,8 +38,9 @@ struct Layer {
     ffn_norm: RmsNorm,
 }
 
-/// Keys or values of one layer, `[1, kv_heads, capacity, head_dim]`, of
-/// which the first `len` positions are in use. Appending writes in place.
+/// Keys or values of one layer, `[1, kv_heads, capacity, head_dim]` in f16
+/// (see [`kernels::attention`]), of which the first `len` positions are in
+/// use. Appending writes in place.
 /// A prompt reserves its own positions and [`DECODE_ROOM`] more, so that a
 /// digest's cache is allocated once; past that the buffer grows by half.
 #[derive(Default)]
@@ -74,7 +75,7 @@ impl KvBuffer {
         }
         let grown = Tensor::zeros(
             (1, kv_heads, need.next_multiple_of(256), head_dim),
-            DType::F32,
+            DType::F16,
             device,
         )?;
         if let (Some(old), true) = (&self.buf, self.len > 0) {
@@ -84,9 +85,8 @@ impl KvBuffer {
         Ok(())
     }
 
-    /// Appends `new` (`[1, kv_heads, n, head_dim]`) and returns all
-    /// positions.
-    fn append(&mut self, new: &Tensor) -> Result<Tensor> {
+    /// Appends `new` (`[1, kv_heads, n, head_dim]`, rounded to f16).
+    fn append(&mut self, new: &Tensor) -> Result<()> {
         let (_, kv_heads, n, head_dim) = new.dims4()?;
         let need = self.len + n;
         let cap = self.capacity()?;
@@ -96,15 +96,23 @@ impl KvBuffer {
         let Some(buf) = &self.buf else {
             return Err(Error::Generation("the KV cache has no buffer".into()));
         };
-        buf.slice_set(&new.contiguous()?, 2, self.len)?;
+        buf.slice_set(&new.to_dtype(DType::F16)?.contiguous()?, 2, self.len)?;
         self.len = need;
-        Ok(buf.narrow(2, 0, need)?)
+        Ok(())
     }
 
-    /// Calls `f` with the whole buffer's floats (`[kv_heads, capacity,
-    /// head_dim]`, the first `len` positions in use) and the floats between
+    /// The positions in use, widened to f32.
+    fn in_use(&self) -> Result<Tensor> {
+        match &self.buf {
+            Some(buf) => Ok(buf.narrow(2, 0, self.len)?.to_dtype(DType::F32)?),
+            None => Err(Error::Generation("the KV cache is empty".into())),
+        }
+    }
+
+    /// Calls `f` with the whole buffer's values (`[kv_heads, capacity,
+    /// head_dim]`, the first `len` positions in use) and the values between
     /// two heads.
-    fn with_floats<T>(&self, f: impl FnOnce(&[f32], usize) -> Result<T>) -> Result<T> {
+    fn with_values<T>(&self, f: impl FnOnce(&[half::f16], usize) -> Result<T>) -> Result<T> {
         let Some(buf) = &self.buf else {
             return Err(Error::Generation("the KV cache is empty".into()));
         };
@@ -115,7 +123,7 @@ impl KvBuffer {
                 "the KV cache is not in CPU memory".into(),
             ));
         };
-        let data = cpu.as_slice::<f32>()?;
+        let data = cpu.as_slice::<half::f16>()?;
         f(&data[layout.start_offset()..], cap * head_dim)
     }
 }
@@ -193,7 +201,7 @@ struct Prefixes {
 }
 
 /// What a file of kept beginnings says about itself before their keys and
-/// values (`f32`, little-endian: for each beginning, for each layer, its
+/// values (`f16`, little-endian: for each beginning, for each layer, its
 /// keys then its values, `[kv_heads, tokens, head_dim]`).
 #[derive(serde::Serialize, serde::Deserialize)]
 struct PrefixHeader {
@@ -206,6 +214,9 @@ struct PrefixHeader {
     /// the disk is never restored.
     sha256: String,
 }
+
+/// The layout of a file of kept beginnings (2: keys and values in f16).
+const PREFIX_VERSION: u32 = 2;
 
 /// First bytes of a file of kept beginnings.
 const PREFIX_MAGIC: &[u8; 8] = b"KHKVPFX1";
@@ -517,10 +528,10 @@ impl Qwen2 {
         self.prefixes = Prefixes::default();
     }
 
-    /// Bytes of one slot's keys and values per position: two f32 vectors
+    /// Bytes of one slot's keys and values per position: two f16 vectors
     /// of every KV head in every layer.
     pub(crate) fn kv_bytes_per_position(&self) -> u64 {
-        (self.layers.len() * 2 * self.kv_heads * self.head_dim * 4) as u64
+        (self.layers.len() * 2 * self.kv_heads * self.head_dim * 2) as u64
     }
 
     /// The most positions the kept prompt beginnings hold together.
@@ -636,7 +647,9 @@ impl Qwen2 {
         let header: PrefixHeader =
             serde_json::from_slice(&rest[..end]).map_err(|e| bad(&e.to_string()))?;
         let shape = (self.layers.len(), self.kv_heads, self.head_dim);
-        if header.version != 1 || (header.layers, header.kv_heads, header.head_dim) != shape {
+        if header.version != PREFIX_VERSION
+            || (header.layers, header.kv_heads, header.head_dim) != shape
+        {
             return Err(bad("kept for another model"));
         }
         let mut data = &rest[end + 1..];
@@ -652,12 +665,12 @@ impl Qwen2 {
             let floats = self.kv_heads * n * self.head_dim;
             let mut take = || -> Result<Tensor> {
                 let bytes = data
-                    .get(..4 * floats)
+                    .get(..2 * floats)
                     .ok_or_else(|| bad("shorter than its header says"))?;
-                data = &data[4 * floats..];
-                let values: Vec<f32> = bytes
-                    .chunks_exact(4)
-                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                data = &data[2 * floats..];
+                let values: Vec<half::f16> = bytes
+                    .chunks_exact(2)
+                    .map(|b| half::f16::from_le_bytes([b[0], b[1]]))
                     .collect();
                 Ok(Tensor::from_vec(
                     values,
@@ -699,14 +712,14 @@ impl Qwen2 {
         for p in &self.prefixes.kept {
             for (k, v) in &p.layers {
                 for t in [k, v] {
-                    for x in t.flatten_all()?.to_vec1::<f32>()? {
+                    for x in t.flatten_all()?.to_vec1::<half::f16>()? {
                         data.extend_from_slice(&x.to_le_bytes());
                     }
                 }
             }
         }
         let header = PrefixHeader {
-            version: 1,
+            version: PREFIX_VERSION,
             layers: self.layers.len(),
             kv_heads: self.kv_heads,
             head_dim: self.head_dim,
@@ -893,10 +906,10 @@ fn queries_keys_values(
 /// queries `q` against every position in `cache`.
 fn one_token(cache: &Kv, q: &[f32], shape: kernels::attention::Heads) -> Result<Vec<f32>> {
     let len = cache.k.len;
-    cache.k.with_floats(|k, stride| {
+    cache.k.with_values(|k, stride| {
         cache
             .v
-            .with_floats(|v, _| kernels::attention::one_token(q, k, v, len, stride, shape))
+            .with_values(|v, _| kernels::attention::one_token(q, k, v, len, stride, shape))
     })
 }
 
@@ -953,8 +966,8 @@ fn attention(
         head_dim,
     };
     let (q, k, v) = queries_keys_values(layer, x, (cos, sin), shape)?;
-    let k = cache.k.append(&k)?;
-    let v = cache.v.append(&v)?;
+    cache.k.append(&k)?;
+    cache.v.append(&v)?;
     if b == 1 && own_attention(&q) {
         // Each token over the positions up to its own, as a decode step
         // computes it: the values do not depend on the pass they are in.
@@ -968,8 +981,8 @@ fn attention(
             one_token(cache, &q, shape)?
         } else {
             let first = cache.k.len - seq;
-            cache.k.with_floats(|k, stride| {
-                cache.v.with_floats(|v, _| {
+            cache.k.with_values(|k, stride| {
+                cache.v.with_values(|v, _| {
                     kernels::attention::many_tokens(&q, k, v, first, stride, shape)
                 })
             })?
@@ -984,6 +997,7 @@ fn attention(
     // 0.5B model and a 512-token slice of a 1,000-token prompt, 29 MB a copy
     // without chunks).
     let group = heads / kv_heads;
+    let (k, v) = (cache.k.in_use()?, cache.v.in_use()?);
     let kv_len = k.dim(2)?;
     // A pass of several tokens needs its mask here; the caller makes one
     // for the passes it knows come here.
@@ -1116,19 +1130,30 @@ mod tests {
             let prompt = [5u32, 70, 71, 200, 13, 44, 90, 91, 92];
             let mut a = ours.forward(&prompt, 0, &Device::Cpu).unwrap();
             let mut b = reference_logits(&mut theirs, &prompt, 0);
+            // Our cache keeps keys and values in f16, candle's in f32: the
+            // random weights' large attention scores move the logits by up
+            // to 2 % of their largest (a wrong rotary table, mask or cache
+            // position moves them by far more).
+            let tolerance = 0.03 * b.iter().fold(0f32, |m, v| m.max(v.abs()));
             assert!(
-                max_diff(&a, &b) < 1e-4,
+                max_diff(&a, &b) < tolerance,
                 "{dtype:?} prompt: {}",
                 max_diff(&a, &b)
             );
-            // Greedy steps through the cache stay token-identical.
+            // Greedy steps through the cache, both fed the reference's
+            // token: ours is the same wherever the reference's best leads
+            // its second by more than the logits may differ.
             for pos in prompt.len()..prompt.len() + 12 {
                 let (ta, tb) = (argmax(&a), argmax(&b));
-                assert_eq!(ta, tb, "{dtype:?} step at {pos}");
-                a = ours.forward(&[ta], pos, &Device::Cpu).unwrap();
+                let mut sorted = b.clone();
+                sorted.sort_by(|x, y| y.total_cmp(x));
+                if sorted[0] - sorted[1] > 2.0 * tolerance {
+                    assert_eq!(ta, tb, "{dtype:?} step at {pos}");
+                }
+                a = ours.forward(&[tb], pos, &Device::Cpu).unwrap();
                 b = reference_logits(&mut theirs, &[tb], pos);
                 assert!(
-                    max_diff(&a, &b) < 1e-4,
+                    max_diff(&a, &b) < tolerance,
                     "{dtype:?} step {pos}: {}",
                     max_diff(&a, &b)
                 );
@@ -1188,7 +1213,7 @@ mod tests {
         assert_eq!(first(&m), buffer);
         assert!(caps(&m).iter().all(|&c| c == made));
         // Past it, the buffer grows by half, keeping what it held.
-        let held: Vec<f32> = m.slots[0].layers[0]
+        let held: Vec<half::f16> = m.slots[0].layers[0]
             .k
             .buf
             .as_ref()
@@ -1202,7 +1227,7 @@ mod tests {
             .iter()
             .all(|&c| c == (made + made / 2).next_multiple_of(256)));
         let k = m.slots[0].layers[0].k.buf.as_ref().unwrap();
-        let kept: Vec<f32> = k
+        let kept: Vec<half::f16> = k
             .narrow(2, 0, made)
             .unwrap()
             .flatten_all()

@@ -11,10 +11,19 @@
 //! instruction set the kernel paths take (the binary itself is built for
 //! plain x86-64).
 //!
+//! The cache holds keys and values as f16, as llama.cpp's does: a decode
+//! step after a 1,000-token prompt reads every cached position of every
+//! layer, 63 MB a token in f32 for the 1.5B model. Each block of positions
+//! is widened to f32 (exactly) into a buffer in the first-level cache, and
+//! the products run on it as before.
+//!
 //! Upstream, this is a fused single-query attention for candle's CPU backend
 //! (`candle-nn`'s `ops`), which has one for Metal and CUDA only.
 
 use std::sync::atomic::{AtomicU32, Ordering};
+
+use half::f16;
+use half::slice::HalfFloatSliceExt;
 
 use super::blocks::floats;
 use crate::error::{Error, Result};
@@ -59,11 +68,36 @@ fn axpy(out: &mut [f32], w: f32, v: &[f32]) {
     }
 }
 
+/// Cached keys or values as the attention reads them: f16 as the cache
+/// holds them, widened block by block, or f32 (a prompt pass widens its
+/// layer's cache once, since each of its tokens reads all of it).
+trait Cached: Copy + Sync {
+    /// `src` as f32: itself, or widened into `buf` (as long as `src` or
+    /// longer).
+    fn block<'a, const EIGHT: u8>(src: &'a [Self], buf: &'a mut [f32]) -> &'a [f32];
+}
+
+impl Cached for f32 {
+    #[inline(always)]
+    fn block<'a, const EIGHT: u8>(src: &'a [f32], _buf: &'a mut [f32]) -> &'a [f32] {
+        src
+    }
+}
+
+impl Cached for f16 {
+    #[inline(always)]
+    fn block<'a, const EIGHT: u8>(src: &'a [f16], buf: &'a mut [f32]) -> &'a [f32] {
+        let out = &mut buf[..src.len()];
+        widen::<EIGHT>(src, out);
+        out
+    }
+}
+
 /// One key/value head's share of a decode step: the query heads that use
 /// it, and its cached keys and values.
-struct KvHead<'a> {
-    keys: &'a [f32],
-    values: &'a [f32],
+struct KvHead<'a, T> {
+    keys: &'a [T],
+    values: &'a [T],
     qs: &'a [f32],
     head_dim: usize,
     scale: f32,
@@ -80,33 +114,44 @@ struct KvHead<'a> {
 /// [`dot`] gives it.
 #[inline(always)]
 #[allow(unsafe_code)]
-fn kv_head<const EIGHT: u8>(head: &KvHead, scores: &mut [f32], acc: &mut [f32]) {
+fn kv_head<const EIGHT: u8, T: Cached>(
+    head: &KvHead<T>,
+    scores: &mut [f32],
+    acc: &mut [f32],
+    wide: &mut Vec<f32>,
+) {
     let (len, head_dim) = (head.keys.len() / head.head_dim, head.head_dim);
-    let mut done = 0;
-    #[cfg(target_arch = "x86_64")]
-    if EIGHT != PLAIN && head_dim.is_multiple_of(LANES) {
-        for (b, keys) in head.keys.chunks_exact(8 * head_dim).enumerate() {
-            for (h, qh) in head.qs.chunks_exact(head_dim).enumerate() {
-                // SAFETY: `EIGHT` is set only by the callers compiled for
-                // AVX2 (`kv_head_avx2`) or AVX-512 (`kv_head_avx512`),
-                // which run only where the CPU has it.
-                let dots = unsafe {
-                    if EIGHT == AVX512 {
-                        eight_dots_avx512(qh, keys)
-                    } else {
-                        eight_dots(qh, keys)
+    let block = block_positions(head_dim);
+    wide.resize(block * head_dim, 0.0);
+    for p0 in (0..len).step_by(block) {
+        let p1 = len.min(p0 + block);
+        let keys = T::block::<EIGHT>(&head.keys[p0 * head_dim..p1 * head_dim], wide);
+        let mut done = 0;
+        #[cfg(target_arch = "x86_64")]
+        if EIGHT != PLAIN && head_dim.is_multiple_of(LANES) {
+            for (b, eight) in keys.chunks_exact(8 * head_dim).enumerate() {
+                for (h, qh) in head.qs.chunks_exact(head_dim).enumerate() {
+                    // SAFETY: `EIGHT` is set only by the callers compiled
+                    // for AVX2 (`kv_head_avx2`) or AVX-512 (`kv_head_avx512`),
+                    // which run only where the CPU has it.
+                    let dots = unsafe {
+                        if EIGHT == AVX512 {
+                            eight_dots_avx512(qh, eight)
+                        } else {
+                            eight_dots(qh, eight)
+                        }
+                    };
+                    for (i, d) in dots.into_iter().enumerate() {
+                        scores[h * len + p0 + 8 * b + i] = d * head.scale;
                     }
-                };
-                for (i, d) in dots.into_iter().enumerate() {
-                    scores[h * len + 8 * b + i] = d * head.scale;
                 }
+                done += 8;
             }
-            done += 8;
         }
-    }
-    for (j, key) in head.keys.chunks_exact(head_dim).enumerate().skip(done) {
-        for (h, qh) in head.qs.chunks_exact(head_dim).enumerate() {
-            scores[h * len + j] = dot(qh, key) * head.scale;
+        for (j, key) in keys.chunks_exact(head_dim).enumerate().skip(done) {
+            for (h, qh) in head.qs.chunks_exact(head_dim).enumerate() {
+                scores[h * len + p0 + j] = dot(qh, key) * head.scale;
+            }
         }
     }
     for row in scores.chunks_exact_mut(len) {
@@ -129,10 +174,9 @@ fn kv_head<const EIGHT: u8>(head: &KvHead, scores: &mut [f32], acc: &mut [f32]) 
     // previous block's, so each output value still adds its positions one
     // after another from zero.
     acc.fill(0.0);
-    let block = (VALUE_BLOCK_BYTES / (4 * head_dim)).max(1);
     for p0 in (0..len).step_by(block) {
         let p1 = len.min(p0 + block);
-        let values = &head.values[p0 * head_dim..p1 * head_dim];
+        let values = T::block::<EIGHT>(&head.values[p0 * head_dim..p1 * head_dim], wide);
         for (h, a) in acc.chunks_exact_mut(head_dim).enumerate() {
             let weights = &scores[h * len + p0..h * len + p1];
             let mut c = 0;
@@ -151,6 +195,39 @@ fn kv_head<const EIGHT: u8>(head: &KvHead, scores: &mut [f32], acc: &mut [f32]) 
             }
         }
     }
+}
+
+/// `src` widened to f32 into `dst` (exactly, on every path). With `EIGHT`
+/// not [`PLAIN`] (callers compiled for AVX2 and F16C) eight values an
+/// instruction,
+/// inlined; otherwise through `half`, which converts a slice in calls of
+/// eight values.
+#[inline(always)]
+#[allow(unsafe_code)]
+fn widen<const EIGHT: u8>(src: &[f16], dst: &mut [f32]) {
+    assert!(src.len() == dst.len());
+    #[cfg(target_arch = "x86_64")]
+    if EIGHT != PLAIN {
+        use std::arch::x86_64::{_mm256_cvtph_ps, _mm256_storeu_ps, _mm_loadu_si128};
+        let whole = src.len() / 8 * 8;
+        for i in (0..whole).step_by(8) {
+            // SAFETY: `i + 8 <= len` for both slices (checked above), and
+            // `EIGHT` is set only by callers compiled for AVX2 and F16C.
+            unsafe {
+                let h = _mm_loadu_si128(src.as_ptr().add(i).cast());
+                _mm256_storeu_ps(dst.as_mut_ptr().add(i), _mm256_cvtph_ps(h));
+            }
+        }
+        src[whole..].convert_to_f32_slice(&mut dst[whole..]);
+        return;
+    }
+    src.convert_to_f32_slice(dst);
+}
+
+/// Positions widened to f32 at a time: [`VALUE_BLOCK_BYTES`] of them, in
+/// whole eights (the keys' products go eight positions at a time).
+fn block_positions(head_dim: usize) -> usize {
+    (VALUE_BLOCK_BYTES / (4 * head_dim.max(1)) / 8 * 8).max(8)
 }
 
 /// Bytes of cached values read by every query head of a group before the
@@ -195,29 +272,45 @@ impl Simd {
     }
 
     #[allow(unsafe_code)]
-    fn run(self, head: &KvHead, scores: &mut [f32], acc: &mut [f32]) {
+    fn run<T: Cached>(
+        self,
+        head: &KvHead<T>,
+        scores: &mut [f32],
+        acc: &mut [f32],
+        wide: &mut Vec<f32>,
+    ) {
         match self {
-            Simd::Plain => kv_head::<PLAIN>(head, scores, acc),
+            Simd::Plain => kv_head::<PLAIN, T>(head, scores, acc, wide),
             // SAFETY: the path is only chosen where the CPU has the
             // features (`has_avx2`, `has_vnni`).
             #[cfg(target_arch = "x86_64")]
-            Simd::Avx2 => unsafe { kv_head_avx2(head, scores, acc) },
+            Simd::Avx2 => unsafe { kv_head_avx2(head, scores, acc, wide) },
             #[cfg(target_arch = "x86_64")]
-            Simd::Avx512 => unsafe { kv_head_avx512(head, scores, acc) },
+            Simd::Avx512 => unsafe { kv_head_avx512(head, scores, acc, wide) },
         }
     }
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn kv_head_avx2(head: &KvHead, scores: &mut [f32], acc: &mut [f32]) {
-    kv_head::<AVX2>(head, scores, acc);
+#[target_feature(enable = "avx2,fma,f16c")]
+fn kv_head_avx2<T: Cached>(
+    head: &KvHead<T>,
+    scores: &mut [f32],
+    acc: &mut [f32],
+    wide: &mut Vec<f32>,
+) {
+    kv_head::<AVX2, T>(head, scores, acc, wide);
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn kv_head_avx512(head: &KvHead, scores: &mut [f32], acc: &mut [f32]) {
-    kv_head::<AVX512>(head, scores, acc);
+#[target_feature(enable = "avx512f,f16c")]
+fn kv_head_avx512<T: Cached>(
+    head: &KvHead<T>,
+    scores: &mut [f32],
+    acc: &mut [f32],
+    wide: &mut Vec<f32>,
+) {
+    kv_head::<AVX512, T>(head, scores, acc, wide);
 }
 
 /// [`dot`] of `q` with each of the eight keys that follow one another in
@@ -344,8 +437,8 @@ unsafe fn transpose(r: [std::arch::x86_64::__m256; 8]) -> [std::arch::x86_64::__
 /// `len` positions (head `g`'s at `g · stride`) fit `shape`.
 fn one_token_checks(
     q_len: usize,
-    k: &[f32],
-    v: &[f32],
+    k: &[f16],
+    v: &[f16],
     len: usize,
     stride: usize,
     shape: Heads,
@@ -356,7 +449,7 @@ fn one_token_checks(
         head_dim,
     } = shape;
     let fits =
-        |cache: &[f32]| kv_heads > 0 && cache.len() >= (kv_heads - 1) * stride + len * head_dim;
+        |cache: &[f16]| kv_heads > 0 && cache.len() >= (kv_heads - 1) * stride + len * head_dim;
     if kv_heads == 0
         || !heads.is_multiple_of(kv_heads)
         || q_len != heads * head_dim
@@ -376,12 +469,12 @@ fn one_token_checks(
 /// The attention output of one query token, `heads × head_dim` values in
 /// head order, for `q` (`heads × head_dim`, rotary embedding applied) over
 /// the first `len` positions of the caches `k` and `v`: each
-/// `kv_heads × stride` floats, head `g`'s position `j` at
+/// `kv_heads × stride` values, head `g`'s position `j` at
 /// `g · stride + j · head_dim`.
 pub(crate) fn one_token(
     q: &[f32],
-    k: &[f32],
-    v: &[f32],
+    k: &[f16],
+    v: &[f16],
     len: usize,
     stride: usize,
     shape: Heads,
@@ -399,6 +492,7 @@ pub(crate) fn one_token(
     candle_core::utils::barrier_pool().execute_chunked(kv_heads, |range| {
         let mut scores = vec![0f32; group * len];
         let mut acc = vec![0f32; group * head_dim];
+        let mut wide = Vec::new();
         for g in range {
             let head = KvHead {
                 keys: &k[g * stride..g * stride + len * head_dim],
@@ -407,7 +501,7 @@ pub(crate) fn one_token(
                 head_dim,
                 scale,
             };
-            simd.run(&head, &mut scores, &mut acc);
+            simd.run(&head, &mut scores, &mut acc, &mut wide);
             let first = g * group * head_dim;
             for (o, a) in out[first..first + group * head_dim].iter().zip(&acc) {
                 o.store(a.to_bits(), Ordering::Relaxed);
@@ -415,6 +509,17 @@ pub(crate) fn one_token(
         }
     });
     Ok(floats(out))
+}
+
+/// The first `len` positions of every key/value head of `cache` (see
+/// [`one_token`]) widened to f32, head after head.
+fn wide_heads(cache: &[f16], len: usize, stride: usize, shape: Heads) -> Vec<f32> {
+    let per_head = len * shape.head_dim;
+    let mut out = vec![0f32; shape.kv_heads * per_head];
+    for (g, o) in out.chunks_exact_mut(per_head.max(1)).enumerate() {
+        cache[g * stride..g * stride + per_head].convert_to_f32_slice(o);
+    }
+    out
 }
 
 /// The attention outputs of `seq` query tokens at positions `first..first
@@ -426,8 +531,8 @@ pub(crate) fn one_token(
 /// `seq × heads × head_dim` values, token after token.
 pub(crate) fn many_tokens(
     q: &[f32],
-    k: &[f32],
-    v: &[f32],
+    k: &[f16],
+    v: &[f16],
     first: usize,
     stride: usize,
     shape: Heads,
@@ -452,22 +557,30 @@ pub(crate) fn many_tokens(
     let scale = 1.0 / (head_dim as f32).sqrt();
     let out: Vec<AtomicU32> = (0..seq * width).map(|_| AtomicU32::new(0)).collect();
     let simd = Simd::in_use();
+    // Every token reads the cache up to its own position: it is widened to
+    // f32 once for all of them (head after head, `len` positions each).
+    let (keys, values) = (
+        wide_heads(k, len, stride, shape),
+        wide_heads(v, len, stride, shape),
+    );
+    let at_head = |g: usize, n: usize| g * len * head_dim..(g * len + n) * head_dim;
     // One item per key/value head and query token.
     candle_core::utils::barrier_pool().execute_chunked(kv_heads * seq, |range| {
         let mut scores = vec![0f32; group * len];
         let mut acc = vec![0f32; group * head_dim];
+        let mut wide = Vec::new();
         for item in range {
             let (g, t) = (item / seq, item % seq);
             let n = first + t + 1;
             let at = t * width + g * group * head_dim;
             let head = KvHead {
-                keys: &k[g * stride..g * stride + n * head_dim],
-                values: &v[g * stride..g * stride + n * head_dim],
+                keys: &keys[at_head(g, n)],
+                values: &values[at_head(g, n)],
                 qs: &q[at..at + group * head_dim],
                 head_dim,
                 scale,
             };
-            simd.run(&head, &mut scores[..group * n], &mut acc);
+            simd.run(&head, &mut scores[..group * n], &mut acc, &mut wide);
             for (o, a) in out[at..at + group * head_dim].iter().zip(&acc) {
                 o.store(a.to_bits(), Ordering::Relaxed);
             }
@@ -520,9 +633,9 @@ mod tests {
                 .iter()
                 .map(|x| 4.0 * x)
                 .collect();
-            let (k, v) = (random(n, 2), random(n, 3));
+            let (k, v) = (halves(n, 2), halves(n, 3));
             let got = one_token(&q, &k, &v, len, len * shape.head_dim, shape).unwrap();
-            let want = candle_attention(&q, &k, &v, len, shape);
+            let want = candle_attention(&q, &widen(&k), &widen(&v), len, shape);
             assert_eq!(got.len(), want.len());
             for (i, (a, b)) in got.iter().zip(&want).enumerate() {
                 assert!(
@@ -533,6 +646,15 @@ mod tests {
         }
     }
 
+    /// `n` random values in f16, from `seed`.
+    fn halves(n: usize, seed: u64) -> Vec<f16> {
+        random(n, seed).into_iter().map(f16::from_f32).collect()
+    }
+
+    fn widen(h: &[f16]) -> Vec<f32> {
+        h.iter().map(|x| x.to_f32()).collect()
+    }
+
     /// Random queries of `group` heads (times `q_scale`), keys and values
     /// of `len` positions, from seeds `seed..seed + 3`.
     fn random_head(
@@ -541,23 +663,23 @@ mod tests {
         len: usize,
         seed: u64,
         q_scale: f32,
-    ) -> [Vec<f32>; 3] {
+    ) -> (Vec<f32>, Vec<f16>, Vec<f16>) {
         let q = random(group * head_dim, seed)
             .iter()
             .map(|x| q_scale * x)
             .collect();
-        [
+        (
             q,
-            random(len * head_dim, seed + 1),
-            random(len * head_dim, seed + 2),
-        ]
+            halves(len * head_dim, seed + 1),
+            halves(len * head_dim, seed + 2),
+        )
     }
 
-    fn head_of(data: &[Vec<f32>; 3], head_dim: usize) -> KvHead<'_> {
+    fn head_of(data: &(Vec<f32>, Vec<f16>, Vec<f16>), head_dim: usize) -> KvHead<'_, f16> {
         KvHead {
-            qs: &data[0],
-            keys: &data[1],
-            values: &data[2],
+            qs: &data.0,
+            keys: &data.1,
+            values: &data.2,
             head_dim,
             scale: 0.125,
         }
@@ -571,10 +693,10 @@ mod tests {
         for (head_dim, len) in [(64, 300), (72, 130)] {
             let group = 7;
             let data = random_head(group, head_dim, len, 11, 1.0);
-            let (head, values) = (head_of(&data, head_dim), &data[2]);
+            let (head, values) = (head_of(&data, head_dim), widen(&data.2));
             let mut scores = vec![0f32; group * len];
             let mut acc = vec![0f32; group * head_dim];
-            kv_head::<PLAIN>(&head, &mut scores, &mut acc);
+            kv_head::<PLAIN, f16>(&head, &mut scores, &mut acc, &mut Vec::new());
             for h in 0..group {
                 for i in 0..head_dim {
                     let mut want = 0f32;
@@ -595,10 +717,10 @@ mod tests {
             let group = 6;
             let data = random_head(group, head_dim, len, 7, 4.0);
             let head = head_of(&data, head_dim);
-            let (q, keys) = (&data[0], &data[1]);
+            let (q, keys) = (&data.0, widen(&data.1));
             let run = |simd: Simd| {
                 let (mut scores, mut acc) = (vec![0f32; group * len], vec![0f32; group * head_dim]);
-                simd.run(&head, &mut scores, &mut acc);
+                simd.run(&head, &mut scores, &mut acc, &mut Vec::new());
                 (scores, acc)
             };
             let plain = run(Simd::Plain);
@@ -645,7 +767,7 @@ mod tests {
         // A cache with room for 64 positions, 23 cached before a pass of 9.
         let (cap, first, seq) = (64, 23, 9);
         let stride = cap * shape.head_dim;
-        let (k, v) = (random(2 * stride, 4), random(2 * stride, 5));
+        let (k, v) = (halves(2 * stride, 4), halves(2 * stride, 5));
         let q: Vec<f32> = random(seq * width, 6).iter().map(|x| 4.0 * x).collect();
         let got = many_tokens(&q, &k, &v, first, stride, shape).unwrap();
         for t in 0..seq {
@@ -671,10 +793,10 @@ mod tests {
         };
         let (len, cap) = (5, 8);
         let q = random(4 * 16, 4);
-        let (k, v) = (random(2 * cap * 16, 5), random(2 * cap * 16, 6));
+        let (k, v) = (halves(2 * cap * 16, 5), halves(2 * cap * 16, 6));
         let got = one_token(&q, &k, &v, len, cap * 16, shape).unwrap();
         // The same positions copied into a cache of exactly `len`.
-        let pack = |c: &[f32]| -> Vec<f32> {
+        let pack = |c: &[f16]| -> Vec<f16> {
             (0..2)
                 .flat_map(|g| c[g * cap * 16..g * cap * 16 + len * 16].to_vec())
                 .collect()
@@ -691,7 +813,7 @@ mod tests {
             head_dim: 16,
         };
         let q = random(64, 7);
-        let kv = random(2 * 5 * 16, 8);
+        let kv = halves(2 * 5 * 16, 8);
         assert!(one_token(&q, &kv, &kv, 6, 5 * 16, shape).is_err());
         assert!(one_token(&q[..60], &kv, &kv, 5, 5 * 16, shape).is_err());
         assert!(one_token(&q, &kv, &kv, 0, 5 * 16, shape).is_err());
