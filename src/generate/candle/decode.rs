@@ -423,7 +423,9 @@ fn repeated_at(
         } else {
             first
         };
-        Some((at, k))
+        // A fact comes after the headline and summary, so a token before
+        // it gives the logits to write it again from.
+        (at > 0).then_some((at, k))
     })
 }
 
