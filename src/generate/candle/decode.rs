@@ -165,10 +165,7 @@ pub(crate) fn run(
             break;
         }
         ids.push(next);
-        let b = vocab
-            .token_bytes
-            .get(next as usize)
-            .map_or(&[][..], Vec::as_slice);
+        let b = token_bytes(vocab, next);
         if let Some(m) = machine.as_mut() {
             m.feed(b);
             bytes.extend_from_slice(b);
@@ -371,6 +368,7 @@ struct FactStart<'n> {
     whole: (Option<DigestMachine<'n>>, usize),
 }
 
+/// The bytes of token `id` (none for an id past the vocabulary).
 fn token_bytes<'v>(vocab: &'v Vocab<'_>, id: u32) -> &'v [u8] {
     vocab
         .token_bytes
