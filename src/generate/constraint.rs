@@ -113,7 +113,7 @@ impl NumberSet {
                     .iter()
                     .take_while(|b| b.is_ascii_digit())
                     .count();
-                groups_fit(usize::from(group) + rest, usize::from(group))
+                digits_group(usize::from(group) + rest, usize::from(group))
             })
     }
 
@@ -126,7 +126,7 @@ impl NumberSet {
 /// Whether `digits` digits after a thousands separator, the first `done`
 /// of them already written in the current group, split into groups of 2 or
 /// 3 with a last group of 3.
-fn groups_fit(digits: usize, done: usize) -> bool {
+fn digits_group(digits: usize, done: usize) -> bool {
     let ends = |u: usize| u == 3 || u >= 5;
     (done <= 3 && digits == 3)
         || (done <= 2 && digits >= 2 && ends(digits - 2))
