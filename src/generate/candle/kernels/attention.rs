@@ -15,7 +15,9 @@
 //! step after a 1,000-token prompt reads every cached position of every
 //! layer, 63 MB a token in f32 for the 1.5B model. Each block of positions
 //! is widened to f32 (exactly) into a buffer in the first-level cache, and
-//! the products run on it as before.
+//! the products run on it as before. A prompt pass, each of whose tokens
+//! reads the whole cache, widens its layer's cache once instead
+//! ([`many_tokens`]).
 //!
 //! Upstream, this is a fused single-query attention for candle's CPU backend
 //! (`candle-nn`'s `ops`), which has one for Metal and CUDA only.
